@@ -1,0 +1,32 @@
+/** containerd's config for the kubelet (pure): CRI with the systemd cgroup driver and kubeadm's pause image. */
+
+/** kubeadm's pause image per Kubernetes minor; containerd's sandbox_image must equal it. */
+export const PAUSE_IMAGES: Record<string, string> = {
+  '1.37': 'registry.k8s.io/pause:3.10.1',
+};
+
+export function pauseImageFor(version: string): string {
+  return PAUSE_IMAGES[version] ?? 'registry.k8s.io/pause:3.10.1';
+}
+
+export function renderContainerdConfig(opts: { kubernetesVersion: string }): string {
+  return `# Written by labsmith: containerd for the kubelet (and for Docker, which shares it).
+version = 2
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "${pauseImageFor(opts.kubernetesVersion)}"
+
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "runc"
+
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = true
+
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/opt/cni/bin"
+    conf_dir = "/etc/cni/net.d"
+`;
+}

@@ -1,0 +1,62 @@
+/** Host tools the project uses, the Debian package that provides each, and checks for them. */
+import { existsSync } from 'node:fs';
+import { LabError, MissingToolError } from './errors.ts';
+import { commandExists } from './exec.ts';
+
+export interface HostTool {
+  /** A command on PATH, or an absolute path for files that are not commands. */
+  command: string;
+  aptPackage: string;
+  purpose: string;
+}
+
+export const HOST_TOOLS: HostTool[] = [
+  { command: 'qemu-system-x86_64', aptPackage: 'qemu-system-x86', purpose: 'boots labs' },
+  { command: 'qemu-img', aptPackage: 'qemu-utils', purpose: 'overlay disks' },
+  { command: '/usr/share/OVMF/OVMF_CODE_4M.fd', aptPackage: 'ovmf', purpose: 'UEFI firmware for labs' },
+  { command: 'mmdebstrap', aptPackage: 'mmdebstrap', purpose: 'builds the OS layers' },
+  { command: 'sgdisk', aptPackage: 'gdisk', purpose: 'partition tables (tools layer has its own)' },
+  { command: 'mkfs.vfat', aptPackage: 'dosfstools', purpose: 'ESP (tools layer has its own)' },
+  { command: 'mcopy', aptPackage: 'mtools', purpose: 'ESP files (tools layer has its own)' },
+  { command: '/usr/lib/grub/x86_64-efi/linux.mod', aptPackage: 'grub-efi-amd64-bin', purpose: 'GRUB modules (tools layer has its own)' },
+  { command: 'mke2fs', aptPackage: 'e2fsprogs', purpose: 'ext4 (tools layer has its own)' },
+  { command: 'xorriso', aptPackage: 'xorriso', purpose: 'writes the cloud-init seed ISO' },
+  { command: 'ssh', aptPackage: 'openssh-client', purpose: 'talks to labs' },
+  { command: 'ssh-keygen', aptPackage: 'openssh-client', purpose: 'per-lab SSH keys' },
+  { command: 'openssl', aptPackage: 'openssl', purpose: 'per-lab CA and certificates' },
+  { command: 'cloud-init', aptPackage: 'cloud-init', purpose: 'validates rendered cloud-config (tests)' },
+  { command: 'nft', aptPackage: 'nftables', purpose: 'host port forwarding for bridged labs' },
+  { command: 'ip', aptPackage: 'iproute2', purpose: 'reads host routes for overlap checks' },
+  { command: 'debian-archive-keyring', aptPackage: 'debian-archive-keyring', purpose: 'verifies the Debian mirror' },
+];
+
+// The keyring is a file, not a command.
+const FILE_CHECKS: Record<string, string> = {
+  'debian-archive-keyring': '/usr/share/keyrings/debian-archive-keyring.gpg',
+};
+
+export async function isToolPresent(tool: HostTool): Promise<boolean> {
+  const file = FILE_CHECKS[tool.command] ?? (tool.command.startsWith('/') ? tool.command : undefined);
+  return file ? existsSync(file) : commandExists(tool.command);
+}
+
+export async function findMissingTools(tools: HostTool[] = HOST_TOOLS): Promise<HostTool[]> {
+  const missing: HostTool[] = [];
+  for (const tool of tools) if (!(await isToolPresent(tool))) missing.push(tool);
+  return missing;
+}
+
+/** Throws MissingToolError naming every missing command and the apt-get line. */
+export async function requireHostTools(commands: string[]): Promise<void> {
+  const tools = commands.map((c) => HOST_TOOLS.find((t) => t.command === c) ?? { command: c, aptPackage: c, purpose: '' });
+  const missing = await findMissingTools(tools);
+  if (missing.length) throw new MissingToolError(missing);
+}
+
+export function requireRoot(why: string): void {
+  if (process.getuid?.() !== 0) throw new LabError(`${why}, which needs root`, 'run it as root (for example with sudo -E npm run ...)');
+}
+
+export function renderAptInstallArgs(tools: HostTool[]): string[] {
+  return ['install', '-y', '--no-install-recommends', ...[...new Set(tools.map((t) => t.aptPackage))].sort()];
+}

@@ -1,0 +1,71 @@
+/**
+ * The one place that turns errors into messages and exit codes. Every script calls
+ * `runMain`, which parses flags, wires Ctrl-C to an AbortSignal and prints failures with
+ * their hint (stack traces only with --verbose).
+ */
+import { minimist } from 'zx';
+import { LabError } from './errors.ts';
+import { chooseProgressMode, Progress } from './progress.ts';
+
+export interface MainContext {
+  args: minimist.ParsedArgs;
+  progress: Progress;
+  signal: AbortSignal;
+  verbose: boolean;
+}
+
+export interface FlagSpec {
+  string?: string[];
+  boolean?: string[];
+  default?: Record<string, unknown>;
+  /** One line per flag for --help. */
+  usage: string;
+}
+
+export function runMain(spec: FlagSpec, body: (ctx: MainContext) => Promise<number | void>): void {
+  const args = minimist(process.argv.slice(2), {
+    string: spec.string,
+    boolean: ['verbose', 'json', 'help', ...(spec.boolean ?? [])],
+    default: spec.default,
+  });
+  if (args.help) {
+    process.stdout.write(spec.usage.trim() + '\n');
+    return;
+  }
+  const known = new Set(['_', 'verbose', 'json', 'help', ...(spec.string ?? []), ...(spec.boolean ?? [])]);
+  const unknown = Object.keys(args).filter((k) => !known.has(k));
+  const verbose = Boolean(args.verbose);
+  const progress = new Progress(chooseProgressMode({ json: args.json, isTTY: process.stderr.isTTY, ci: Boolean(process.env.CI) }));
+  if (unknown.length) {
+    reportError(new LabError(`unknown option ${unknown.map((k) => `--${k}`).join(', ')}`, `see --help:\n${spec.usage.trim()}`, 2), verbose);
+    process.exitCode = 2;
+    return;
+  }
+  const controller = new AbortController();
+  let interrupts = 0;
+  process.on('SIGINT', () => {
+    interrupts += 1;
+    if (interrupts > 1) process.exit(130);
+    progress.warn('interrupted: cleaning up (press Ctrl-C again to stop at once)');
+    controller.abort();
+  });
+  process.on('SIGTERM', () => controller.abort());
+  body({ args, progress, signal: controller.signal, verbose }).then(
+    (code) => {
+      process.exitCode = code ?? 0;
+    },
+    (error: unknown) => {
+      reportError(error, verbose);
+      process.exitCode = error instanceof LabError ? error.exitCode : 1;
+    },
+  );
+}
+
+export function reportError(error: unknown, verbose: boolean): void {
+  const message = error instanceof Error ? error.message : String(error);
+  let text = `✗ ${message}\n`;
+  if (error instanceof LabError && error.hint) text += `  hint: ${error.hint}\n`;
+  if (verbose && error instanceof Error && error.stack) text += `${error.stack}\n`;
+  else if (!(error instanceof LabError)) text += '  (unexpected error: rerun with --verbose for the stack trace)\n';
+  process.stderr.write(text);
+}

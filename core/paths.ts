@@ -1,0 +1,48 @@
+/** Where things live on the host, and file names used inside images and labs: one place. */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+export function cacheRoot(env = process.env): string {
+  return env.LABSMITH_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'labsmith');
+}
+
+export function stateRoot(env = process.env): string {
+  return env.LABSMITH_STATE_DIR ?? join(env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'labsmith');
+}
+
+/** Files in a built image's directory. */
+export const IMAGE_FILES = {
+  disk: 'disk.qcow2',
+  compressed: 'disk-compressed.qcow2',
+  sums: 'SHA256SUMS',
+  manifest: 'manifest.json',
+  rootfsTar: 'rootfs.tar',
+  complete: '.complete',
+} as const;
+
+/** Files in a lab's state directory. */
+export const LAB_FILES = {
+  lock: 'lab.lock',
+  overlay: 'overlay.qcow2',
+  seed: 'seed.iso',
+  seedDir: 'seed',
+  sshKey: 'id_ed25519',
+  knownHosts: 'known_hosts',
+  serialLog: 'serial.log',
+  qemuPid: 'qemu.pid',
+  qemuLog: 'qemu.log',
+  monitor: 'qemu-monitor.sock',
+  varsFd: 'OVMF_VARS.fd',
+  state: 'state.json',
+  caKey: 'ca.key',
+  caCert: 'ca.crt',
+  report: 'report',
+} as const;
+
+/** Paths inside the guest. */
+export const GUEST_PATHS = {
+  placeholderScript: '/usr/local/lib/labsmith/placeholder-ingress.py',
+  placeholderUnit: '/etc/systemd/system/labsmith-placeholder-ingress.service',
+  tlsDir: '/etc/labsmith/tls',
+  containerdConfig: '/etc/containerd/config.toml',
+} as const;

@@ -1,0 +1,117 @@
+/**
+ * The step runner: a pipeline is a list of named steps, each with a timeout and a hint.
+ * Steps register how to undo what they made; when a later step fails (or the user presses
+ * Ctrl-C) the undo list runs in reverse, unless the caller asked to retain the mess.
+ */
+import { CancelledError, LabError, TimeoutError } from './errors.ts';
+import { Progress } from './progress.ts';
+
+export interface StepContext {
+  signal: AbortSignal;
+  progress: Progress;
+  /** Register a cleanup for something this step created. */
+  onUndo(title: string, undo: () => Promise<void>): void;
+}
+
+export interface Step<C> {
+  /** An -ing phrase users see, e.g. "Writing cloud-init seed". */
+  title: string;
+  timeoutMs: number;
+  /** Shown under the error when this step fails. */
+  hint?: string;
+  run(ctx: C, step: StepContext): Promise<void>;
+}
+
+export interface RunStepsOptions {
+  progress: Progress;
+  signal?: AbortSignal;
+  /** Keep what the steps made when one fails. */
+  retain?: boolean;
+}
+
+export interface StepTiming {
+  title: string;
+  durationMs: number;
+  ok: boolean;
+}
+
+export class StepFailedError extends LabError {
+  constructor(
+    readonly step: string,
+    override readonly cause: unknown,
+    fallbackHint?: string,
+  ) {
+    const inner = cause instanceof Error ? cause.message : String(cause);
+    const hint = (cause instanceof LabError ? cause.hint : undefined) ?? fallbackHint;
+    super(`${step} failed: ${inner}`, hint, cause instanceof LabError ? cause.exitCode : 1);
+  }
+}
+
+export async function runSteps<C>(steps: Step<C>[], ctx: C, options: RunStepsOptions): Promise<StepTiming[]> {
+  const undos: { title: string; undo: () => Promise<void> }[] = [];
+  const timings: StepTiming[] = [];
+  const { progress } = options;
+  for (const step of steps) {
+    progress.start(step.title);
+    try {
+      await runWithTimeout(step, ctx, options.signal, progress, (title, undo) => undos.push({ title, undo }));
+      timings.push({ title: step.title, durationMs: progress.end(true), ok: true });
+    } catch (error) {
+      timings.push({ title: step.title, durationMs: progress.end(false), ok: false });
+      const failure = withStepHint(step, error);
+      if (options.retain) {
+        if (undos.length) progress.warn(`--retain: left in place: ${undos.map((u) => u.title).join(', ')}`);
+      } else {
+        await undoAll(undos, progress);
+      }
+      throw failure;
+    }
+  }
+  return timings;
+}
+
+/** Undo in reverse order; an undo that fails is reported and the rest still run. */
+export async function undoAll(undos: { title: string; undo: () => Promise<void> }[], progress: Progress): Promise<void> {
+  for (const { title, undo } of [...undos].reverse()) {
+    progress.start(`Cleaning up: ${title}`);
+    try {
+      await undo();
+      progress.end(true);
+    } catch (error) {
+      progress.end(false, error instanceof Error ? error.message.split('\n')[0] : String(error));
+    }
+  }
+}
+
+async function runWithTimeout<C>(
+  step: Step<C>,
+  ctx: C,
+  outer: AbortSignal | undefined,
+  progress: Progress,
+  onUndo: StepContext['onUndo'],
+): Promise<void> {
+  if (outer?.aborted) throw new CancelledError();
+  const controller = new AbortController();
+  const abortFromOuter = () => controller.abort(new CancelledError());
+  outer?.addEventListener('abort', abortFromOuter, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const stopped = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new TimeoutError(`${step.title} did not finish within ${Math.round(step.timeoutMs / 1000)}s`);
+      controller.abort(error);
+    }, step.timeoutMs);
+    controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+  });
+  stopped.catch(() => undefined); // the race below handles it; this avoids an unhandled rejection after success
+  try {
+    await Promise.race([step.run(ctx, { signal: controller.signal, progress, onUndo }), stopped]);
+  } finally {
+    clearTimeout(timer);
+    outer?.removeEventListener('abort', abortFromOuter);
+    if (!controller.signal.aborted) controller.abort(new CancelledError());
+  }
+}
+
+function withStepHint<C>(step: Step<C>, error: unknown): LabError {
+  return error instanceof CancelledError ? error : new StepFailedError(step.title, error, step.hint);
+}

@@ -1,0 +1,134 @@
+/**
+ * A small streaming reader for the tar files mmdebstrap writes (ustar with GNU long names
+ * and pax headers). Enough to list members, hash their contents and read small files
+ * without unpacking, which the hygiene check, the manifest and the reproducibility diff use.
+ */
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+
+export type TarEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
+
+export interface TarEntry {
+  path: string; // without the leading "./"
+  type: TarEntryType;
+  size: number;
+  mode: number;
+  mtime: number;
+  linkTarget: string;
+  uid: number;
+  gid: number;
+  /** sha256 of the contents, when requested. */
+  sha256?: string;
+  /** Contents, for files the caller asked to read. */
+  content?: Buffer;
+}
+
+export interface ReadTarOptions {
+  hashContents?: boolean;
+  /** Return the contents of members for which this returns true (keep them small). */
+  readContent?: (path: string) => boolean;
+}
+
+export async function readTar(file: string, options: ReadTarOptions = {}): Promise<TarEntry[]> {
+  const fh = await open(file, 'r');
+  const entries: TarEntry[] = [];
+  try {
+    const header = Buffer.alloc(512);
+    let offset = 0;
+    let longName: string | undefined;
+    let longLink: string | undefined;
+    let pax: Record<string, string> = {};
+    for (;;) {
+      const { bytesRead } = await fh.read(header, 0, 512, offset);
+      if (bytesRead < 512 || header.every((b) => b === 0)) break;
+      const size = parseOctal(header.subarray(124, 136));
+      const typeflag = String.fromCharCode(header[156]!);
+      const dataStart = offset + 512;
+      const next = dataStart + Math.ceil(size / 512) * 512;
+      if (typeflag === 'L' || typeflag === 'K' || typeflag === 'x' || typeflag === 'g') {
+        const body = Buffer.alloc(size);
+        await fh.read(body, 0, size, dataStart);
+        if (typeflag === 'L') longName = cString(body);
+        else if (typeflag === 'K') longLink = cString(body);
+        else if (typeflag === 'x') pax = parsePax(body);
+        offset = next;
+        continue;
+      }
+      const prefix = cString(header.subarray(345, 500));
+      const name = cString(header.subarray(0, 100));
+      const rawPath = pax.path ?? longName ?? (prefix ? `${prefix}/${name}` : name);
+      const path = rawPath.replace(/^\.\//, '').replace(/\/$/, '');
+      const entry: TarEntry = {
+        path,
+        type: entryType(typeflag),
+        size: pax.size ? Number(pax.size) : size,
+        mode: parseOctal(header.subarray(100, 108)),
+        uid: parseOctal(header.subarray(108, 116)),
+        gid: parseOctal(header.subarray(116, 124)),
+        mtime: pax.mtime ? Math.floor(Number(pax.mtime)) : parseOctal(header.subarray(136, 148)),
+        linkTarget: pax.linkpath ?? longLink ?? cString(header.subarray(157, 257)),
+      };
+      if (entry.type === 'file' && (options.hashContents || options.readContent?.(path))) {
+        const hash = createHash('sha256');
+        const chunks: Buffer[] = [];
+        const keep = options.readContent?.(path) ?? false;
+        for (let pos = 0; pos < size; ) {
+          const chunk = Buffer.alloc(Math.min(1 << 20, size - pos));
+          await fh.read(chunk, 0, chunk.length, dataStart + pos);
+          hash.update(chunk);
+          if (keep) chunks.push(chunk);
+          pos += chunk.length;
+        }
+        if (options.hashContents) entry.sha256 = hash.digest('hex');
+        if (keep) entry.content = Buffer.concat(chunks);
+      }
+      entries.push(entry);
+      longName = longLink = undefined;
+      pax = {};
+      offset = next;
+    }
+  } finally {
+    await fh.close();
+  }
+  return entries;
+}
+
+function entryType(flag: string): TarEntryType {
+  if (flag === '0' || flag === '\0' || flag === '7') return 'file';
+  if (flag === '5') return 'dir';
+  if (flag === '2') return 'symlink';
+  if (flag === '1') return 'hardlink';
+  return 'other';
+}
+
+function cString(buf: Buffer): string {
+  const end = buf.indexOf(0);
+  return buf.subarray(0, end === -1 ? buf.length : end).toString('utf8');
+}
+
+function parseOctal(buf: Buffer): number {
+  // GNU base-256 for large values
+  if (buf[0]! & 0x80) {
+    let value = 0;
+    for (let i = 1; i < buf.length; i++) value = value * 256 + buf[i]!;
+    return value;
+  }
+  const text = cString(buf).trim();
+  return text ? parseInt(text, 8) : 0;
+}
+
+function parsePax(body: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  let pos = 0;
+  while (pos < body.length) {
+    const space = body.indexOf(0x20, pos);
+    if (space === -1) break;
+    const len = Number(body.subarray(pos, space).toString());
+    if (!len) break;
+    const record = body.subarray(space + 1, pos + len - 1).toString('utf8');
+    const eq = record.indexOf('=');
+    out[record.slice(0, eq)] = record.slice(eq + 1);
+    pos += len;
+  }
+  return out;
+}

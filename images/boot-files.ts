@@ -1,0 +1,105 @@
+/** Files the recipe writes into the root filesystem and the ESP (pure renderers). */
+// Unit status goes to the serial console too: the lab's serial.log is the first thing to read when a boot stalls.
+export const KERNEL_CMDLINE = 'ro console=tty0 console=ttyS0,115200n8';
+
+export interface FileSpec {
+  content: string;
+  mode: number;
+}
+
+/** "1A2B3C4D" → "1A2B-3C4D", the way FAT volume ids appear in /dev/disk/by-uuid and fstab. */
+export function fatUuid(volumeId: string): string {
+  return `${volumeId.slice(0, 4)}-${volumeId.slice(4, 8)}`;
+}
+
+/** Written before packages are installed (the initramfs is built during installation). */
+export function renderEarlyRootfsFiles(): Record<string, FileSpec> {
+  return {
+    // Inside a chroot initramfs-tools cannot detect the root filesystem type.
+    'etc/initramfs-tools/conf.d/labsmith.conf': { content: 'FSTYPE=ext4\n', mode: 0o644 },
+  };
+}
+
+/** Written after packages are installed. */
+export function renderLateRootfsFiles(opts: { rootUuid: string; espVolumeId: string }): Record<string, FileSpec> {
+  return {
+    'etc/fstab': {
+      content:
+        `UUID=${opts.rootUuid} / ext4 defaults,errors=remount-ro 0 1\n` +
+        `UUID=${fatUuid(opts.espVolumeId)} /boot/efi vfat umask=0077,nofail 0 2\n`,
+      mode: 0o644,
+    },
+    // Kernel upgrades move the /vmlinuz and /initrd.img links, so this file never needs regenerating.
+    'boot/grub/grub.cfg': {
+      content: [
+        'set timeout=0',
+        'serial --unit=0 --speed=115200',
+        'terminal_input serial console',
+        'terminal_output serial console',
+        `search --no-floppy --fs-uuid --set=root ${opts.rootUuid}`,
+        'menuentry "Debian" {',
+        `  linux /vmlinuz root=UUID=${opts.rootUuid} ${KERNEL_CMDLINE}`,
+        '  initrd /initrd.img',
+        '}',
+        '',
+      ].join('\n'),
+      mode: 0o644,
+    },
+    // The build host's name must not leak into the image; cloud-init sets the real one.
+    'etc/hostname': { content: 'localhost\n', mode: 0o644 },
+    'etc/cloud/cloud.cfg.d/90-labsmith.cfg': {
+      content: [
+        '# Only the NoCloud seed is offered; skip probing cloud metadata services.',
+        'datasource_list: [NoCloud, None]',
+        '# The image has neither ifupdown nor netplan: render straight for systemd-networkd.',
+        'system_info:',
+        '  network:',
+        '    renderers: [networkd]',
+        '    activators: [networkd]',
+        '',
+      ].join('\n'),
+      mode: 0o644,
+    },
+    // Fallback when no seed configures the network (cloud-init's own file sorts first and wins).
+    'etc/systemd/network/90-labsmith-dhcp.network': {
+      content: '[Match]\nName=en* eth*\n\n[Network]\nDHCP=ipv4\n',
+      mode: 0o644,
+    },
+    'boot/efi/.keep': { content: '', mode: 0o644 },
+  };
+}
+
+/** The ESP's grub.cfg: find the root filesystem by UUID and hand over to its grub.cfg. */
+export function renderEspGrubConfig(rootUuid: string): string {
+  return [`search --no-floppy --fs-uuid --set=root ${rootUuid}`, 'set prefix=($root)/boot/grub', 'configfile /boot/grub/grub.cfg', ''].join('\n');
+}
+
+/** Services the image enables: cloud-init renders systemd-networkd configuration. */
+export const ENABLED_UNITS = ['systemd-networkd.service', 'systemd-resolved.service'] as const;
+
+/** Shell run by mmdebstrap after installation: enables services offline. */
+export function renderConfigureHook(): string {
+  return `#!/bin/sh
+# mmdebstrap customize hook: $1 is the root of the new system.
+set -eu
+chroot "$1" systemctl enable ${ENABLED_UNITS.join(' ')}
+`;
+}
+
+/** Shell run by mmdebstrap after installation: removes everything per-machine or from the build host. */
+export function renderHygieneHook(): string {
+  return `#!/bin/sh
+# mmdebstrap customize hook: $1 is the root of the new system.
+set -eu
+root="$1"
+rm -f "$root"/etc/ssh/ssh_host_*
+: > "$root/etc/machine-id"
+rm -f "$root/var/lib/dbus/machine-id"
+rm -rf "$root/var/lib/cloud"
+find "$root/var/log" -type f -delete
+find "$root/var/cache/debconf" -name '*-old' -delete
+rm -f "$root/var/cache/ldconfig/aux-cache"
+rm -f "$root/root/.bash_history"
+# /tmp and /var/tmp are emptied by mmdebstrap itself after this hook (it still needs them).
+`;
+}

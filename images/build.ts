@@ -1,0 +1,239 @@
+/**
+ * `image:build`: reads the mirror's state, plans content-addressed layers, and builds the
+ * ones not cached: tools (disk tools chroot), rootfs (mmdebstrap tarball, hygiene-checked)
+ * and disk (qcow2 + compressed qcow2 + SHA256SUMS + manifest.json).
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { LabError } from '../core/errors.ts';
+import { run } from '../core/exec.ts';
+import { sha256File } from '../core/hash.ts';
+import { cacheRoot, IMAGE_FILES } from '../core/paths.ts';
+import type { Progress } from '../core/progress.ts';
+import { runSteps, type Step, type StepTiming } from '../core/steps.ts';
+import { readTar } from '../core/tar.ts';
+import { requireHostTools, requireRoot } from '../core/host-tools.ts';
+import { renderConfigureHook, renderEarlyRootfsFiles, renderHygieneHook, renderLateRootfsFiles } from './boot-files.ts';
+import { buildDisk, type BuiltDisk } from './disk.ts';
+import { writeFileTree } from './files.ts';
+import { checkImageHygiene, HYGIENE_CONTENT_PATHS } from './hygiene.ts';
+import { ensureLayer, isLayerComplete, removeLayer } from './layer-cache.ts';
+import { parseDpkgStatus, parseSha256Sums, renderSha256Sums, type ImageManifest } from './manifest.ts';
+import { renderMmdebstrapArgs } from './mmdebstrap.ts';
+import { readMirrorState } from './mirror.ts';
+import { aptSources, DPKG_EXCLUDES, OS_PACKAGES, planImageBuild, TOOLS_PACKAGES, type ImagePlan, type LayerPlan } from './recipe.ts';
+
+export interface DebianSettings {
+  suite: string;
+  mirror: string;
+  securityMirror: string;
+  sourceDateEpoch?: number;
+}
+
+export interface BuildImageOptions {
+  debian: DebianSettings;
+  progress: Progress;
+  signal?: AbortSignal;
+  cacheDir?: string;
+  /** Rebuild every layer even if cached. */
+  rebuild?: boolean;
+}
+
+export interface BuiltImage {
+  plan: ImagePlan;
+  dir: string;
+  disk: string;
+  compressed: string;
+  manifest: ImageManifest;
+  /** Layer name → true when it came from the cache. */
+  cacheHits: Record<string, boolean>;
+  timings: StepTiming[];
+  /** Present when the disk was built in this run. */
+  built?: BuiltDisk;
+}
+
+interface BuildContext {
+  opts: BuildImageOptions;
+  layersDir: string;
+  plan?: ImagePlan;
+  cacheHits: Record<string, boolean>;
+  buildSeconds: Record<string, number>;
+  built?: BuiltDisk;
+}
+
+const MINUTE = 60_000;
+
+export const IMAGE_HOST_TOOLS = ['mmdebstrap', 'debian-archive-keyring'] as const;
+
+function mustPlan(ctx: BuildContext): ImagePlan {
+  if (!ctx.plan) throw new Error('image plan missing: the "Reading mirror state" step did not run');
+  return ctx.plan;
+}
+
+async function buildLayer(ctx: BuildContext, layer: LayerPlan, build: (tmpDir: string) => Promise<void>): Promise<void> {
+  const result = await ensureLayer(layer, build);
+  ctx.cacheHits[layer.name] = result.cached;
+  ctx.buildSeconds[layer.name] = result.seconds;
+}
+
+const mmdebstrapLog = (dir: string) => join(dir, 'build.log');
+
+export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
+  {
+    title: 'Checking host tools',
+    timeoutMs: MINUTE,
+    async run() {
+      requireRoot('image:build runs mmdebstrap --mode=root and chroot');
+      await requireHostTools([...IMAGE_HOST_TOOLS]);
+    },
+  },
+  {
+    title: 'Reading mirror state',
+    timeoutMs: 2 * MINUTE,
+    hint: 'the image follows the mirror: without it no layer can be planned',
+    async run(ctx, { signal }) {
+      const { debian } = ctx.opts;
+      const sources = aptSources(debian);
+      const state = await readMirrorState(sources, signal);
+      ctx.plan = planImageBuild(
+        { ...debian, architecture: 'amd64', releaseHashes: state.releaseHashes, sourceDateEpoch: debian.sourceDateEpoch ?? state.newestDate },
+        ctx.layersDir,
+      );
+      if (ctx.opts.rebuild) for (const layer of [ctx.plan.tools, ctx.plan.rootfs, ctx.plan.disk]) await removeLayer(layer);
+    },
+  },
+  {
+    title: 'Building tools layer',
+    timeoutMs: 15 * MINUTE,
+    hint: 'the tools layer is a Debian chroot with the disk tools; its output is in the .failed.log file beside the layer in the cache',
+    async run(ctx, { signal }) {
+      const plan = mustPlan(ctx);
+      await buildLayer(ctx, plan.tools, async (tmp) => {
+        const args = renderMmdebstrapArgs({ variant: 'apt', format: 'directory', packages: TOOLS_PACKAGES, sources: plan.sources, output: join(tmp, 'root') });
+        await run('mmdebstrap', args, { env: { SOURCE_DATE_EPOCH: String(plan.sourceDateEpoch) }, signal, logFile: mmdebstrapLog(tmp) });
+      });
+    },
+  },
+  {
+    title: 'Building OS layer',
+    timeoutMs: 30 * MINUTE,
+    hint: 'the full mmdebstrap output is in the .failed.log file beside the layer in the cache; check debian.suite and the mirror',
+    async run(ctx, { signal }) {
+      const plan = mustPlan(ctx);
+      await buildLayer(ctx, plan.rootfs, async (tmp) => {
+          const hooks = join(tmp, 'hooks');
+          await writeFileTree(join(hooks, 'early'), renderEarlyRootfsFiles());
+          await writeFileTree(join(hooks, 'late'), renderLateRootfsFiles(plan));
+          await writeFileTree(hooks, {
+            'configure.sh': { content: renderConfigureHook(), mode: 0o755 },
+            'hygiene.sh': { content: renderHygieneHook(), mode: 0o755 },
+          });
+          const args = renderMmdebstrapArgs({
+            variant: 'apt',
+            format: 'tar',
+            packages: OS_PACKAGES,
+            sources: plan.sources,
+            output: join(tmp, IMAGE_FILES.rootfsTar),
+            dpkgOptions: DPKG_EXCLUDES,
+            syncInEarly: join(hooks, 'early'),
+            syncInLate: join(hooks, 'late'),
+            customizeHooks: [join(hooks, 'configure.sh'), join(hooks, 'hygiene.sh')],
+          });
+          await run('mmdebstrap', args, { env: { SOURCE_DATE_EPOCH: String(plan.sourceDateEpoch) }, signal, logFile: mmdebstrapLog(tmp) });
+          await rm(hooks, { recursive: true });
+          await checkRootfsHygiene(join(tmp, IMAGE_FILES.rootfsTar));
+      });
+    },
+  },
+  {
+    title: 'Building disk image',
+    timeoutMs: 20 * MINUTE,
+    async run(ctx, { signal }) {
+      const plan = mustPlan(ctx);
+      if (isLayerComplete(plan.disk) && !(await verifyDiskLayer(plan.disk.dir))) {
+        ctx.opts.progress.warn(`cached image ${plan.disk.dir} does not match its SHA256SUMS: rebuilding it`);
+        await removeLayer(plan.disk);
+      }
+      await buildLayer(ctx, plan.disk, async (tmp) => {
+        ctx.built = await buildDisk({ plan, toolsRoot: join(plan.tools.dir, 'root'), rootfsTar: join(plan.rootfs.dir, IMAGE_FILES.rootfsTar), outDir: tmp, signal });
+        await writeImageMetadata(ctx, tmp, ctx.built);
+      });
+    },
+  },
+];
+
+export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
+  const layersDir = join(opts.cacheDir ?? cacheRoot(), 'layers');
+  await ensureWritableDir(layersDir, 'the image cache (LABSMITH_CACHE_DIR)');
+  const ctx: BuildContext = { opts, layersDir, cacheHits: {}, buildSeconds: {} };
+  const timings = await runSteps(IMAGE_BUILD_STEPS, ctx, { progress: opts.progress, signal: opts.signal });
+  const plan = mustPlan(ctx);
+  const dir = plan.disk.dir;
+  const manifest = JSON.parse(await readFile(join(dir, IMAGE_FILES.manifest), 'utf8')) as ImageManifest;
+  return { plan, dir, disk: join(dir, IMAGE_FILES.disk), compressed: join(dir, IMAGE_FILES.compressed), manifest, cacheHits: ctx.cacheHits, timings, built: ctx.built };
+}
+
+async function checkRootfsHygiene(tarPath: string): Promise<void> {
+  const entries = await readTar(tarPath, { readContent: (p) => HYGIENE_CONTENT_PATHS.has(p) });
+  const findings = checkImageHygiene(entries, { hostname: hostname() });
+  if (findings.length) {
+    throw new LabError(
+      `image hygiene check failed:\n${findings.map((f) => `  - /${f.path}: ${f.problem}`).join('\n')}`,
+      'the recipe must remove these in its customize hook (images/boot-files.ts renderHygieneHook)',
+    );
+  }
+}
+
+async function writeImageMetadata(ctx: BuildContext, dir: string, built: BuiltDisk): Promise<void> {
+  const plan = mustPlan(ctx);
+  const entries = await readTar(join(plan.rootfs.dir, IMAGE_FILES.rootfsTar), { readContent: (p) => p === 'var/lib/dpkg/status' });
+  const status = entries.find((e) => e.path === 'var/lib/dpkg/status')?.content?.toString() ?? '';
+  const files: ImageManifest['files'] = {};
+  for (const name of [IMAGE_FILES.disk, IMAGE_FILES.compressed]) {
+    files[name] = { bytes: (await stat(join(dir, name))).size, sha256: await sha256File(join(dir, name)) };
+  }
+  const manifest: ImageManifest = {
+    inputsHash: plan.disk.hash,
+    suite: plan.sources[0]!.suite,
+    sources: plan.sources.map((s) => ({ uri: s.uri, suite: s.suite })),
+    sourceDateEpoch: plan.sourceDateEpoch,
+    layers: { tools: plan.tools.hash, rootfs: plan.rootfs.hash, disk: plan.disk.hash },
+    files,
+    rawBytes: built.rawBytes,
+    packages: parseDpkgStatus(status),
+    // The disk's own time is recorded in its layer marker once this layer completes.
+    buildSeconds: { ...ctx.buildSeconds },
+  };
+  await writeFile(join(dir, IMAGE_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
+  await writeFile(join(dir, IMAGE_FILES.sums), renderSha256Sums(files));
+}
+
+/** Checks a cached disk layer against its SHA256SUMS. */
+export async function verifyDiskLayer(dir: string): Promise<boolean> {
+  try {
+    const sums = parseSha256Sums(await readFile(join(dir, IMAGE_FILES.sums), 'utf8'));
+    if (Object.keys(sums).length === 0) return false;
+    for (const [name, expected] of Object.entries(sums)) {
+      if (!existsSync(join(dir, name)) || (await sha256File(join(dir, name))) !== expected) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function ensureWritableDir(dir: string, what: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    const probe = join(dir, `.write-test-${process.pid}`);
+    await writeFile(probe, '');
+    await rm(probe);
+  } catch (error) {
+    throw new LabError(
+      `cannot write ${what} at ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      'pick a writable directory (LABSMITH_CACHE_DIR / LABSMITH_STATE_DIR or stateDir in lab.yaml) or fix its permissions',
+    );
+  }
+}

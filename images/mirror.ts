@@ -1,0 +1,47 @@
+/** Reads the mirror's current state (each suite's InRelease) so cached layers follow the archive. */
+import { sha256 } from '../core/hash.ts';
+import { LabError } from '../core/errors.ts';
+import type { AptSource } from './recipe.ts';
+
+export interface MirrorState {
+  releaseHashes: Record<string, string>;
+  /** Newest `Date:` among the suites, in seconds: the default SOURCE_DATE_EPOCH. */
+  newestDate: number;
+}
+
+export function inReleaseUrl(source: AptSource): string {
+  return `${source.uri.replace(/\/$/, '')}/dists/${source.suite}/InRelease`;
+}
+
+/** Parses the `Date:` field of a Release/InRelease file (seconds since the epoch). */
+export function parseReleaseDate(text: string): number | undefined {
+  const m = /^Date:\s*(.+)$/m.exec(text);
+  if (!m) return undefined;
+  const ms = Date.parse(m[1]!.trim());
+  return Number.isNaN(ms) ? undefined : Math.floor(ms / 1000);
+}
+
+export async function readMirrorState(sources: AptSource[], signal?: AbortSignal): Promise<MirrorState> {
+  const releaseHashes: Record<string, string> = {};
+  let newestDate = 0;
+  for (const source of sources) {
+    const url = inReleaseUrl(source);
+    let text: string;
+    try {
+      const timeout = AbortSignal.timeout(30_000);
+      const response = await fetch(url, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      text = await response.text();
+    } catch (error) {
+      throw new LabError(
+        `cannot read ${url}: ${error instanceof Error ? error.message : String(error)}`,
+        'check debian.mirror / debian.securityMirror and debian.suite in lab.yaml, and that this machine reaches the mirror',
+      );
+    }
+    const date = parseReleaseDate(text);
+    if (date === undefined) throw new LabError(`${url} has no Date: field`, 'is debian.mirror a Debian archive?');
+    releaseHashes[source.suite] = sha256(text);
+    newestDate = Math.max(newestDate, date);
+  }
+  return { releaseHashes, newestDate };
+}

@@ -1,0 +1,96 @@
+/**
+ * The acceptance suite's frame. A check has a description, a probe, a timeout, a retry
+ * policy, a hint and the command that reproduces it by hand. Checks run in order and the
+ * outcome is written as TAP (with a YAML block of diagnostics per failure).
+ */
+import { stringify } from 'yaml';
+import { sleep } from '../drivers/qemu.ts';
+
+export interface ProbeOutcome {
+  ok: boolean;
+  /** What was seen, in one or two lines. */
+  detail: string;
+}
+
+export interface Check<C> {
+  id: string;
+  description: string;
+  timeoutMs: number;
+  /** Attempts within the timeout; waits `intervalMs` between them. */
+  retry: { attempts: number; intervalMs: number };
+  hint: string;
+  /** The command a person runs to see the same thing. */
+  reproduce(ctx: C): string;
+  probe(ctx: C, signal: AbortSignal): Promise<ProbeOutcome>;
+  /** Returns a reason to skip, or undefined to run. */
+  skip?(ctx: C): string | undefined;
+}
+
+export interface CheckResult {
+  id: string;
+  description: string;
+  ok: boolean;
+  skipped?: string;
+  detail: string;
+  attempts: number;
+  durationMs: number;
+  hint: string;
+  reproduce: string;
+}
+
+export async function runCheck<C>(check: Check<C>, ctx: C, now: () => number = Date.now): Promise<CheckResult> {
+  const base = { id: check.id, description: check.description, hint: check.hint, reproduce: check.reproduce(ctx) };
+  const skipped = check.skip?.(ctx);
+  if (skipped) return { ...base, ok: true, skipped, detail: skipped, attempts: 0, durationMs: 0 };
+  const started = now();
+  const deadline = started + check.timeoutMs;
+  let last: ProbeOutcome = { ok: false, detail: 'not run' };
+  let attempts = 0;
+  while (attempts < check.retry.attempts) {
+    attempts += 1;
+    const remaining = deadline - now();
+    if (remaining <= 0) break;
+    const controller = new AbortController();
+    // A referenced timer (AbortSignal.timeout's is not) keeps the process alive while a probe hangs.
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        reject(new Error(`timed out after ${check.timeoutMs}ms`));
+      }, remaining);
+    });
+    try {
+      last = await Promise.race([check.probe(ctx, controller.signal), expired]);
+    } catch (error) {
+      last = { ok: false, detail: error instanceof Error ? error.message.split('\n').slice(0, 3).join(' | ') : String(error) };
+    } finally {
+      clearTimeout(timer);
+    }
+    if (last.ok) break;
+    if (attempts < check.retry.attempts && now() + check.retry.intervalMs < deadline) await sleep(check.retry.intervalMs);
+    else if (attempts < check.retry.attempts) break;
+  }
+  return { ...base, ok: last.ok, detail: last.detail, attempts, durationMs: now() - started };
+}
+
+export async function runChecks<C>(checks: Check<C>[], ctx: C, write: (line: string) => void): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  write('TAP version 14');
+  write(`1..${checks.length}`);
+  for (const [i, check] of checks.entries()) {
+    const result = await runCheck(check, ctx);
+    results.push(result);
+    write(renderTapPoint(i + 1, result));
+  }
+  return results;
+}
+
+/** One TAP test point with its diagnostics (pure). */
+export function renderTapPoint(n: number, r: CheckResult): string {
+  const name = `${r.id}: ${r.description}`.replace(/#/g, '\\#');
+  if (r.skipped) return `ok ${n} - ${name} # SKIP ${r.skipped}`;
+  const head = `${r.ok ? 'ok' : 'not ok'} ${n} - ${name} # time=${r.durationMs}ms`;
+  const diag = { id: r.id, detail: r.detail, attempts: r.attempts, duration_ms: r.durationMs, reproduce: r.reproduce, ...(r.ok ? {} : { hint: r.hint }) };
+  const yaml = stringify(diag, { lineWidth: 0 }).trimEnd().split('\n').map((l) => `    ${l}`).join('\n');
+  return `${head}\n  ---\n${yaml}\n  ...`;
+}

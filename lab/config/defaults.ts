@@ -1,0 +1,42 @@
+/** Defaults for lab.yaml, in one place (pure). */
+import { join } from 'node:path';
+import type { Forward, LabConfig, LabConfigInput } from './schema.ts';
+
+export const DEFAULT_FORWARDS: Record<string, { host: number; guest: number }> = {
+  http: { host: 80, guest: 30080 },
+  https: { host: 443, guest: 30443 },
+  ssh: { host: 2222, guest: 22 },
+  apiserver: { host: 6443, guest: 6443 },
+};
+
+export const DEFAULTS = {
+  name: 'lab',
+  debian: { suite: 'trixie', mirror: 'http://deb.debian.org/debian', securityMirror: 'http://deb.debian.org/debian-security' },
+  vm: { cpus: 2, memory: '4GiB', disk: '20GiB', accel: 'auto' as const },
+  network: { hostAddress: '127.0.0.1' },
+  kubernetes: { version: '1.37', dnsDomain: 'cluster.local', podSubnet: '10.42.0.0/16', serviceSubnet: '10.96.0.0/12' },
+  ssh: { user: 'admin' },
+};
+
+/** Fills every missing field. Forwards merge by name over the defaults. */
+export function fillDefaults(input: LabConfigInput, stateRoot: string): LabConfig {
+  const name = input.name ?? DEFAULTS.name;
+  const forwards: Forward[] = [];
+  const names = new Set([...Object.keys(DEFAULT_FORWARDS), ...Object.keys(input.network?.forwards ?? {})]);
+  for (const fname of names) {
+    const given = input.network?.forwards?.[fname];
+    const fallback = DEFAULT_FORWARDS[fname];
+    const host = given?.host ?? fallback?.host;
+    const guest = given?.guest ?? fallback?.guest ?? host;
+    if (host !== undefined && guest !== undefined) forwards.push({ name: fname, host, guest });
+  }
+  return {
+    name,
+    stateDir: input.stateDir ?? join(stateRoot, name),
+    debian: { ...DEFAULTS.debian, ...input.debian },
+    vm: { ...DEFAULTS.vm, ...input.vm },
+    network: { hostAddress: input.network?.hostAddress ?? DEFAULTS.network.hostAddress, forwards },
+    kubernetes: { ...DEFAULTS.kubernetes, ...input.kubernetes },
+    ssh: { ...DEFAULTS.ssh, ...input.ssh },
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * lab.yaml → LabConfig: parse YAML, check the shape, fill defaults, validate semantics.
+ * `parseLabConfig` is pure (host facts come in as data); `loadLabConfig` reads the file and host.
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { ConfigError, type ConfigProblem } from '../../core/errors.ts';
+import { stateRoot } from '../../core/paths.ts';
+import { fillDefaults } from './defaults.ts';
+import { readHostFacts } from './host-facts.ts';
+import { labConfigSchema, type LabConfig } from './schema.ts';
+import { validateLabConfig, type HostFacts } from './validate.ts';
+
+export const DEFAULT_CONFIG_FILE = 'lab.yaml';
+
+export type ParseResult = { ok: true; config: LabConfig } | { ok: false; problems: ConfigProblem[] };
+
+export function parseLabConfig(text: string, host: HostFacts, stateRootDir: string): ParseResult {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length) {
+    return { ok: false, problems: doc.errors.map((e) => ({ path: e.linePos ? `line ${e.linePos[0].line}` : '', message: e.message.split(' at line ')[0]!.split('\n')[0]! })) };
+  }
+  const raw = doc.toJS() ?? {};
+  const shape = labConfigSchema.safeParse(raw);
+  if (!shape.success) {
+    return {
+      ok: false,
+      problems: shape.error.issues.map((issue) => ({ path: issue.path.join('.') || '(top level)', message: describeIssue(issue) })),
+    };
+  }
+  const config = fillDefaults(shape.data, stateRootDir);
+  const problems = validateLabConfig(config, host);
+  return problems.length ? { ok: false, problems } : { ok: true, config };
+}
+
+function describeIssue(issue: { code: string; message: string; keys?: string[]; path: PropertyKey[] }): string {
+  if (issue.code === 'unrecognized_keys' && issue.keys) return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+  return issue.message;
+}
+
+export async function loadLabConfig(file: string = DEFAULT_CONFIG_FILE, host?: HostFacts): Promise<LabConfig> {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(file, [{ path: '', message: `cannot read it (${(error as NodeJS.ErrnoException).code}): pass an existing file with --config` }]);
+  }
+  const result = parseLabConfig(text, host ?? (await readHostFacts()), stateRoot());
+  if (!result.ok) throw new ConfigError(file, result.problems);
+  return { ...result.config, stateDir: resolve(result.config.stateDir) };
+}

@@ -1,0 +1,111 @@
+/**
+ * Semantic checks on a filled lab config (pure). Every problem is returned at once, each
+ * naming its field path. Facts about the host (routes, addresses, privileges) come in as data.
+ */
+import { cidrContains, cidrOverlaps, networkOf, parseCidr, parseIPv4, type Cidr } from '../../core/cidr.ts';
+import type { ConfigProblem } from '../../core/errors.ts';
+import { parseSize } from '../../core/units.ts';
+import type { LabConfig } from './schema.ts';
+
+export interface HostFacts {
+  isRoot: boolean;
+  /** net.ipv4.ip_unprivileged_port_start */
+  unprivilegedPortStart: number;
+  /** Routed destinations other than the default route, e.g. "192.168.1.0/24". */
+  routes: string[];
+  /** Addresses on the host's interfaces. */
+  addresses: { address: string; prefix: number; ifname: string }[];
+  kvmDevice: boolean;
+}
+
+/** qemu's user-mode network (slirp) as the VM sees it. */
+export const QEMU_USER_NET = '10.0.2.0/24';
+/** Debian's containerd 1.7 is refused by the kubelet from 1.38 on. */
+export const MAX_KUBERNETES_MINOR_WITH_CONTAINERD_1 = 37;
+export const REQUIRED_FORWARDS = ['ssh'] as const;
+
+const GiB = 1024 ** 3;
+
+export function validateLabConfig(config: LabConfig, host: HostFacts): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const problem = (path: string, message: string) => problems.push({ path, message });
+
+  // Resources kubeadm's preflight checks insist on.
+  if (config.vm.cpus < 2) problem('vm.cpus', `${config.vm.cpus} is too few: kubeadm needs at least 2`);
+  const memory = parseSize(config.vm.memory);
+  if (memory !== undefined && memory < 2 * GiB) problem('vm.memory', `${config.vm.memory} is too little: kubeadm needs at least 2GiB (4GiB recommended)`);
+  const disk = parseSize(config.vm.disk);
+  if (disk !== undefined && disk < 8 * GiB) problem('vm.disk', `${config.vm.disk} is too small: use at least 8GiB (images and etcd live there)`);
+  if (config.vm.accel === 'kvm' && !host.kvmDevice) problem('vm.accel', 'kvm requested but /dev/kvm does not exist: use "auto" or "tcg"');
+
+  // Kubernetes networks.
+  const minor = Number(config.kubernetes.version.split('.')[1]);
+  if (minor > MAX_KUBERNETES_MINOR_WITH_CONTAINERD_1) {
+    problem(
+      'kubernetes.version',
+      `${config.kubernetes.version} refuses containerd 1.x, and Debian ${config.debian.suite} ships containerd 1.7: use 1.${MAX_KUBERNETES_MINOR_WITH_CONTAINERD_1} until the image carries containerd 2`,
+    );
+  }
+  const pod = checkCidr(problem, 'kubernetes.podSubnet', config.kubernetes.podSubnet);
+  const service = checkCidr(problem, 'kubernetes.serviceSubnet', config.kubernetes.serviceSubnet);
+  if (pod && pod.prefix > 24) problem('kubernetes.podSubnet', `${pod.text} is too small: each node takes a /24 from it`);
+  if (service && service.prefix < 12) problem('kubernetes.serviceSubnet', `${service.text} is too large: the API server allows at most a /12`);
+  if (pod && service && cidrOverlaps(pod, service)) {
+    problem('kubernetes.podSubnet', `${pod.text} overlaps kubernetes.serviceSubnet ${service.text}`);
+  }
+  const others: { label: string; cidr: Cidr }[] = [{ label: `qemu's user network ${QEMU_USER_NET}`, cidr: parseCidr(QEMU_USER_NET)! }];
+  for (const route of host.routes) {
+    const c = parseCidr(route);
+    if (c && c.prefix > 0) others.push({ label: `the host route ${route}`, cidr: c });
+  }
+  for (const a of host.addresses) {
+    const ip = parseIPv4(a.address);
+    if (ip !== undefined && !a.address.startsWith('127.')) others.push({ label: `the host network ${networkOf(ip, a.prefix).text} on ${a.ifname}`, cidr: networkOf(ip, a.prefix) });
+  }
+  for (const [path, own] of [['kubernetes.podSubnet', pod], ['kubernetes.serviceSubnet', service]] as const) {
+    if (!own) continue;
+    const seen = new Set<string>();
+    for (const other of others) {
+      if (cidrOverlaps(own, other.cidr) && !seen.has(other.cidr.text)) {
+        seen.add(other.cidr.text);
+        problem(path, `${own.text} overlaps ${other.label}: pick a range the host does not use`);
+      }
+    }
+  }
+
+  // Forwards.
+  const address = parseIPv4(config.network.hostAddress);
+  if (address !== undefined && !config.network.hostAddress.startsWith('127.') && config.network.hostAddress !== '0.0.0.0') {
+    const local = host.addresses.some((a) => a.address === config.network.hostAddress);
+    if (!local) problem('network.hostAddress', `${config.network.hostAddress} is not an address of this host: use 127.0.0.1 or one of ${host.addresses.map((a) => a.address).join(', ')}`);
+  }
+  const byHostPort = new Map<number, string>();
+  for (const f of config.network.forwards) {
+    const path = `network.forwards.${f.name}`;
+    const clash = byHostPort.get(f.host);
+    if (clash) problem(`${path}.host`, `port ${f.host} is also used by network.forwards.${clash}`);
+    byHostPort.set(f.host, f.name);
+    if (f.host < host.unprivilegedPortStart && !host.isRoot) {
+      problem(
+        `${path}.host`,
+        `port ${f.host} needs root (ports below ${host.unprivilegedPortStart} are privileged): run as root, or set ${path}.host: ${suggestUnprivilegedPort(f.host)}`,
+      );
+    }
+  }
+  for (const name of REQUIRED_FORWARDS) {
+    if (!config.network.forwards.some((f) => f.name === name)) problem(`network.forwards.${name}`, 'is required: labsmith reaches the VM through it');
+  }
+  return problems;
+}
+
+function checkCidr(problem: (p: string, m: string) => void, path: string, text: string): Cidr | undefined {
+  const c = parseCidr(text);
+  if (!c) problem(path, `${text} is not a network address (host bits must be zero, e.g. 10.42.0.0/16)`);
+  return c;
+}
+
+export function suggestUnprivilegedPort(port: number): number {
+  return port === 80 ? 8080 : port === 443 ? 8443 : port + 8000;
+}
+
+export { cidrContains };

@@ -1,0 +1,39 @@
+/**
+ * The driver interface: how a lab's VM is started, found and stopped. Small on purpose;
+ * callers ask a driver's capabilities, never its name.
+ */
+import type { LabConfig } from '../config/schema.ts';
+import type { LabState } from '../state.ts';
+import type { StepContext } from '../../core/steps.ts';
+
+export interface DriverCapabilities {
+  /** The driver forwards host ports itself (qemu hostfwd); otherwise labsmith installs host rules. */
+  forwardsPortsItself: boolean;
+  /** Needs a running daemon (libvirtd). */
+  needsDaemon: boolean;
+}
+
+export interface VmStartRequest {
+  config: LabConfig;
+  accel: 'kvm' | 'tcg';
+  baseImage: string;
+  seedIso: string;
+}
+
+export interface VmStatus {
+  running: boolean;
+  pid?: number;
+  uptimeSeconds?: number;
+}
+
+export interface LabDriver {
+  readonly name: string;
+  readonly capabilities: DriverCapabilities;
+  /** Starts the VM; registers undo for everything it creates. Returns what lab:down needs. */
+  up(request: VmStartRequest, step: StepContext): Promise<Partial<LabState>>;
+  down(state: LabState, stateDir: string): Promise<void>;
+  status(state: LabState, stateDir: string): Promise<VmStatus>;
+  /** Where the lab's SSH forward is reachable from the host. */
+  sshEndpoint(state: LabState): { host: string; port: number };
+  consoleLog(stateDir: string): string;
+}

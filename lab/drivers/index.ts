@@ -1,0 +1,14 @@
+/** Driver lookup by the name users pass with --driver. */
+import { LabError } from '../../core/errors.ts';
+import type { LabDriver } from './driver.ts';
+import { QemuDriver } from './qemu.ts';
+
+const DRIVERS: Record<string, () => LabDriver> = {
+  qemu: () => new QemuDriver(),
+};
+
+export function getDriver(name: string): LabDriver {
+  const make = DRIVERS[name];
+  if (!make) throw new LabError(`unknown driver "${name}"`, `use one of: ${Object.keys(DRIVERS).join(', ')}`, 2);
+  return make();
+}

@@ -1,0 +1,26 @@
+/** Host port checks before a lab starts. */
+import { createServer } from 'node:net';
+import { LabError } from '../core/errors.ts';
+import type { Forward } from './config/schema.ts';
+
+/** Resolves with the error code when the port cannot be bound, undefined when it is free. */
+export function probePort(address: string, port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    server.listen({ host: address, port, exclusive: true }, () => server.close(() => resolve(undefined)));
+  });
+}
+
+export async function ensurePortsFree(address: string, forwards: Forward[]): Promise<void> {
+  const problems: string[] = [];
+  for (const f of forwards) {
+    const code = await probePort(address, f.host);
+    if (code === 'EADDRINUSE') problems.push(`network.forwards.${f.name}.host: port ${f.host} on ${address} is already in use (see \`ss -ltnp 'sport = :${f.host}'\`)`);
+    else if (code === 'EACCES') problems.push(`network.forwards.${f.name}.host: port ${f.host} needs root`);
+    else if (code) problems.push(`network.forwards.${f.name}.host: cannot listen on ${address}:${f.host} (${code})`);
+  }
+  if (problems.length) {
+    throw new LabError(problems.join('\n'), 'stop what uses those ports (another lab: `npm run lab:down`), or pick other host ports in lab.yaml');
+  }
+}

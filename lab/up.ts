@@ -1,0 +1,262 @@
+/**
+ * lab:up: a table of contents of named steps. Each has a timeout and a hint; whatever a
+ * step made is removed again if a later step fails or the user presses Ctrl-C, unless
+ * --retain is given.
+ */
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LabError } from '../core/errors.ts';
+import { formatCommand } from '../core/exec.ts';
+import { requireHostTools } from '../core/host-tools.ts';
+import { cacheRoot, IMAGE_FILES, LAB_FILES } from '../core/paths.ts';
+import type { Progress } from '../core/progress.ts';
+import { runSteps, type Step, type StepTiming } from '../core/steps.ts';
+import { readTar } from '../core/tar.ts';
+import { renderSeedFiles } from '../cloud-init/user-data.ts';
+import { writeSeedFiles, writeSeedIso } from '../cloud-init/seed-iso.ts';
+import { buildImage, ensureWritableDir, type BuiltImage } from '../images/build.ts';
+import { chooseAccel, probeKvm } from './accel.ts';
+import { runChecks, type CheckResult } from './acceptance/check.ts';
+import { acceptanceContextFromLab, PLACEHOLDER_TLS_NAME } from './acceptance/context.ts';
+import { OS_CHECKS } from './acceptance/os-checks.ts';
+import type { LabConfig } from './config/schema.ts';
+import type { LabDriver } from './drivers/driver.ts';
+import { sleep } from './drivers/qemu.ts';
+import { ensurePortsFree } from './ports.ts';
+import { ensureLabCa, ensureSshKey, issueServerCertificate } from './secrets.ts';
+import { renderKnownHosts, renderSshArgs, sshRun, type SshTarget } from './ssh.ts';
+import { acquireLabLock, readLabState, writeLabState, type LabState } from './state.ts';
+
+export interface LabUpOptions {
+  config: LabConfig;
+  /** Image cache (default: the user's cache directory). */
+  cacheDir?: string;
+  driver: LabDriver;
+  progress: Progress;
+  signal?: AbortSignal;
+  retain?: boolean;
+}
+
+interface UpContext extends LabUpOptions {
+  image?: BuiltImage;
+  accel?: 'kvm' | 'tcg';
+  seedIso?: string;
+  state?: LabState;
+  ssh?: SshTarget;
+  checks?: CheckResult[];
+}
+
+const MINUTE = 60_000;
+export const LAB_HOST_TOOLS = ['qemu-system-x86_64', 'qemu-img', '/usr/share/OVMF/OVMF_CODE_4M.fd', 'xorriso', 'ssh', 'ssh-keygen', 'openssl'];
+
+function need<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`internal: ${what} missing (an earlier step did not run)`);
+  return value;
+}
+
+/** TCG is slow: give it more time for the same work. */
+const bootBudget = (ctx: UpContext, kvmMs: number) => (ctx.accel === 'kvm' ? kvmMs : kvmMs * 4);
+
+export const LAB_UP_STEPS: Step<UpContext>[] = [
+  {
+    title: 'Checking host tools',
+    timeoutMs: MINUTE,
+    run: () => requireHostTools(LAB_HOST_TOOLS),
+  },
+  {
+    title: 'Checking host ports are free',
+    timeoutMs: MINUTE,
+    run: (ctx) => ensurePortsFree(ctx.config.network.hostAddress, ctx.config.network.forwards),
+  },
+  {
+    title: 'Building or reusing the image',
+    timeoutMs: 60 * MINUTE,
+    async run(ctx, { signal }) {
+      ctx.image = await buildImage({ debian: ctx.config.debian, progress: ctx.progress, signal, cacheDir: ctx.cacheDir });
+    },
+  },
+  {
+    title: 'Creating lab secrets',
+    timeoutMs: MINUTE,
+    async run(ctx, { onUndo }) {
+      const dir = ctx.config.stateDir;
+      // The lock file stays: the caller releases it after cleanup.
+      onUndo('lab directory', () => clearLabDir(dir));
+      await ensureSshKey(dir, `labsmith-${ctx.config.name}`, LAB_FILES.sshKey);
+      await ensureLabCa(dir, ctx.config.name, { key: LAB_FILES.caKey, cert: LAB_FILES.caCert });
+    },
+  },
+  {
+    title: 'Writing cloud-init seed',
+    timeoutMs: MINUTE,
+    async run(ctx, { signal }) {
+      const dir = ctx.config.stateDir;
+      const user = await ensureSshKey(dir, `labsmith-${ctx.config.name}`, LAB_FILES.sshKey);
+      const host = await ensureSshKey(dir, `labsmith-${ctx.config.name}-host`, 'ssh_host_ed25519_key');
+      const ca = await ensureLabCa(dir, ctx.config.name, { key: LAB_FILES.caKey, cert: LAB_FILES.caCert });
+      const tls = await issueServerCertificate(ca, dir, 'placeholder-ingress', {
+        dnsNames: [PLACEHOLDER_TLS_NAME],
+        ipAddresses: [...new Set(['127.0.0.1', ctx.config.network.hostAddress].filter((a) => a !== '0.0.0.0'))],
+      });
+      await writeFile(join(dir, LAB_FILES.knownHosts), renderKnownHosts(host.publicKey), { mode: 0o600 });
+      const files = renderSeedFiles(ctx.config, {
+        sshPublicKey: user.publicKey,
+        hostKey: { privateKey: await readFile(host.privateKeyPath, 'utf8'), publicKey: host.publicKey },
+        caCert: ca.certPem,
+        tlsCert: tls.certPem,
+        tlsKey: tls.keyPem,
+      });
+      const seedDir = join(dir, LAB_FILES.seedDir);
+      await writeSeedFiles(seedDir, files);
+      ctx.seedIso = join(dir, LAB_FILES.seed);
+      await writeSeedIso(seedDir, ctx.seedIso, signal);
+    },
+  },
+  {
+    title: 'Choosing KVM or TCG',
+    timeoutMs: 2 * MINUTE,
+    async run(ctx) {
+      const image = need(ctx.image, 'image');
+      const probe = ctx.config.vm.accel === 'tcg' ? undefined : await probeKvm(await readImageKernel(image), cacheRoot());
+      const choice = chooseAccel(ctx.config.vm.accel, probe);
+      if (choice.warning) ctx.progress.warn(choice.warning);
+      ctx.accel = choice.accel;
+    },
+  },
+  {
+    title: 'Booting the VM',
+    timeoutMs: MINUTE,
+    hint: 'qemu output is in qemu.log in the lab directory',
+    async run(ctx, step) {
+      const { config, driver } = ctx;
+      const accel = need(ctx.accel, 'accel');
+      const started = await driver.up({ config, accel, baseImage: need(ctx.image, 'image').disk, seedIso: need(ctx.seedIso, 'seed') }, step);
+      ctx.state = {
+        name: config.name,
+        driver: driver.name,
+        accel,
+        startedAt: new Date().toISOString(),
+        hostAddress: config.network.hostAddress,
+        forwards: config.network.forwards,
+        sshUser: config.ssh.user,
+        imageDir: need(ctx.image, 'image').dir,
+        ...started,
+      };
+      await writeLabState(config.stateDir, ctx.state);
+      const endpoint = driver.sshEndpoint(ctx.state);
+      ctx.ssh = { stateDir: config.stateDir, user: config.ssh.user, ...endpoint };
+    },
+  },
+  {
+    title: 'Waiting for SSH',
+    timeoutMs: 15 * MINUTE,
+    async run(ctx, { signal }) {
+      await waitForSsh(ctx, signal, bootBudget(ctx, 3 * MINUTE));
+    },
+  },
+  {
+    title: 'Waiting for cloud-init',
+    timeoutMs: 20 * MINUTE,
+    hint: 'see /var/log/cloud-init-output.log in the VM: npm run lab:ssh -- sudo cat /var/log/cloud-init-output.log (add --retain to keep a failed lab)',
+    async run(ctx, { signal }) {
+      const ssh = need(ctx.ssh, 'ssh');
+      const r = await sshRun(ssh, ['cloud-init', 'status', '--wait'], { signal, allowFailure: true, timeoutMs: bootBudget(ctx, 4 * MINUTE) });
+      // 0: done, 2: done with recoverable errors (reported by the checks); anything else failed.
+      if (r.exitCode !== 0 && r.exitCode !== 2) {
+        throw new LabError(`cloud-init did not finish cleanly (status exit ${r.exitCode}): ${r.stdout.trim().split('\n').pop() ?? ''}`);
+      }
+    },
+  },
+  {
+    title: 'Running checks',
+    timeoutMs: 10 * MINUTE,
+    hint: 'the failing check above says what it saw and how to reproduce it',
+    async run(ctx) {
+      const state = need(ctx.state, 'state');
+      const actx = await acceptanceContextFromLab(state, ctx.config.stateDir, ctx.driver.sshEndpoint(state));
+      const lines: string[] = [];
+      ctx.checks = await runChecks(OS_CHECKS, actx, (l) => lines.push(l));
+      const failed = ctx.checks.filter((c) => !c.ok);
+      if (failed.length) throw new LabError(`${failed.length} check(s) failed:\n${failed.map((c) => `  ✗ ${c.description}: ${c.detail}\n    try: ${c.reproduce}`).join('\n')}`, failed[0]!.hint);
+    },
+  },
+];
+
+async function waitForSsh(ctx: UpContext, signal: AbortSignal, budgetMs: number): Promise<void> {
+  const ssh = need(ctx.ssh, 'ssh');
+  const state = need(ctx.state, 'state');
+  const deadline = Date.now() + budgetMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const status = await ctx.driver.status(state, ctx.config.stateDir);
+    if (!status.running) {
+      throw new LabError(`the VM stopped while booting:\n${await tailFile(ctx.driver.consoleLog(ctx.config.stateDir))}`, 'the lines above are the end of its serial console');
+    }
+    const r = await sshRun(ssh, ['true'], { signal, allowFailure: true, connectTimeoutSeconds: 5, timeoutMs: 20_000 });
+    if (r.exitCode === 0) return;
+    last = r.stderr.trim().split('\n').pop() ?? '';
+    await sleep(2000, signal);
+  }
+  throw new LabError(
+    `no SSH after ${Math.round(budgetMs / 1000)}s (last: ${last}); end of the serial console:\n${await tailFile(ctx.driver.consoleLog(ctx.config.stateDir))}`,
+    'rerun with --retain and read serial.log in the lab directory',
+  );
+}
+
+async function tailFile(path: string, lines = 15): Promise<string> {
+  const text = await readFile(path, 'utf8').catch(() => '(no console output)');
+  return text.trimEnd().split('\n').slice(-lines).map((l) => `    ${l}`).join('\n');
+}
+
+/** The kernel the image boots, for the KVM trial boot. */
+async function readImageKernel(image: BuiltImage): Promise<Buffer> {
+  const tar = join(image.plan.rootfs.dir, IMAGE_FILES.rootfsTar);
+  const entries = await readTar(tar, { readContent: (p) => /^boot\/vmlinuz-/.test(p) });
+  const kernel = entries.find((e) => e.content && /^boot\/vmlinuz-/.test(e.path))?.content;
+  if (!kernel) throw new LabError(`no kernel in ${tar}`, 'rebuild the image: npm run image:build -- --rebuild');
+  return kernel;
+}
+
+export interface LabUpResult {
+  state: LabState;
+  timings: StepTiming[];
+  checks: CheckResult[];
+  sshCommand: string;
+  urls: string[];
+}
+
+export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
+  const { config } = opts;
+  await ensureWritableDir(config.stateDir, `the lab directory for "${config.name}"`);
+  const lock = await acquireLabLock(config.stateDir, config.name);
+  try {
+    const existing = await readLabState(config.stateDir);
+    if (existing) {
+      const status = await opts.driver.status(existing, config.stateDir);
+      if (status.running) throw new LabError(`lab "${config.name}" is already running (pid ${status.pid})`, 'use it (npm run lab:ssh), or remove it first: npm run lab:down');
+      // Left over from a crash: the VM is gone, so its files are stale.
+      await opts.driver.down(existing, config.stateDir);
+      await clearLabDir(config.stateDir);
+    }
+    const ctx: UpContext = { ...opts };
+    const timings = await runSteps(LAB_UP_STEPS, ctx, { progress: opts.progress, signal: opts.signal, retain: opts.retain });
+    const state = need(ctx.state, 'state');
+    const ssh = need(ctx.ssh, 'ssh');
+    return {
+      state,
+      timings,
+      checks: ctx.checks ?? [],
+      sshCommand: formatCommand('ssh', renderSshArgs(ssh, { batch: false })),
+      urls: state.forwards.filter((f) => f.name === 'http' || f.name === 'https').map((f) => `${f.name}://${state.hostAddress}:${f.host}/`),
+    };
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Empties a lab directory except its lock. */
+export async function clearLabDir(dir: string): Promise<void> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (name !== LAB_FILES.lock) await rm(join(dir, name), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,76 @@
+// npm run bench -- [--warm] : image build, boot and teardown figures on this machine.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runMain } from '../core/main.ts';
+import { cacheRoot } from '../core/paths.ts';
+import { formatSize } from '../core/units.ts';
+import { buildImage } from '../images/build.ts';
+import { parseLabConfig } from '../lab/config/load.ts';
+import { readHostFacts } from '../lab/config/host-facts.ts';
+import { labDown } from '../lab/down.ts';
+import { QemuDriver } from '../lab/drivers/qemu.ts';
+import { labUp } from '../lab/up.ts';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+const TARGETS = { coldOsSeconds: 120, warmSeconds: 5, compressedMiB: 250, sshSeconds: 40, cloudInitSeconds: 60 };
+
+runMain(
+  {
+    boolean: ['warm'],
+    usage: `
+npm run bench -- [--warm]
+  Cold-builds the image in a temporary cache (--warm: reuse the normal cache), rebuilds it
+  warm, boots a lab, and prints the figures with their targets.`,
+  },
+  async ({ args, progress, signal }) => {
+    const work = await mkdtemp(join(tmpdir(), 'labsmith-bench-'));
+    const cacheDir = args.warm ? cacheRoot() : join(work, 'cache');
+    const row = (what: string, value: string, target = '') => process.stdout.write(`${what.padEnd(34)} ${value.padStart(12)}  ${target}\n`);
+    try {
+      const parsed = parseLabConfig(`name: bench\nstateDir: ${join(work, 'state')}\nnetwork:\n  forwards:\n${(await Promise.all(['http', 'https', 'ssh', 'apiserver'].map(async (n) => `    ${n}: { host: ${await freePort()} }`))).join('\n')}\n`, await readHostFacts(), work);
+      if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
+      const config = parsed.config;
+
+      const coldStart = Date.now();
+      const cold = await buildImage({ debian: config.debian, progress, signal, cacheDir });
+      const coldSeconds = (Date.now() - coldStart) / 1000;
+      const warmStart = Date.now();
+      await buildImage({ debian: config.debian, progress, signal, cacheDir });
+      const warmSeconds = (Date.now() - warmStart) / 1000;
+
+      const driver = new QemuDriver();
+      const up = await labUp({ config, driver, progress, signal, cacheDir });
+      const t = Object.fromEntries(up.timings.map((s) => [s.title, s.durationMs / 1000]));
+      const sshSeconds = (t['Booting the VM'] ?? 0) + (t['Waiting for SSH'] ?? 0);
+      const cloudInitSeconds = sshSeconds + (t['Waiting for cloud-init'] ?? 0);
+      const downStart = Date.now();
+      await labDown({ config, driver, progress });
+      const downSeconds = (Date.now() - downStart) / 1000;
+
+      const m = cold.manifest;
+      process.stdout.write('\nlabsmith bench (this machine)\n');
+      for (const layer of ['tools', 'rootfs', 'disk']) {
+        row(`${args.warm ? 'cached' : 'cold'} build: ${layer} layer`, `${(m.buildSeconds[layer] ?? 0).toFixed(1)} s`, layer === 'rootfs' ? `target ≤ ${TARGETS.coldOsSeconds} s` : '');
+      }
+      row('image build, total', `${coldSeconds.toFixed(1)} s`);
+      row('warm rebuild (all layers cached)', `${warmSeconds.toFixed(1)} s`, `target ≤ ${TARGETS.warmSeconds} s`);
+      row('raw disk', formatSize(m.rawBytes));
+      row('qcow2', formatSize(m.files['disk.qcow2']?.bytes ?? 0));
+      row('compressed qcow2 (zstd)', formatSize(m.files['disk-compressed.qcow2']?.bytes ?? 0), `target ≤ ${TARGETS.compressedMiB} MiB`);
+      row(`boot → SSH (${up.state.accel})`, `${sshSeconds.toFixed(1)} s`, up.state.accel === 'tcg' ? `target ≤ ${TARGETS.sshSeconds} s` : '');
+      row(`boot → cloud-init done (${up.state.accel})`, `${cloudInitSeconds.toFixed(1)} s`, up.state.accel === 'tcg' ? `target ≤ ${TARGETS.cloudInitSeconds} s` : '');
+      row('lab:down', `${downSeconds.toFixed(1)} s`);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  },
+);

@@ -1,0 +1,24 @@
+// npm run lab:status -- [--config lab.yaml] [--json]
+import { runMain } from '../core/main.ts';
+import { loadLabConfig } from '../lab/config/load.ts';
+import { getDriver } from '../lab/drivers/index.ts';
+import { readLabState } from '../lab/state.ts';
+import { labStatus, renderLabStatus } from '../lab/status.ts';
+
+runMain(
+  {
+    string: ['config'],
+    usage: `
+npm run lab:status -- [options]
+  --config FILE   lab config (default: lab.yaml)
+  --json          machine-readable
+Exit code: 0 running, 3 not running.`,
+  },
+  async ({ args }) => {
+    const config = await loadLabConfig(args.config);
+    const state = await readLabState(config.stateDir);
+    const report = await labStatus(config, getDriver(state?.driver ?? 'qemu'));
+    process.stdout.write(args.json ? JSON.stringify(report, null, 2) + '\n' : renderLabStatus(report));
+    return report.running ? 0 : 3;
+  },
+);

@@ -1,0 +1,35 @@
+// npm run lab:up -- [--config lab.yaml] [--driver qemu] [--retain] [--json]
+import { runMain } from '../core/main.ts';
+import { loadLabConfig } from '../lab/config/load.ts';
+import { getDriver } from '../lab/drivers/index.ts';
+import { labUp } from '../lab/up.ts';
+
+runMain(
+  {
+    string: ['config', 'driver'],
+    boolean: ['retain'],
+    default: { driver: 'qemu' },
+    usage: `
+npm run lab:up -- [options]
+  --config FILE   lab config (default: lab.yaml)
+  --driver NAME   qemu (default)
+  --retain        keep what was made when a step fails (for debugging)
+  --json          one JSON event per line
+  --verbose       stack traces on errors`,
+  },
+  async ({ args, progress, signal }) => {
+    const config = await loadLabConfig(args.config);
+    const result = await labUp({ config, driver: getDriver(args.driver), progress, signal, retain: args.retain });
+    const out = args.json
+      ? JSON.stringify({ event: 'ready', lab: config.name, ssh: result.sshCommand, urls: result.urls, stateDir: config.stateDir }) + '\n'
+      : [
+          `lab ${config.name} is up (${result.state.accel.toUpperCase()}); ${result.checks.filter((c) => c.ok).length}/${result.checks.length} checks passed`,
+          `  ssh:    npm run lab:ssh   (or: ${result.sshCommand})`,
+          ...result.urls.map((u) => `  ${u.split(':')[0]!.padEnd(6)}  ${u}`),
+          `  files:  ${config.stateDir}`,
+          `  remove: npm run lab:down`,
+          '',
+        ].join('\n');
+    process.stdout.write(out);
+  },
+);

@@ -1,0 +1,39 @@
+/** Shared test helpers: temp dirs, host facts, and skips that say why. */
+import test, { type ExecutionContext } from 'ava';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { commandExistsSync } from '../core/exec.ts';
+import type { HostFacts } from '../lab/config/validate.ts';
+
+export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'labsmith-test-'));
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A host with no routes of its own, running as root: the neutral background for config tests. */
+export const NEUTRAL_HOST: HostFacts = { isRoot: true, unprivilegedPortStart: 1024, routes: [], addresses: [], kvmDevice: true };
+
+/**
+ * Registers the test, or a skipped test whose title carries the reason (printed once on
+ * stderr too), when `reason` is set. A skip never hides a failure: the body does not run.
+ */
+export function testUnless(reason: string | undefined, title: string, body: (t: ExecutionContext) => Promise<void> | void): void {
+  if (reason) {
+    process.stderr.write(`skip: ${title}: ${reason}\n`);
+    test.skip(`${title} (skipped: ${reason})`, () => undefined);
+  } else {
+    test(title, body);
+  }
+}
+
+export function missingCommand(...commands: string[]): string | undefined {
+  for (const c of commands) if (!commandExistsSync(c)) return `${c} is not installed (npm run doctor -- --install)`;
+  return undefined;
+}
+
+export const notRoot = (): string | undefined => (process.getuid?.() === 0 ? undefined : 'needs root');

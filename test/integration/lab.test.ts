@@ -1,0 +1,86 @@
+/**
+ * The whole path on real tools: build the image (or reuse the cache), boot it under the
+ * accelerator the host really supports, pass the checks, report, and tear down leaving
+ * nothing: no qemu process, no listening forward, no file of the lab.
+ */
+import test from 'ava';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Progress } from '../../core/progress.ts';
+import { parseLabConfig } from '../../lab/config/load.ts';
+import { readHostFacts } from '../../lab/config/host-facts.ts';
+import { QemuDriver } from '../../lab/drivers/qemu.ts';
+import { labDown } from '../../lab/down.ts';
+import { probePort } from '../../lab/ports.ts';
+import { labStatus } from '../../lab/status.ts';
+import { labUp } from '../../lab/up.ts';
+import { runAcceptanceSuite } from '../../lab/acceptance/suite.ts';
+import { missingCommand, notRoot, testUnless, withTempDir } from '../helpers.ts';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+async function qemuProcessesFor(stateDir: string): Promise<number> {
+  const { readdir } = await import('node:fs/promises');
+  let n = 0;
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes('qemu-system') && cmd.includes(stateDir)) n++;
+  }
+  return n;
+}
+
+const reason = notRoot() ?? missingCommand('mmdebstrap', 'qemu-system-x86_64', 'qemu-img', 'xorriso', 'ssh', 'openssl');
+
+testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, lab:down leaves nothing', async (t) => {
+  t.timeout(60 * 60_000);
+  await withTempDir(async (dir) => {
+    const ports = { http: await freePort(), https: await freePort(), ssh: await freePort(), apiserver: await freePort() };
+    const yaml = [
+      'name: it-lab',
+      `stateDir: ${join(dir, 'state')}`,
+      'network:',
+      '  forwards:',
+      ...Object.entries(ports).map(([name, port]) => `    ${name}: { host: ${port} }`),
+      '',
+    ].join('\n');
+    const parsed = parseLabConfig(yaml, await readHostFacts(), dir);
+    if (!parsed.ok) return t.fail(JSON.stringify(parsed.problems));
+    const config = parsed.config;
+    const driver = new QemuDriver();
+    const progress = new Progress('plain', (line) => process.stderr.write(`[it] ${line}`));
+    try {
+      const up = await labUp({ config, driver, progress });
+      t.true(up.checks.length >= 7);
+      t.deepEqual(up.checks.filter((c) => !c.ok).map((c) => `${c.id}: ${c.detail}`), []);
+      t.log(`accelerator: ${up.state.accel}; steps: ${up.timings.map((s) => `${s.title} ${Math.round(s.durationMs / 1000)}s`).join(', ')}`);
+
+      const status = await labStatus(config, driver);
+      t.true(status.running);
+
+      const suite = await runAcceptanceSuite({ config, driver, reportDir: join(dir, 'report') });
+      t.is(suite.report.fail, 0, suite.summary);
+      t.regex(await readFile(suite.files.junit, 'utf8'), /<testsuite name="labsmith acceptance \(it-lab\)" tests="\d+" failures="0"/);
+      t.regex(suite.summary, / passed, 0 failed/);
+
+      // Secrets stay on the host with owner-only modes.
+      for (const f of ['id_ed25519', 'ca.key', 'seed.iso']) {
+        const { stat } = await import('node:fs/promises');
+        t.is((await stat(join(config.stateDir, f))).mode & 0o077, 0, `${f} must be owner-only`);
+      }
+    } finally {
+      await labDown({ config, driver, progress });
+    }
+    t.is(await qemuProcessesFor(config.stateDir), 0, 'no qemu process is left');
+    for (const [name, port] of Object.entries(ports)) t.is(await probePort('127.0.0.1', port), undefined, `${name} port ${port} is free again`);
+    t.false(existsSync(config.stateDir), 'the lab directory is gone');
+  });
+});

@@ -1,0 +1,103 @@
+import test from 'ava';
+import { createServer } from 'node:net';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LabError } from '../../core/errors.ts';
+import { parseIpAddrs, parseIpRoutes } from '../../lab/config/host-facts.ts';
+import { ensurePortsFree, probePort } from '../../lab/ports.ts';
+import { acquireLabLock, isProcessAlive } from '../../lab/state.ts';
+import { parseReleaseDate, readMirrorState } from '../../images/mirror.ts';
+import { ensureLayer, failedLogPath, isLayerComplete } from '../../images/layer-cache.ts';
+import { withTempDir } from '../helpers.ts';
+
+test('ip -j route: keeps unicast destinations, drops default, local and loopback', (t) => {
+  const json = JSON.stringify([
+    { dst: 'default', gateway: '192.0.2.1' },
+    { dst: '192.0.2.0/24', dev: 'eth0' },
+    { type: 'local', dst: '127.0.0.0/8' },
+    { type: 'broadcast', dst: '192.0.2.255' },
+    { dst: '203.0.113.9', dev: 'wg0' },
+  ]);
+  t.deepEqual(parseIpRoutes(json), ['192.0.2.0/24', '203.0.113.9/32']);
+  t.deepEqual(parseIpRoutes('not json'), []);
+});
+
+test('ip -j addr: IPv4 addresses with prefix and interface', (t) => {
+  const json = JSON.stringify([{ ifname: 'lo', addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8 }] }, { ifname: 'eth0', addr_info: [{ family: 'inet6', local: '::1', prefixlen: 128 }, { family: 'inet', local: '192.0.2.2', prefixlen: 24 }] }]);
+  t.deepEqual(parseIpAddrs(json), [{ address: '127.0.0.1', prefix: 8, ifname: 'lo' }, { address: '192.0.2.2', prefix: 24, ifname: 'eth0' }]);
+});
+
+test('a host port in use is named with its field and what to do', async (t) => {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  t.is(await probePort('127.0.0.1', port), 'EADDRINUSE');
+  const error = await t.throwsAsync(ensurePortsFree('127.0.0.1', [{ name: 'https', host: port, guest: 30443 }]));
+  t.true(error instanceof LabError);
+  t.regex(error!.message, new RegExp(`network.forwards.https.host: port ${port} on 127.0.0.1 is already in use`));
+  server.close();
+  await new Promise((r) => setTimeout(r, 50));
+  t.is(await probePort('127.0.0.1', port), undefined);
+});
+
+test('the lab lock refuses a second holder while the first lives, and takes over a dead one', async (t) => {
+  await withTempDir(async (dir) => {
+    const lock = await acquireLabLock(dir, 'lab');
+    // Our own pid holds it: a different live pid (init, 1) stands in for a concurrent lab:up.
+    await writeFile(join(dir, 'lab.lock'), '1');
+    const error = await t.throwsAsync(acquireLabLock(dir, 'lab'));
+    t.regex(error!.message, /lab "lab" is busy: another labsmith command \(pid 1\)/);
+    await writeFile(join(dir, 'lab.lock'), '999999999');
+    t.false(isProcessAlive(999999999));
+    const again = await acquireLabLock(dir, 'lab');
+    await again.release();
+    await lock.release();
+  });
+});
+
+test('Release dates parse', (t) => {
+  t.is(parseReleaseDate('Origin: Debian\nDate: Sat, 15 Nov 2025 09:41:23 UTC\n'), 1763199683);
+  t.is(parseReleaseDate('Origin: Debian\n'), undefined);
+});
+
+test('mirror state comes from each suite\'s InRelease on a real HTTP server; an unreachable mirror is named', async (t) => {
+  const served: string[] = [];
+  const server = http.createServer((req, res) => {
+    served.push(req.url!);
+    if (req.url === '/debian/dists/trixie/InRelease') return res.end('Date: Sat, 15 Nov 2025 09:41:23 UTC\n');
+    if (req.url === '/debian/dists/trixie-updates/InRelease') return res.end('Date: Sun, 16 Nov 2025 09:41:23 UTC\n');
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/debian`;
+  const state = await readMirrorState([{ uri: base, suite: 'trixie', components: ['main'] }, { uri: base, suite: 'trixie-updates', components: ['main'] }]);
+  t.deepEqual(Object.keys(state.releaseHashes), ['trixie', 'trixie-updates']);
+  t.is(state.newestDate, 1763199683 + 86400);
+  const error = await t.throwsAsync(readMirrorState([{ uri: base, suite: 'nosuch', components: ['main'] }]));
+  t.regex(error!.message, new RegExp(`cannot read ${base}/dists/nosuch/InRelease: HTTP 404`));
+  t.regex((error as LabError).hint!, /debian.mirror/);
+  server.close();
+});
+
+test('layer cache: a layer exists only when complete; a failed build leaves its log, not the layer', async (t) => {
+  await withTempDir(async (dir) => {
+    const layer = { name: 'rootfs' as const, hash: 'abc', dir: join(dir, 'rootfs-abc'), inputs: { x: 1 } };
+    const error = await t.throwsAsync(ensureLayer(layer, async (tmp) => {
+      await writeFile(join(tmp, 'build.log'), 'E: mirror said no\n');
+      throw new Error('mmdebstrap failed');
+    }));
+    t.is(error!.message, 'mmdebstrap failed');
+    t.false(isLayerComplete(layer));
+    const { readFile, readdir } = await import('node:fs/promises');
+    t.is(await readFile(failedLogPath(layer), 'utf8'), 'E: mirror said no\n');
+    t.deepEqual((await readdir(dir)).sort(), ['rootfs-abc.failed.log']);
+    let builds = 0;
+    const first = await ensureLayer(layer, async (tmp) => { builds++; await mkdir(join(tmp, 'x')); });
+    const second = await ensureLayer(layer, async () => { builds++; });
+    t.false(first.cached);
+    t.true(second.cached);
+    t.is(builds, 1);
+  });
+});

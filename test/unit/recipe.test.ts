@@ -1,0 +1,90 @@
+import test from 'ava';
+import { renderMmdebstrapArgs } from '../../images/mmdebstrap.ts';
+import { planDiskLayout, renderSgdiskArgs } from '../../images/disk.ts';
+import { aptSources, OS_PACKAGES, planImageBuild, planRootSizeMiB, type ImageInputs } from '../../images/recipe.ts';
+import { fatUuid, renderEspGrubConfig, renderLateRootfsFiles } from '../../images/boot-files.ts';
+
+const inputs: ImageInputs = {
+  suite: 'trixie',
+  mirror: 'http://deb.debian.org/debian',
+  securityMirror: 'http://deb.debian.org/debian-security',
+  architecture: 'amd64',
+  releaseHashes: { trixie: 'a', 'trixie-updates': 'b', 'trixie-security': 'c' },
+  sourceDateEpoch: 1764000000,
+};
+
+test('equal inputs plan equal layers; names carry the inputs hash', (t) => {
+  const a = planImageBuild(inputs, '/cache/layers');
+  const b = planImageBuild({ ...inputs }, '/cache/layers');
+  t.deepEqual(a, b);
+  t.is(a.rootfs.dir, `/cache/layers/rootfs-${a.rootfs.hash.slice(0, 16)}`);
+  t.regex(a.rootUuid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  t.regex(a.espVolumeId, /^[0-9A-F]{8}$/);
+});
+
+test('a changed mirror state rebuilds every layer; a new epoch too', (t) => {
+  const a = planImageBuild(inputs, '/c');
+  const b = planImageBuild({ ...inputs, releaseHashes: { ...inputs.releaseHashes, 'trixie-security': 'd' } }, '/c');
+  t.not(a.rootfs.hash, b.rootfs.hash);
+  t.not(a.tools.hash, b.tools.hash);
+  t.not(a.disk.hash, b.disk.hash);
+  t.not(planImageBuild({ ...inputs, sourceDateEpoch: 1 }, '/c').rootfs.hash, a.rootfs.hash);
+});
+
+test('sources include updates and security, except for sid', (t) => {
+  t.deepEqual(aptSources(inputs).map((s) => s.suite), ['trixie', 'trixie-updates', 'trixie-security']);
+  t.deepEqual(aptSources({ ...inputs, suite: 'sid' }).map((s) => s.suite), ['sid', 'sid-updates']);
+});
+
+test('mmdebstrap arguments (golden)', (t) => {
+  const plan = planImageBuild(inputs, '/c');
+  const args = renderMmdebstrapArgs({ variant: 'apt', format: 'tar', packages: ['a', 'b'], sources: plan.sources, output: '/out/rootfs.tar', dpkgOptions: ['path-exclude=/usr/share/doc/*'], syncInEarly: '/h/early', syncInLate: '/h/late', customizeHooks: ['/h/x.sh'] });
+  t.deepEqual(args, [
+    '--mode=root',
+    '--variant=apt',
+    '--format=tar',
+    '--architectures=amd64',
+    '--include=a,b',
+    '--aptopt=APT::Install-Recommends "false"',
+    '--dpkgopt=path-exclude=/usr/share/doc/*',
+    '--setup-hook=sync-in /h/early /',
+    '--customize-hook=sync-in /h/late /',
+    '--customize-hook=/h/x.sh',
+    'trixie',
+    '/out/rootfs.tar',
+    'deb http://deb.debian.org/debian trixie main',
+    'deb http://deb.debian.org/debian trixie-updates main',
+    'deb http://deb.debian.org/debian-security trixie-security main',
+  ]);
+});
+
+test('the OS layer has what the cluster needs from Debian', (t) => {
+  for (const p of ['containerd', 'docker.io', 'runc', 'apparmor', 'cloud-init', 'openssh-server', 'linux-image-cloud-amd64', 'rsyslog', 'nftables']) {
+    t.true((OS_PACKAGES as readonly string[]).includes(p), p);
+  }
+});
+
+test('disk layout: ESP at 1 MiB, root after it, backup GPT room at the end', (t) => {
+  const layout = planDiskLayout(500 * 2 ** 20);
+  t.deepEqual(layout, { espStartMiB: 1, espSizeMiB: 64, rootStartMiB: 65, rootSizeMiB: planRootSizeMiB(500 * 2 ** 20), totalMiB: 65 + planRootSizeMiB(500 * 2 ** 20) + 1 });
+  t.is(planRootSizeMiB(500 * 2 ** 20) % 64, 0);
+  t.true(planRootSizeMiB(500 * 2 ** 20) >= 500 * 1.25 + 256);
+});
+
+test('sgdisk arguments pin every GUID (golden)', (t) => {
+  const plan = planImageBuild(inputs, '/c');
+  const args = renderSgdiskArgs(plan, planDiskLayout(2 ** 30), '/w/disk.raw');
+  t.deepEqual(args.slice(0, 3), ['--zap-all', `--disk-guid=${plan.diskGuid}`, '--new=1:2048:+64M']);
+  t.true(args.includes(`--partition-guid=2:${plan.rootPartGuid}`));
+  t.true(args.includes('--typecode=2:8304'));
+  t.is(args.at(-1), '/w/disk.raw');
+});
+
+test('fstab and GRUB name the filesystems by their fixed ids', (t) => {
+  const files = renderLateRootfsFiles({ rootUuid: '11111111-2222-4333-8444-555555555555', espVolumeId: '1A2B3C4D' });
+  t.is(files['etc/fstab']!.content, 'UUID=11111111-2222-4333-8444-555555555555 / ext4 defaults,errors=remount-ro 0 1\nUUID=1A2B-3C4D /boot/efi vfat umask=0077,nofail 0 2\n');
+  t.regex(files['boot/grub/grub.cfg']!.content, /linux \/vmlinuz root=UUID=11111111-2222-4333-8444-555555555555 ro console=tty0 console=ttyS0,115200n8/);
+  t.is(files['etc/hostname']!.content, 'localhost\n');
+  t.is(fatUuid('1A2B3C4D'), '1A2B-3C4D');
+  t.regex(renderEspGrubConfig('u-u-i-d'), /search --no-floppy --fs-uuid --set=root u-u-i-d\nset prefix=\(\$root\)\/boot\/grub\nconfigfile/);
+});

@@ -1,0 +1,103 @@
+import test from 'ava';
+import { stat, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { run } from '../../core/exec.ts';
+import { renderContainerdConfig } from '../../cloud-init/containerd-config.ts';
+import { writeSeedFiles, writeSeedIso } from '../../cloud-init/seed-iso.ts';
+import { renderSeedFiles, type SeedSecrets } from '../../cloud-init/user-data.ts';
+import { parseLabConfig } from '../../lab/config/load.ts';
+import { ensureLabCa, ensureSshKey, issueServerCertificate } from '../../lab/secrets.ts';
+import { missingCommand, NEUTRAL_HOST, testUnless, withTempDir } from '../helpers.ts';
+
+const config = (() => {
+  const r = parseLabConfig('name: web\nssh: { user: ops }\nkubernetes: { dnsDomain: example.internal }\n', NEUTRAL_HOST, '/state');
+  if (!r.ok) throw new Error('fixture config invalid');
+  return r.config;
+})();
+
+async function makeSecrets(dir: string): Promise<SeedSecrets> {
+  const user = await ensureSshKey(dir, 'user');
+  const host = await ensureSshKey(dir, 'host', 'host_key');
+  const ca = await ensureLabCa(dir, 'web');
+  const tls = await issueServerCertificate(ca, dir, 'leaf', { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  return { sshPublicKey: user.publicKey, hostKey: { privateKey: await readFile(host.privateKeyPath, 'utf8'), publicKey: host.publicKey }, caCert: ca.certPem, tlsCert: tls.certPem, tlsKey: tls.keyPem };
+}
+
+const needs = missingCommand('ssh-keygen', 'openssl');
+
+testUnless(needs, 'user-data carries the user, pinned host key, no swap, modules, sysctls and containerd config', async (t) => {
+  await withTempDir(async (dir) => {
+    const secrets = await makeSecrets(dir);
+    const seed = renderSeedFiles(config, secrets);
+    t.true(seed['user-data'].startsWith('#cloud-config\n'));
+    const cc = parse(seed['user-data']);
+    t.is(cc.hostname, 'web');
+    t.is(cc.fqdn, 'web.example.internal');
+    t.is(cc.locale, 'C.UTF-8');
+    t.true(cc.manage_etc_hosts);
+    t.deepEqual(cc.ssh_genkeytypes, ['ed25519']);
+    t.is(cc.ssh_keys.ed25519_public, secrets.hostKey.publicKey);
+    t.is(cc.users[0].name, 'ops');
+    t.deepEqual(cc.users[0].ssh_authorized_keys, [secrets.sshPublicKey]);
+    t.deepEqual(cc.swap, { size: 0 });
+    const files = Object.fromEntries(cc.write_files.map((f: { path: string; content: string }) => [f.path, f.content]));
+    t.is(files['/etc/modules-load.d/labsmith-kubernetes.conf'], 'overlay\nbr_netfilter\n');
+    t.regex(files['/etc/sysctl.d/90-labsmith-kubernetes.conf'], /net.bridge.bridge-nf-call-iptables = 1\n[\s\S]*net.ipv4.ip_forward = 1/);
+    t.is(files['/etc/containerd/config.toml'], renderContainerdConfig({ kubernetesVersion: '1.37' }));
+    const meta = parse(seed['meta-data']);
+    t.regex(meta['instance-id'], /^web-[0-9a-f]{12}$/);
+    t.is(meta['local-hostname'], 'web');
+  });
+});
+
+const noCloudInit = missingCommand('cloud-init');
+testUnless(noCloudInit ?? needs, 'rendered user-data passes the real `cloud-init schema`', async (t) => {
+  await withTempDir(async (dir) => {
+    const seed = renderSeedFiles(config, await makeSecrets(dir));
+    await writeFile(join(dir, 'user-data'), seed['user-data']);
+    const r = await run('cloud-init', ['schema', '--config-file', join(dir, 'user-data')], { allowFailure: true });
+    t.is(r.exitCode, 0, r.stdout + r.stderr);
+    t.regex(r.stdout, /Valid cloud-config/);
+  });
+});
+
+testUnless(noCloudInit, '`cloud-init schema` does reject a broken config (the check above can fail)', async (t) => {
+  await withTempDir(async (dir) => {
+    await writeFile(join(dir, 'bad'), '#cloud-config\nusers: 42\nssh_genkeytypes: rsa\n');
+    const r = await run('cloud-init', ['schema', '--config-file', join(dir, 'bad')], { allowFailure: true });
+    t.not(r.exitCode, 0);
+  });
+});
+
+test('containerd config: systemd cgroups, /opt/cni/bin and kubeadm pause image', (t) => {
+  const toml = renderContainerdConfig({ kubernetesVersion: '1.37' });
+  t.regex(toml, /^version = 2$/m);
+  t.regex(toml, /SystemdCgroup = true/);
+  t.regex(toml, /bin_dir = "\/opt\/cni\/bin"/);
+  t.regex(toml, /sandbox_image = "registry.k8s.io\/pause:[\d.]+"/);
+});
+
+test('network-config matches the virtio NIC by name and uses DHCP', (t) => {
+  const seed = renderSeedFiles(config, { sshPublicKey: 'ssh-ed25519 AAAA x', hostKey: { privateKey: 'k', publicKey: 'ssh-ed25519 BBBB h' }, caCert: 'c', tlsCert: 'c', tlsKey: 'k' });
+  t.deepEqual(parse(seed['network-config']), { version: 2, ethernets: { primary: { match: { name: 'en*' }, dhcp4: true, dhcp6: false } } });
+});
+
+const noXorriso = missingCommand('xorriso');
+testUnless(noXorriso ?? needs, 'the seed ISO is labelled cidata, holds the three files and is owner-only', async (t) => {
+  await withTempDir(async (dir) => {
+    const seed = renderSeedFiles(config, await makeSecrets(dir));
+    await writeSeedFiles(join(dir, 'seed'), seed);
+    const iso = join(dir, 'seed.iso');
+    await writeSeedIso(join(dir, 'seed'), iso);
+    t.is((await stat(iso)).mode & 0o777, 0o600);
+    t.is((await stat(join(dir, 'seed', 'user-data'))).mode & 0o777, 0o600);
+    const info = await run('xorriso', ['-indev', iso, '-pvd_info'], { allowFailure: true });
+    t.regex(info.stdout + info.stderr, /Volume Id\s*:\s*cidata/);
+    const ls = await run('xorriso', ['-indev', iso, '-ls', '/'], { allowFailure: true });
+    for (const f of ['user-data', 'meta-data', 'network-config']) t.regex(ls.stdout, new RegExp(`'${f}'`));
+    const extracted = join(dir, 'ud');
+    await run('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/user-data', extracted]);
+    t.is(await readFile(extracted, 'utf8'), seed['user-data']);
+  });
+});
