@@ -18,6 +18,8 @@ export interface FlagSpec {
   string?: string[];
   boolean?: string[];
   default?: Record<string, unknown>;
+  /** Stop at the first positional argument (the rest is a command to pass on). */
+  stopEarly?: boolean;
   /** One line per flag for --help. */
   usage: string;
 }
@@ -27,6 +29,7 @@ export function runMain(spec: FlagSpec, body: (ctx: MainContext) => Promise<numb
     string: spec.string,
     boolean: ['verbose', 'json', 'help', ...(spec.boolean ?? [])],
     default: spec.default,
+    stopEarly: spec.stopEarly,
   });
   if (args.help) {
     process.stdout.write(spec.usage.trim() + '\n');

@@ -26,7 +26,7 @@ export function renderLateRootfsFiles(opts: { rootUuid: string; espVolumeId: str
     'etc/fstab': {
       content:
         `UUID=${opts.rootUuid} / ext4 defaults,errors=remount-ro 0 1\n` +
-        `UUID=${fatUuid(opts.espVolumeId)} /boot/efi vfat umask=0077,nofail 0 2\n`,
+        `UUID=${fatUuid(opts.espVolumeId)} /boot/efi vfat umask=0077,nofail,x-systemd.device-timeout=10s 0 2\n`,
       mode: 0o644,
     },
     // Kernel upgrades move the /vmlinuz and /initrd.img links, so this file never needs regenerating.

@@ -90,7 +90,7 @@ export async function buildDisk(opts: BuildDiskOptions): Promise<BuiltDisk> {
     await run_(['grub-mkimage', '-O', 'x86_64-efi', '-p', '/EFI/BOOT', '-o', inside('esp/EFI/BOOT/BOOTX64.EFI'), ...GRUB_MODULES]);
     await writeFile(join(work, 'esp/EFI/BOOT/grub.cfg'), renderEspGrubConfig(plan.rootUuid));
     await run_(['find', inside('esp'), '-exec', 'touch', '-h', '-d', `@${epoch}`, '{}', '+']);
-    await run_(['mkfs.vfat', '-F', '32', '-n', 'ESP', '-i', plan.espVolumeId, '--invariant', '-C', inside('esp.img'), String(layout.espSizeMiB * 1024)]);
+    await run_(['mkfs.vfat', '-F', '32', '-n', 'ESP', '-i', plan.espVolumeId, '-C', inside('esp.img'), String(layout.espSizeMiB * 1024)]);
     await run_(['mcopy', '-s', '-p', '-m', '-i', inside('esp.img'), inside('esp/EFI'), '::/']);
 
     await run_(['truncate', '-s', `${layout.totalMiB}M`, inside('disk.raw')]);

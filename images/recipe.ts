@@ -7,8 +7,12 @@ import { join } from 'node:path';
 import { hashInputs, uuidFromSeed } from '../core/hash.ts';
 import { renderConfigureHook, renderEarlyRootfsFiles, renderEspGrubConfig, renderHygieneHook, renderLateRootfsFiles } from './boot-files.ts';
 
-/** Bumped when the build steps change in a way the inputs below do not capture. */
-export const RECIPE_VERSION = 2;
+/**
+ * Bumped when a layer's build code changes in a way its inputs do not capture (rendered
+ * files and hooks are inputs already). The tools layer depends on its packages only.
+ */
+export const ROOTFS_RECIPE_VERSION = 2;
+export const DISK_RECIPE_VERSION = 2;
 
 /** The OS layer: a bootable Debian with what the cluster needs from Debian itself. */
 export const OS_PACKAGES = [
@@ -133,7 +137,7 @@ export function aptSources(inputs: Pick<ImageInputs, 'suite' | 'mirror' | 'secur
 
 export function planImageBuild(inputs: ImageInputs, layersDir: string): ImagePlan {
   const sources = aptSources(inputs);
-  const base = { recipe: RECIPE_VERSION, architecture: inputs.architecture, sources, releaseHashes: inputs.releaseHashes, sourceDateEpoch: inputs.sourceDateEpoch };
+  const base = { architecture: inputs.architecture, sources, releaseHashes: inputs.releaseHashes, sourceDateEpoch: inputs.sourceDateEpoch };
   const toolsInputs = { ...base, packages: TOOLS_PACKAGES };
   const toolsHash = hashInputs(toolsInputs);
   // Filesystem ids are named in the root filesystem (fstab, grub.cfg), so they derive from its inputs.
@@ -142,13 +146,14 @@ export function planImageBuild(inputs: ImageInputs, layersDir: string): ImagePla
   // The rendered files and hooks are inputs too: changing a renderer rebuilds the layer.
   const rootfsInputs = {
     ...base,
+    recipe: ROOTFS_RECIPE_VERSION,
     packages: OS_PACKAGES,
     excludes: DPKG_EXCLUDES,
     files: { early: renderEarlyRootfsFiles(), late: renderLateRootfsFiles({ rootUuid, espVolumeId }) },
     hooks: [renderConfigureHook(), renderHygieneHook()],
   };
   const rootfsHash = hashInputs(rootfsInputs);
-  const diskInputs = { recipe: RECIPE_VERSION, rootfs: rootfsHash, tools: toolsHash, esp: ESP_SIZE_MIB, grub: GRUB_MODULES, espConfig: renderEspGrubConfig(rootUuid) };
+  const diskInputs = { recipe: DISK_RECIPE_VERSION, rootfs: rootfsHash, tools: toolsHash, esp: ESP_SIZE_MIB, grub: GRUB_MODULES, espConfig: renderEspGrubConfig(rootUuid) };
   const diskHash = hashInputs(diskInputs);
   const layer = (name: LayerPlan['name'], hash: string, layerInputs: unknown): LayerPlan => ({
     name,

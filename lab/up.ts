@@ -159,12 +159,7 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
     timeoutMs: 20 * MINUTE,
     hint: 'see /var/log/cloud-init-output.log in the VM: npm run lab:ssh -- sudo cat /var/log/cloud-init-output.log (add --retain to keep a failed lab)',
     async run(ctx, { signal }) {
-      const ssh = need(ctx.ssh, 'ssh');
-      const r = await sshRun(ssh, ['cloud-init', 'status', '--wait'], { signal, allowFailure: true, timeoutMs: bootBudget(ctx, 4 * MINUTE) });
-      // 0: done, 2: done with recoverable errors (reported by the checks); anything else failed.
-      if (r.exitCode !== 0 && r.exitCode !== 2) {
-        throw new LabError(`cloud-init did not finish cleanly (status exit ${r.exitCode}): ${r.stdout.trim().split('\n').pop() ?? ''}`);
-      }
+      await waitForCloudInit(ctx, signal, bootBudget(ctx, 4 * MINUTE));
     },
   },
   {
@@ -201,6 +196,22 @@ async function waitForSsh(ctx: UpContext, signal: AbortSignal, budgetMs: number)
     `no SSH after ${Math.round(budgetMs / 1000)}s (last: ${last}); end of the serial console:\n${await tailFile(ctx.driver.consoleLog(ctx.config.stateDir))}`,
     'rerun with --retain and read serial.log in the lab directory',
   );
+}
+
+/** cloud-init restarts sshd when it installs host keys, so a dropped connection (ssh's 255) is retried. */
+async function waitForCloudInit(ctx: UpContext, signal: AbortSignal, budgetMs: number): Promise<void> {
+  const ssh = need(ctx.ssh, 'ssh');
+  const deadline = Date.now() + budgetMs;
+  for (;;) {
+    const r = await sshRun(ssh, ['cloud-init', 'status', '--wait'], { signal, allowFailure: true, timeoutMs: Math.max(1000, deadline - Date.now()) });
+    // 0: done, 2: done with recoverable errors (the checks report them); 1: failed.
+    if (r.exitCode === 0 || r.exitCode === 2) return;
+    if (r.exitCode !== 255 || Date.now() > deadline) {
+      const why = r.timedOut ? `not done after ${Math.round(budgetMs / 1000)}s` : `status exit ${r.exitCode}`;
+      throw new LabError(`cloud-init did not finish cleanly (${why}): ${(r.stdout || r.stderr).trim().split('\n').pop() ?? ''}`);
+    }
+    await sleep(2000, signal);
+  }
 }
 
 async function tailFile(path: string, lines = 15): Promise<string> {

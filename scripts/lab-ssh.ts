@@ -10,6 +10,7 @@ import { readLabState } from '../lab/state.ts';
 runMain(
   {
     string: ['config'],
+    stopEarly: true,
     usage: `
 npm run lab:ssh -- [--config FILE] [command ...]
   Opens a shell in the lab VM, or runs the command there.`,

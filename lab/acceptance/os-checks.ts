@@ -62,9 +62,11 @@ export const OS_CHECKS: Check<AcceptanceContext>[] = [
     timeoutMs: 20_000,
     retry: quick,
     hint: 'the seed writes /etc/modules-load.d and /etc/sysctl.d; check `sysctl -a` in the VM',
-    reproduce: (ctx) => remote(ctx, 'sh', '-c', 'lsmod; sysctl net.ipv4.ip_forward'),
+    reproduce: (ctx) => remote(ctx, 'sh', '-c', `cut -d' ' -f1 /proc/modules; grep . ${Object.keys(KUBERNETES_SYSCTLS).map((k) => `/proc/sys/${k.replace(/\./g, '/')}`).join(' ')}`),
     async probe(ctx, signal) {
-      const r = await sshRun(ctx.ssh, ['sh', '-c', `cut -d' ' -f1 /proc/modules; ${Object.keys(KUBERNETES_SYSCTLS).map((k) => `echo ${k}=$(sysctl -n ${k})`).join('; ')}`], { signal });
+      // /proc/sys directly: sysctl(8) lives in /usr/sbin, outside a user's PATH.
+      const reads = Object.keys(KUBERNETES_SYSCTLS).map((k) => `echo ${k}=$(cat /proc/sys/${k.replace(/\./g, '/')})`);
+      const r = await sshRun(ctx.ssh, ['sh', '-c', [`cut -d' ' -f1 /proc/modules`, ...reads].join('; ')], { signal });
       const lines = new Set(r.stdout.split('\n').map((l) => l.trim()));
       const missing = [
         ...KUBERNETES_MODULES.filter((m) => !lines.has(m)),
