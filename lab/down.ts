@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import type { Progress } from '../core/progress.ts';
 import type { LabConfig } from './config/schema.ts';
 import type { LabDriver } from './drivers/driver.ts';
+import { removeForwards } from './forwarding/nft-apply.ts';
 import { acquireLabLock, readLabState } from './state.ts';
 
 export async function labDown(opts: { config: LabConfig; driver: LabDriver; progress: Progress }): Promise<{ existed: boolean }> {
@@ -10,6 +11,11 @@ export async function labDown(opts: { config: LabConfig; driver: LabDriver; prog
   const lock = await acquireLabLock(config.stateDir, config.name);
   try {
     const state = await readLabState(config.stateDir);
+    if (state?.forwarding) {
+      progress.start('Removing host port forwarding');
+      await removeForwards(config.name);
+      progress.end(true);
+    }
     if (state) {
       progress.start('Stopping the VM');
       await opts.driver.down(state, config.stateDir);

@@ -20,6 +20,10 @@ export interface LabState {
   imageDir: string;
   /** Process id of the VM (qemu driver). */
   pid?: number;
+  /** The VM's address on its own network (libvirt driver). */
+  vmAddress?: string;
+  /** Host ports are forwarded by labsmith's nftables table (drivers that do not forward themselves). */
+  forwarding?: boolean;
 }
 
 export function statePath(stateDir: string): string {

@@ -12,7 +12,8 @@ import { cacheRoot, IMAGE_FILES, LAB_FILES } from '../core/paths.ts';
 import type { Progress } from '../core/progress.ts';
 import { runSteps, type Step, type StepTiming } from '../core/steps.ts';
 import { readTar } from '../core/tar.ts';
-import { renderSeedFiles } from '../cloud-init/user-data.ts';
+import { renderSeedFiles, type SeedFiles } from '../cloud-init/user-data.ts';
+import { applyForwards, removeForwards } from './forwarding/nft-apply.ts';
 import { writeSeedFiles, writeSeedIso } from '../cloud-init/seed-iso.ts';
 import { buildImage, ensureWritableDir, type BuiltImage } from '../images/build.ts';
 import { chooseAccel, probeKvm } from './accel.ts';
@@ -41,6 +42,7 @@ interface UpContext extends LabUpOptions {
   image?: BuiltImage;
   accel?: 'kvm' | 'tcg';
   seedIso?: string;
+  seed?: SeedFiles;
   state?: LabState;
   ssh?: SshTarget;
   checks?: CheckResult[];
@@ -107,6 +109,7 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
         tlsKey: tls.keyPem,
       });
       const seedDir = join(dir, LAB_FILES.seedDir);
+      ctx.seed = files;
       await writeSeedFiles(seedDir, files);
       ctx.seedIso = join(dir, LAB_FILES.seed);
       await writeSeedIso(seedDir, ctx.seedIso, signal);
@@ -130,7 +133,8 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
     async run(ctx, step) {
       const { config, driver } = ctx;
       const accel = need(ctx.accel, 'accel');
-      const started = await driver.up({ config, accel, baseImage: need(ctx.image, 'image').disk, seedIso: need(ctx.seedIso, 'seed') }, step);
+      const image = need(ctx.image, 'image');
+      const started = await driver.up({ config, accel, baseImage: image.disk, imageHash: image.plan.disk.hash, seedIso: need(ctx.seedIso, 'seed'), seed: need(ctx.seed, 'seed') }, step);
       ctx.state = {
         name: config.name,
         driver: driver.name,
@@ -145,6 +149,22 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
       await writeLabState(config.stateDir, ctx.state);
       const endpoint = driver.sshEndpoint(ctx.state);
       ctx.ssh = { stateDir: config.stateDir, user: config.ssh.user, ...endpoint };
+    },
+  },
+  {
+    title: 'Forwarding host ports',
+    timeoutMs: MINUTE,
+    hint: 'the forwards are nftables rules in a table named after the lab: nft list table ip labsmith_<name>',
+    async run(ctx, { onUndo }) {
+      const state = need(ctx.state, 'state');
+      // qemu forwards ports itself; NAT-networked drivers get an nftables table per lab.
+      if (ctx.driver.capabilities.forwardsPortsItself) return;
+      const vmAddress = ctx.driver.address(state);
+      if (!vmAddress || ctx.config.libvirt.networkMode === 'bridge') return ctx.progress.info('the VM has its own address on the bridge: no host forwarding');
+      onUndo('host port forwarding', () => removeForwards(ctx.config.name));
+      await applyForwards({ labName: ctx.config.name, listenAddress: ctx.config.network.hostAddress, vmAddress, forwards: ctx.config.network.forwards }, { outboundInterface: ctx.driver.hostInterface?.(state) });
+      ctx.state = { ...state, forwarding: true };
+      await writeLabState(ctx.config.stateDir, ctx.state);
     },
   },
   {
@@ -185,7 +205,7 @@ async function waitForSsh(ctx: UpContext, signal: AbortSignal, budgetMs: number)
   while (Date.now() < deadline) {
     const status = await ctx.driver.status(state, ctx.config.stateDir);
     if (!status.running) {
-      throw new LabError(`the VM stopped while booting:\n${await tailFile(ctx.driver.consoleLog(ctx.config.stateDir))}`, 'the lines above are the end of its serial console');
+      throw new LabError(`the VM stopped while booting:\n${await tailFile(ctx.driver.consoleLog(ctx.config.stateDir, ctx.config.name))}`, 'the lines above are the end of its serial console');
     }
     const r = await sshRun(ssh, ['true'], { signal, allowFailure: true, connectTimeoutSeconds: 5, timeoutMs: 20_000 });
     if (r.exitCode === 0) return;
@@ -193,7 +213,7 @@ async function waitForSsh(ctx: UpContext, signal: AbortSignal, budgetMs: number)
     await sleep(2000, signal);
   }
   throw new LabError(
-    `no SSH after ${Math.round(budgetMs / 1000)}s (last: ${last}); end of the serial console:\n${await tailFile(ctx.driver.consoleLog(ctx.config.stateDir))}`,
+    `no SSH after ${Math.round(budgetMs / 1000)}s (last: ${last}); end of the serial console:\n${await tailFile(ctx.driver.consoleLog(ctx.config.stateDir, ctx.config.name))}`,
     'rerun with --retain and read serial.log in the lab directory',
   );
 }

@@ -12,7 +12,7 @@ runMain(
     usage: `
 npm run lab:up -- [options]
   --config FILE   lab config (default: lab.yaml)
-  --driver NAME   qemu (default)
+  --driver NAME   qemu (default: no daemon) or libvirt (CDK for Terraform + tofu/terraform)
   --retain        keep what was made when a step fails (for debugging)
   --json          one JSON event per line
   --verbose       stack traces on errors`,

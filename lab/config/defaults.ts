@@ -16,6 +16,7 @@ export const DEFAULTS = {
   network: { hostAddress: '127.0.0.1' },
   kubernetes: { version: '1.37', dnsDomain: 'cluster.local', podSubnet: '10.42.0.0/16', serviceSubnet: '10.96.0.0/12' },
   ssh: { user: 'admin' },
+  libvirt: { uri: 'qemu:///system', pool: 'default', networkMode: 'nat' as const, subnet: '192.168.150.0/24' },
 };
 
 /** Fills every missing field. Forwards merge by name over the defaults. */
@@ -38,5 +39,6 @@ export function fillDefaults(input: LabConfigInput, stateRoot: string): LabConfi
     network: { hostAddress: input.network?.hostAddress ?? DEFAULTS.network.hostAddress, forwards },
     kubernetes: { ...DEFAULTS.kubernetes, ...input.kubernetes },
     ssh: { ...DEFAULTS.ssh, ...input.ssh },
+    libvirt: { ...DEFAULTS.libvirt, ...input.libvirt },
   };
 }

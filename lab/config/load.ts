@@ -21,17 +21,34 @@ export function parseLabConfig(text: string, host: HostFacts, stateRootDir: stri
   if (doc.errors.length) {
     return { ok: false, problems: doc.errors.map((e) => ({ path: e.linePos ? `line ${e.linePos[0].line}` : '', message: e.message.split(' at line ')[0]!.split('\n')[0]! })) };
   }
-  const raw = doc.toJS() ?? {};
+  const raw: unknown = doc.toJS() ?? {};
   const shape = labConfigSchema.safeParse(raw);
-  if (!shape.success) {
-    return {
-      ok: false,
-      problems: shape.error.issues.map((issue) => ({ path: issue.path.join('.') || '(top level)', message: describeIssue(issue) })),
-    };
+  if (shape.success) {
+    const config = fillDefaults(shape.data, stateRootDir);
+    const problems = validateLabConfig(config, host);
+    return problems.length ? { ok: false, problems } : { ok: true, config };
   }
-  const config = fillDefaults(shape.data, stateRootDir);
-  const problems = validateLabConfig(config, host);
-  return problems.length ? { ok: false, problems } : { ok: true, config };
+  const shapeProblems = shape.error.issues.map((issue) => ({ path: issue.path.join('.') || '(top level)', message: describeIssue(issue) }));
+  // Every problem at once: drop the malformed fields, then check what remains for meaning too.
+  const pruned = labConfigSchema.safeParse(withoutPaths(raw, shape.error.issues));
+  const semantic = pruned.success ? validateLabConfig(fillDefaults(pruned.data, stateRootDir), host) : [];
+  const reported = new Set(shapeProblems.map((p) => p.path));
+  return { ok: false, problems: [...shapeProblems, ...semantic.filter((p) => ![...reported].some((r) => p.path === r || p.path.startsWith(`${r}.`)))] };
+}
+
+/** A copy of `raw` without the fields the issues point at (unknown keys: without those keys). */
+function withoutPaths(raw: unknown, issues: { path: PropertyKey[]; code: string; keys?: string[] }[]): unknown {
+  const copy = structuredClone(raw);
+  for (const issue of issues) {
+    const targets = issue.code === 'unrecognized_keys' && issue.keys ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
+    for (const path of targets) {
+      if (path.length === 0) return {};
+      let node = copy as Record<PropertyKey, unknown> | undefined;
+      for (const key of path.slice(0, -1)) node = node?.[key] as Record<PropertyKey, unknown> | undefined;
+      if (node && typeof node === 'object') delete node[path.at(-1)!];
+    }
+  }
+  return copy;
 }
 
 function describeIssue(issue: { code: string; message: string; keys?: string[]; path: PropertyKey[] }): string {

@@ -59,6 +59,17 @@ export const labConfigSchema = z
       })
       .strict()
       .optional(),
+    libvirt: z
+      .object({
+        uri: z.string().optional().describe('libvirt connection (default qemu:///system)'),
+        pool: z.string().optional().describe('storage pool for the lab volumes (default "default")'),
+        networkMode: z.enum(['nat', 'bridge']).optional().describe('nat: a lab network with host port forwarding; bridge: the VM joins an existing bridge (server profile)'),
+        subnet: cidr.optional().describe('the NAT network (default 192.168.150.0/24); the VM gets its .10'),
+        bridge: z.string().optional().describe('existing host bridge for networkMode bridge, e.g. br0'),
+      })
+      .strict()
+      .optional()
+      .describe('settings for --driver libvirt'),
     ssh: z
       .object({
         user: z.string().regex(/^[a-z_][a-z0-9_-]{0,30}$/, 'a Linux user name').optional(),
@@ -85,6 +96,7 @@ export interface LabConfig {
   network: { hostAddress: string; forwards: Forward[] };
   kubernetes: { version: string; dnsDomain: string; podSubnet: string; serviceSubnet: string };
   ssh: { user: string };
+  libvirt: { uri: string; pool: string; networkMode: 'nat' | 'bridge'; subnet: string; bridge?: string };
 }
 
 export function renderLabConfigJsonSchema(): string {

@@ -62,7 +62,13 @@ export function validateLabConfig(config: LabConfig, host: HostFacts): ConfigPro
     const ip = parseIPv4(a.address);
     if (ip !== undefined && !a.address.startsWith('127.')) others.push({ label: `the host network ${networkOf(ip, a.prefix).text} on ${a.ifname}`, cidr: networkOf(ip, a.prefix) });
   }
+  const labNet = checkCidr(problem, 'libvirt.subnet', config.libvirt.subnet);
+  if (labNet && labNet.prefix > 28) problem('libvirt.subnet', `${labNet.text} is too small: use a /24`);
+  if (config.libvirt.networkMode === 'bridge' && !config.libvirt.bridge) problem('libvirt.bridge', 'is required with networkMode bridge: name an existing host bridge such as br0');
   for (const [path, own] of [['kubernetes.podSubnet', pod], ['kubernetes.serviceSubnet', service]] as const) {
+    if (own && labNet && cidrOverlaps(own, labNet)) problem(path, `${own.text} overlaps libvirt.subnet ${labNet.text}`);
+  }
+  for (const [path, own] of [['kubernetes.podSubnet', pod], ['kubernetes.serviceSubnet', service], ['libvirt.subnet', labNet]] as const) {
     if (!own) continue;
     const seen = new Set<string>();
     for (const other of others) {

@@ -2,6 +2,7 @@
  * The driver interface: how a lab's VM is started, found and stopped. Small on purpose;
  * callers ask a driver's capabilities, never its name.
  */
+import type { SeedFiles } from '../../cloud-init/user-data.ts';
 import type { LabConfig } from '../config/schema.ts';
 import type { LabState } from '../state.ts';
 import type { StepContext } from '../../core/steps.ts';
@@ -17,7 +18,10 @@ export interface VmStartRequest {
   config: LabConfig;
   accel: 'kvm' | 'tcg';
   baseImage: string;
+  /** The image's inputs hash (names shared volumes). */
+  imageHash: string;
   seedIso: string;
+  seed: SeedFiles;
 }
 
 export interface VmStatus {
@@ -35,5 +39,9 @@ export interface LabDriver {
   status(state: LabState, stateDir: string): Promise<VmStatus>;
   /** Where the lab's SSH forward is reachable from the host. */
   sshEndpoint(state: LabState): { host: string; port: number };
-  consoleLog(stateDir: string): string;
+  /** The VM's own address as the host reaches it, when it has one (not behind qemu's user network). */
+  address(state: LabState): string | undefined;
+  consoleLog(stateDir: string, labName: string): string;
+  /** The host-side interface of the VM's network, when labsmith forwards ports to it. */
+  hostInterface?(state: LabState): string | undefined;
 }

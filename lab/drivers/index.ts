@@ -1,10 +1,12 @@
 /** Driver lookup by the name users pass with --driver. */
 import { LabError } from '../../core/errors.ts';
 import type { LabDriver } from './driver.ts';
+import { LibvirtDriver } from './libvirt/driver.ts';
 import { QemuDriver } from './qemu.ts';
 
 const DRIVERS: Record<string, () => LabDriver> = {
   qemu: () => new QemuDriver(),
+  libvirt: () => new LibvirtDriver(),
 };
 
 export function getDriver(name: string): LabDriver {

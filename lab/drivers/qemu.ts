@@ -79,7 +79,11 @@ export class QemuDriver implements LabDriver {
     return { host: state.hostAddress === '0.0.0.0' ? '127.0.0.1' : state.hostAddress, port: ssh.host };
   }
 
-  consoleLog(stateDir: string): string {
+  address(): string | undefined {
+    return undefined; // behind qemu's user network: reachable only through the forwards
+  }
+
+  consoleLog(stateDir: string, _labName?: string): string {
     return join(stateDir, LAB_FILES.serialLog);
   }
 }

@@ -105,7 +105,19 @@ test('a hostAddress that is not on this host is an error', (t) => {
 
 test('the JSON Schema describes every top-level field and rejects unknown keys', (t) => {
   const schema = JSON.parse(renderLabConfigJsonSchema());
-  t.deepEqual(Object.keys(schema.properties).sort(), ['debian', 'kubernetes', 'name', 'network', 'ssh', 'stateDir', 'vm']);
+  t.deepEqual(Object.keys(schema.properties).sort(), ['debian', 'kubernetes', 'libvirt', 'name', 'network', 'ssh', 'stateDir', 'vm']);
   t.is(schema.additionalProperties, false);
   t.deepEqual(schema.properties.vm.properties.accel.enum, ['auto', 'kvm', 'tcg']);
+});
+
+test('shape problems and meaning problems are reported together', (t) => {
+  const problems = problemsOf('name: Bad_Name\nvm: { cpus: 1, accel: warp }\nkubernetes: { podSubnet: 10.96.0.0/16 }\nnetwork: { bogus: 1 }\n');
+  t.deepEqual(problems.map((p) => p.split(':')[0]).sort(), ['kubernetes.podSubnet', 'name', 'network', 'vm.accel', 'vm.cpus']);
+});
+
+test('libvirt settings: bridge mode needs a bridge; the NAT subnet must not overlap the cluster or the host', (t) => {
+  t.deepEqual(problemsOf('libvirt: { networkMode: bridge }\n'), ['libvirt.bridge: is required with networkMode bridge: name an existing host bridge such as br0']);
+  t.deepEqual(problemsOf('libvirt: { subnet: 10.42.7.0/24 }\n'), ['kubernetes.podSubnet: 10.42.0.0/16 overlaps libvirt.subnet 10.42.7.0/24']);
+  const onLan = problemsOf('', { ...NEUTRAL_HOST, routes: ['192.168.150.0/24'] });
+  t.deepEqual(onLan, ['libvirt.subnet: 192.168.150.0/24 overlaps the host route 192.168.150.0/24: pick a range the host does not use']);
 });

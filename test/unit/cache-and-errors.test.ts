@@ -1,0 +1,66 @@
+import test from 'ava';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LabError } from '../../core/errors.ts';
+import { sha256 } from '../../core/hash.ts';
+import { HOST_TOOLS, renderAptInstallArgs, requireHostTools } from '../../core/host-tools.ts';
+import { run } from '../../core/exec.ts';
+import { ensureWritableDir, verifyDiskLayer } from '../../images/build.ts';
+import { renderSha256Sums } from '../../images/manifest.ts';
+import { renderPlaceholderScript } from '../../cloud-init/placeholder-ingress.ts';
+import { parseLabConfig } from '../../lab/config/load.ts';
+import { renderLab } from '../../lab/render.ts';
+import { missingCommand, NEUTRAL_HOST, testUnless, withTempDir } from '../helpers.ts';
+
+test('a cached disk layer that no longer matches its SHA256SUMS is detected', async (t) => {
+  await withTempDir(async (dir) => {
+    await writeFile(join(dir, 'disk.qcow2'), 'good bytes');
+    await writeFile(join(dir, 'SHA256SUMS'), renderSha256Sums({ 'disk.qcow2': { sha256: sha256('good bytes') } }));
+    t.true(await verifyDiskLayer(dir));
+    await writeFile(join(dir, 'disk.qcow2'), 'flipped bits');
+    t.false(await verifyDiskLayer(dir));
+    await writeFile(join(dir, 'SHA256SUMS'), '');
+    t.false(await verifyDiskLayer(dir), 'empty sums are not a verified image');
+  });
+});
+
+test('an unwritable state or cache directory is named with what to do', async (t) => {
+  await withTempDir(async (dir) => {
+    // A file where a directory must be: fails for root too.
+    await writeFile(join(dir, 'file'), '');
+    const error = await t.throwsAsync(ensureWritableDir(join(dir, 'file', 'labs'), 'the lab directory for "lab"'));
+    t.true(error instanceof LabError);
+    t.regex(error!.message, /cannot write the lab directory for "lab" at .*file\/labs: ENOTDIR/);
+    t.regex((error as LabError).hint!, /LABSMITH_STATE_DIR|stateDir/);
+    await mkdir(join(dir, 'ok'));
+    await chmod(join(dir, 'ok'), 0o755);
+    await t.notThrowsAsync(ensureWritableDir(join(dir, 'ok', 'labs'), 'x'));
+  });
+});
+
+test('a missing host tool names the command and the apt-get line', async (t) => {
+  const error = await t.throwsAsync(requireHostTools(['labsmith-missing-tool']));
+  t.regex(error!.message, /missing host tools: labsmith-missing-tool/);
+  t.regex((error as LabError).hint!, /apt-get install -y labsmith-missing-tool/);
+  t.deepEqual(renderAptInstallArgs([HOST_TOOLS.find((x) => x.command === 'ssh')!, HOST_TOOLS.find((x) => x.command === 'ssh-keygen')!]), ['install', '-y', '--no-install-recommends', 'openssh-client']);
+});
+
+testUnless(missingCommand('python3'), 'the placeholder ingress script is valid Python', async (t) => {
+  await withTempDir(async (dir) => {
+    await writeFile(join(dir, 'p.py'), renderPlaceholderScript({ httpPort: 30080, httpsPort: 30443 }));
+    const r = await run('python3', ['-m', 'py_compile', join(dir, 'p.py')], { allowFailure: true });
+    t.is(r.exitCode, 0, r.stderr);
+  });
+});
+
+test('lab:render writes the seed with named placeholders instead of secrets', async (t) => {
+  await withTempDir(async (dir) => {
+    const parsed = parseLabConfig('name: web\n', NEUTRAL_HOST, '/state');
+    if (!parsed.ok) return t.fail();
+    const files = await renderLab(parsed.config, dir);
+    t.deepEqual(files.map((f) => f.slice(dir.length + 1)).sort(), ['lab.resolved.json', 'seed/meta-data', 'seed/network-config', 'seed/user-data']);
+    const userData = await readFile(join(dir, 'seed/user-data'), 'utf8');
+    t.regex(userData, /<per-lab user key, generated at lab:up>/);
+    t.notRegex(userData, /BEGIN (EC |OPENSSH )?PRIVATE KEY/);
+  });
+});
