@@ -27,6 +27,7 @@ export const HOST_TOOLS: HostTool[] = [
   { command: 'cloud-init', aptPackage: 'cloud-init', purpose: 'validates rendered cloud-config (tests)' },
   { command: '/usr/sbin/nft', aptPackage: 'nftables', purpose: 'host port forwarding for libvirt labs' },
   { command: 'ip', aptPackage: 'iproute2', purpose: 'reads host routes for overlap checks' },
+  { command: 'virsh', aptPackage: 'libvirt-clients', purpose: 'talks to libvirtd for --driver libvirt' },
   { command: 'debian-archive-keyring', aptPackage: 'debian-archive-keyring', purpose: 'verifies the Debian mirror' },
 ];
 

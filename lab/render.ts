@@ -6,6 +6,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { renderSeedFiles, type SeedSecrets } from '../cloud-init/user-data.ts';
 import type { LabConfig } from './config/schema.ts';
+import { synthesizeLibvirtStack } from './drivers/libvirt/cdktf.ts';
+import { planLibvirtStack } from './drivers/libvirt/stack.ts';
+import { OVMF_CODE, OVMF_VARS } from './drivers/qemu.ts';
 
 export const PLACEHOLDER_SECRETS: SeedSecrets = {
   sshPublicKey: 'ssh-ed25519 <per-lab user key, generated at lab:up> labsmith',
@@ -24,6 +27,18 @@ export async function renderLab(config: LabConfig, outDir: string): Promise<stri
     await writeFile(path, content);
     written.push(path);
   }
+  // What --driver libvirt would apply (the base image path is known once the image is built).
+  const stack = synthesizeLibvirtStack(
+    planLibvirtStack({
+      config,
+      accel: config.vm.accel === 'tcg' ? 'tcg' : 'kvm',
+      baseImage: { path: '<cached base image: see npm run image:build>', hash: 'render'.padEnd(64, '0') },
+      seed,
+      firmware: { code: OVMF_CODE, varsTemplate: OVMF_VARS },
+    }),
+    join(outDir, 'terraform'),
+  );
+  written.push(join(stack.dir, 'cdk.tf.json'));
   const configPath = join(outDir, 'lab.resolved.json');
   await writeFile(configPath, JSON.stringify(config, null, 2) + '\n');
   written.push(configPath);

@@ -58,7 +58,7 @@ test('lab:render writes the seed with named placeholders instead of secrets', as
     const parsed = parseLabConfig('name: web\n', NEUTRAL_HOST, '/state');
     if (!parsed.ok) return t.fail();
     const files = await renderLab(parsed.config, dir);
-    t.deepEqual(files.map((f) => f.slice(dir.length + 1)).sort(), ['lab.resolved.json', 'seed/meta-data', 'seed/network-config', 'seed/user-data']);
+    t.deepEqual(files.map((f) => f.slice(dir.length + 1)).sort(), ['lab.resolved.json', 'seed/meta-data', 'seed/network-config', 'seed/user-data', 'terraform/stacks/labsmith-web/cdk.tf.json']);
     const userData = await readFile(join(dir, 'seed/user-data'), 'utf8');
     t.regex(userData, /<per-lab user key, generated at lab:up>/);
     t.notRegex(userData, /BEGIN (EC |OPENSSH )?PRIVATE KEY/);

@@ -1,0 +1,75 @@
+/**
+ * --driver libvirt end to end: apply the stack against qemu:///system with TCG, wait for
+ * the VM, destroy it, and assert no domain, volume, network or nftables table is left.
+ * Runs only where the provider can be installed and libvirtd answers; otherwise it skips
+ * and says exactly which of the two is missing.
+ */
+import test from 'ava';
+import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { execaSync } from 'execa';
+import { run } from '../../core/exec.ts';
+import { Progress } from '../../core/progress.ts';
+import { parseLabConfig } from '../../lab/config/load.ts';
+import { readHostFacts } from '../../lab/config/host-facts.ts';
+import { labDown } from '../../lab/down.ts';
+import { LibvirtDriver } from '../../lab/drivers/libvirt/driver.ts';
+import { synthesizeLibvirtStack } from '../../lab/drivers/libvirt/cdktf.ts';
+import { libvirtNames, planLibvirtStack } from '../../lab/drivers/libvirt/stack.ts';
+import { NFT } from '../../lab/forwarding/nft-apply.ts';
+import { tableName } from '../../lab/forwarding/nft-rules.ts';
+import { labUp } from '../../lab/up.ts';
+import { missingCommand, notRoot, testUnless } from '../helpers.ts';
+
+/** Decided before registration (ava needs tests declared synchronously): can this host apply the stack? */
+function whyNot(): string | undefined {
+  const basic = notRoot() ?? missingCommand('virsh', 'qemu-system-x86_64');
+  if (basic) return basic;
+  const bin = missingCommand('tofu') ? (missingCommand('terraform') ? undefined : 'terraform') : 'tofu';
+  if (!bin) return 'neither tofu nor terraform is installed';
+  const dir = mkdtempSync(join(tmpdir(), 'labsmith-libvirt-probe-'));
+  const config = parseLabConfig('name: probe\n', { isRoot: true, unprivilegedPortStart: 1024, routes: [], addresses: [], kvmDevice: false }, dir);
+  if (!config.ok) return 'probe config invalid';
+  const stack = synthesizeLibvirtStack(planLibvirtStack({ config: config.config, accel: 'tcg', baseImage: { path: '/x', hash: '0'.repeat(64) }, seed: { 'user-data': '', 'meta-data': '', 'network-config': '' }, firmware: { code: '/x', varsTemplate: '/x' } }), dir);
+  const init = execaSync(bin, [`-chdir=${stack.dir}`, 'init', '-input=false', '-no-color'], { reject: false, timeout: 120_000, env: { TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' } });
+  if (init.exitCode !== 0) {
+    const lines = `${init.stdout}\n${init.stderr}`.split('\n').map((l) => l.replace(/[│╷╵]/g, '').trim());
+    const line = lines.find((l) => /could not connect/.test(l)) ?? lines.find((l) => /Error:/.test(l));
+    return `the libvirt provider dmacvicar/libvirt 0.9.7 cannot be installed here (${line ?? `${bin} init exit ${init.exitCode}`})`;
+  }
+  const virsh = execaSync('virsh', ['-c', 'qemu:///system', 'version'], { reject: false, timeout: 15_000 });
+  return virsh.exitCode === 0 ? undefined : 'libvirtd is not reachable at qemu:///system';
+}
+
+testUnless(whyNot(), 'libvirt lab: apply, boot, checks, destroy, nothing left', async (t) => {
+  t.timeout(60 * 60_000);
+  const dir = mkdtempSync(join(tmpdir(), 'labsmith-libvirt-'));
+  const port = async () => {
+    const s = createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const p = (s.address() as AddressInfo).port;
+    await new Promise((r) => s.close(r));
+    return p;
+  };
+  const yaml = `name: it-virt\nstateDir: ${join(dir, 'state')}\nvm: { accel: tcg }\nnetwork:\n  forwards:\n${(await Promise.all(['http', 'https', 'ssh', 'apiserver'].map(async (n) => `    ${n}: { host: ${await port()} }`))).join('\n')}\n`;
+  const parsed = parseLabConfig(yaml, await readHostFacts(), dir);
+  if (!parsed.ok) return t.fail(JSON.stringify(parsed.problems));
+  const config = parsed.config;
+  const driver = new LibvirtDriver();
+  const progress = new Progress('plain', (l) => process.stderr.write(`[virt] ${l}`));
+  try {
+    const up = await labUp({ config, driver, progress });
+    t.deepEqual(up.checks.filter((c) => !c.ok).map((c) => c.id), []);
+  } finally {
+    await labDown({ config, driver, progress });
+  }
+  const names = libvirtNames(config.name);
+  t.not((await run('virsh', ['-c', 'qemu:///system', 'dominfo', names.domain], { allowFailure: true })).exitCode, 0, 'no domain');
+  t.not((await run('virsh', ['-c', 'qemu:///system', 'net-info', names.network], { allowFailure: true })).exitCode, 0, 'no network');
+  t.not((await run('virsh', ['-c', 'qemu:///system', 'vol-info', '--pool', 'default', names.overlay], { allowFailure: true })).exitCode, 0, 'no volume');
+  t.false((await run(NFT, ['list', 'tables'])).stdout.includes(tableName(config.name)), 'no nftables table');
+  t.false(existsSync(config.stateDir));
+});
