@@ -78,7 +78,10 @@ async function buildLayer(ctx: BuildContext, layer: LayerPlan, build: (tmpDir: s
   ctx.buildSeconds[layer.name] = result.seconds;
 }
 
-const mmdebstrapLog = (dir: string) => join(dir, 'build.log');
+/** mmdebstrap with the plan's fixed build time; its whole output goes to the layer's build.log. */
+function runMmdebstrap(plan: ImagePlan, args: string[], layerTmp: string, signal: AbortSignal) {
+  return run('mmdebstrap', args, { env: { SOURCE_DATE_EPOCH: String(plan.sourceDateEpoch) }, signal, logFile: join(layerTmp, 'build.log') });
+}
 
 export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
   {
@@ -111,8 +114,7 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
     async run(ctx, { signal }) {
       const plan = mustPlan(ctx);
       await buildLayer(ctx, plan.tools, async (tmp) => {
-        const args = renderMmdebstrapArgs({ variant: 'apt', format: 'directory', packages: TOOLS_PACKAGES, sources: plan.sources, output: join(tmp, 'root') });
-        await run('mmdebstrap', args, { env: { SOURCE_DATE_EPOCH: String(plan.sourceDateEpoch) }, signal, logFile: mmdebstrapLog(tmp) });
+        await runMmdebstrap(plan, renderMmdebstrapArgs({ variant: 'apt', format: 'directory', packages: TOOLS_PACKAGES, sources: plan.sources, output: join(tmp, 'root') }), tmp, signal);
       });
     },
   },
@@ -141,7 +143,7 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
             syncInLate: join(hooks, 'late'),
             customizeHooks: [join(hooks, 'configure.sh'), join(hooks, 'hygiene.sh')],
           });
-          await run('mmdebstrap', args, { env: { SOURCE_DATE_EPOCH: String(plan.sourceDateEpoch) }, signal, logFile: mmdebstrapLog(tmp) });
+          await runMmdebstrap(plan, args, tmp, signal);
           await rm(hooks, { recursive: true });
           await checkRootfsHygiene(join(tmp, IMAGE_FILES.rootfsTar));
       });

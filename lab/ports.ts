@@ -1,5 +1,5 @@
 /** Host port checks before a lab starts. */
-import { createServer } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { LabError } from '../core/errors.ts';
 import type { Forward } from './config/schema.ts';
 
@@ -10,6 +10,22 @@ export function probePort(address: string, port: number): Promise<string | undef
     server.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
     server.listen({ host: address, port, exclusive: true }, () => server.close(() => resolve(undefined)));
   });
+}
+
+/** A port the kernel just handed out on loopback, for labs made by tests and benchmarks. */
+export async function freePort(address = '127.0.0.1'): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, address, resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** lab.yaml text for a throwaway lab whose forwards use free high ports. */
+export async function throwawayLabYaml(name: string, stateDir: string, extra = ''): Promise<string> {
+  const lines = [`name: ${name}`, `stateDir: ${stateDir}`, 'network:', '  forwards:'];
+  for (const forward of ['http', 'https', 'ssh', 'apiserver']) lines.push(`    ${forward}: { host: ${await freePort()} }`);
+  return `${lines.join('\n')}\n${extra}`;
 }
 
 export async function ensurePortsFree(address: string, forwards: Forward[]): Promise<void> {

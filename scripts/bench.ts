@@ -1,6 +1,5 @@
 // npm run bench -- [--warm] : image build, boot and teardown figures on this machine.
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runMain } from '../core/main.ts';
@@ -11,15 +10,8 @@ import { parseLabConfig } from '../lab/config/load.ts';
 import { readHostFacts } from '../lab/config/host-facts.ts';
 import { labDown } from '../lab/down.ts';
 import { QemuDriver } from '../lab/drivers/qemu.ts';
+import { throwawayLabYaml } from '../lab/ports.ts';
 import { labUp } from '../lab/up.ts';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 const TARGETS = { coldOsSeconds: 120, warmSeconds: 5, compressedMiB: 250, sshSeconds: 40, cloudInitSeconds: 60 };
 
@@ -36,7 +28,7 @@ npm run bench -- [--warm]
     const cacheDir = args.warm ? cacheRoot() : join(work, 'cache');
     const row = (what: string, value: string, target = '') => process.stdout.write(`${what.padEnd(34)} ${value.padStart(12)}  ${target}\n`);
     try {
-      const parsed = parseLabConfig(`name: bench\nstateDir: ${join(work, 'state')}\nnetwork:\n  forwards:\n${(await Promise.all(['http', 'https', 'ssh', 'apiserver'].map(async (n) => `    ${n}: { host: ${await freePort()} }`))).join('\n')}\n`, await readHostFacts(), work);
+      const parsed = parseLabConfig(await throwawayLabYaml('bench', join(work, 'state')), await readHostFacts(), work);
       if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
       const config = parsed.config;
 

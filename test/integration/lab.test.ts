@@ -6,26 +6,17 @@
 import test from 'ava';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Progress } from '../../core/progress.ts';
 import { parseLabConfig } from '../../lab/config/load.ts';
 import { readHostFacts } from '../../lab/config/host-facts.ts';
 import { QemuDriver } from '../../lab/drivers/qemu.ts';
 import { labDown } from '../../lab/down.ts';
-import { probePort } from '../../lab/ports.ts';
+import { probePort, throwawayLabYaml } from '../../lab/ports.ts';
 import { labStatus } from '../../lab/status.ts';
 import { labUp } from '../../lab/up.ts';
 import { runAcceptanceSuite } from '../../lab/acceptance/suite.ts';
 import { missingCommand, notRoot, testUnless, withTempDir } from '../helpers.ts';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 async function qemuProcessesFor(stateDir: string): Promise<number> {
   const { readdir } = await import('node:fs/promises');
@@ -43,16 +34,7 @@ const reason = notRoot() ?? missingCommand('mmdebstrap', 'qemu-system-x86_64', '
 testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, lab:down leaves nothing', async (t) => {
   t.timeout(60 * 60_000);
   await withTempDir(async (dir) => {
-    const ports = { http: await freePort(), https: await freePort(), ssh: await freePort(), apiserver: await freePort() };
-    const yaml = [
-      'name: it-lab',
-      `stateDir: ${join(dir, 'state')}`,
-      'network:',
-      '  forwards:',
-      ...Object.entries(ports).map(([name, port]) => `    ${name}: { host: ${port} }`),
-      '',
-    ].join('\n');
-    const parsed = parseLabConfig(yaml, await readHostFacts(), dir);
+    const parsed = parseLabConfig(await throwawayLabYaml('it-lab', join(dir, 'state')), await readHostFacts(), dir);
     if (!parsed.ok) return t.fail(JSON.stringify(parsed.problems));
     const config = parsed.config;
     const driver = new QemuDriver();
@@ -80,7 +62,7 @@ testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, l
       await labDown({ config, driver, progress });
     }
     t.is(await qemuProcessesFor(config.stateDir), 0, 'no qemu process is left');
-    for (const [name, port] of Object.entries(ports)) t.is(await probePort('127.0.0.1', port), undefined, `${name} port ${port} is free again`);
+    for (const f of config.network.forwards) t.is(await probePort('127.0.0.1', f.host), undefined, `${f.name} port ${f.host} is free again`);
     t.false(existsSync(config.stateDir), 'the lab directory is gone');
   });
 });

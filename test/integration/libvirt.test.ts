@@ -6,7 +6,6 @@
  */
 import test from 'ava';
 import { existsSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +20,7 @@ import { synthesizeLibvirtStack } from '../../lab/drivers/libvirt/cdktf.ts';
 import { libvirtNames, planLibvirtStack } from '../../lab/drivers/libvirt/stack.ts';
 import { NFT } from '../../lab/forwarding/nft-apply.ts';
 import { tableName } from '../../lab/forwarding/nft-rules.ts';
+import { throwawayLabYaml } from '../../lab/ports.ts';
 import { labUp } from '../../lab/up.ts';
 import { missingCommand, notRoot, testUnless } from '../helpers.ts';
 
@@ -47,14 +47,7 @@ function whyNot(): string | undefined {
 testUnless(whyNot(), 'libvirt lab: apply, boot, checks, destroy, nothing left', async (t) => {
   t.timeout(60 * 60_000);
   const dir = mkdtempSync(join(tmpdir(), 'labsmith-libvirt-'));
-  const port = async () => {
-    const s = createServer();
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    const p = (s.address() as AddressInfo).port;
-    await new Promise((r) => s.close(r));
-    return p;
-  };
-  const yaml = `name: it-virt\nstateDir: ${join(dir, 'state')}\nvm: { accel: tcg }\nnetwork:\n  forwards:\n${(await Promise.all(['http', 'https', 'ssh', 'apiserver'].map(async (n) => `    ${n}: { host: ${await port()} }`))).join('\n')}\n`;
+  const yaml = await throwawayLabYaml('it-virt', join(dir, 'state'), 'vm: { accel: tcg }\n');
   const parsed = parseLabConfig(yaml, await readHostFacts(), dir);
   if (!parsed.ok) return t.fail(JSON.stringify(parsed.problems));
   const config = parsed.config;
