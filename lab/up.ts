@@ -282,6 +282,8 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
     };
   } finally {
     await lock.release();
+    // A failed first lab:up leaves no empty directory behind either.
+    if ((await readdir(config.stateDir).catch(() => ['?'])).length === 0) await rm(config.stateDir, { recursive: true, force: true });
   }
 }
 

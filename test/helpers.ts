@@ -22,10 +22,12 @@ export const NEUTRAL_HOST: HostFacts = { isRoot: true, unprivilegedPortStart: 10
  * Registers the test, or a skipped test whose title carries the reason (printed once on
  * stderr too), when `reason` is set. A skip never hides a failure: the body does not run.
  */
-export function testUnless(reason: string | undefined, title: string, body: (t: ExecutionContext) => Promise<void> | void): void {
+export function testUnless(reason: string | undefined, title: string, body: (t: ExecutionContext) => Promise<void> | void, opts: { serial?: boolean } = {}): void {
   if (reason) {
     process.stderr.write(`skip: ${title}: ${reason}\n`);
     test.skip(`${title} (skipped: ${reason})`, () => undefined);
+  } else if (opts.serial) {
+    test.serial(title, body);
   } else {
     test(title, body);
   }
