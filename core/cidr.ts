@@ -47,7 +47,3 @@ export function cidrOverlaps(a: Cidr, b: Cidr): boolean {
   const bEnd = b.base + 2 ** (32 - b.prefix);
   return a.base < bEnd && b.base < aEnd;
 }
-
-export function cidrContains(outer: Cidr, address: number): boolean {
-  return address >= outer.base && address < outer.base + 2 ** (32 - outer.prefix);
-}

@@ -2,7 +2,7 @@
  * A lab's state directory: what lab:up made, recorded so lab:down and lab:status can find
  * it, and a lock so two lab:up runs of the same lab never race.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabError } from '../core/errors.ts';
@@ -83,8 +83,4 @@ export async function acquireLabLock(stateDir: string, labName: string): Promise
     }
   }
   throw new LabError(`could not take the lock ${path}`, 'remove the file if no labsmith command is running');
-}
-
-export function labExists(stateDir: string): boolean {
-  return existsSync(statePath(stateDir));
 }

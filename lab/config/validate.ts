@@ -2,7 +2,7 @@
  * Semantic checks on a filled lab config (pure). Every problem is returned at once, each
  * naming its field path. Facts about the host (routes, addresses, privileges) come in as data.
  */
-import { cidrContains, cidrOverlaps, networkOf, parseCidr, parseIPv4, type Cidr } from '../../core/cidr.ts';
+import { cidrOverlaps, networkOf, parseCidr, parseIPv4, type Cidr } from '../../core/cidr.ts';
 import type { ConfigProblem } from '../../core/errors.ts';
 import { parseSize } from '../../core/units.ts';
 import type { LabConfig } from './schema.ts';
@@ -114,4 +114,3 @@ export function suggestUnprivilegedPort(port: number): number {
   return port === 80 ? 8080 : port === 443 ? 8443 : port + 8000;
 }
 
-export { cidrContains };

@@ -3,7 +3,6 @@
  * accelerator the host really supports, pass the checks, report, and tear down leaving
  * nothing: no qemu process, no listening forward, no file of the lab.
  */
-import test from 'ava';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';

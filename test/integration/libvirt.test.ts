@@ -4,7 +4,6 @@
  * Runs only where the provider can be installed and libvirtd answers; otherwise it skips
  * and says exactly which of the two is missing.
  */
-import test from 'ava';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { mkdtempSync } from 'node:fs';

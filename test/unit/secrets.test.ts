@@ -1,4 +1,3 @@
-import test from 'ava';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../../core/exec.ts';
@@ -21,7 +20,7 @@ testUnless(needs, 'lab CA key is 0600; issued certificate verifies against it fo
   await withTempDir(async (dir) => {
     const ca = await ensureLabCa(dir, 'x');
     t.is((await stat(ca.keyPath)).mode & 0o777, 0o600);
-    const leaf = await issueServerCertificate(ca, dir, 'leaf', { dnsNames: ['app.lab.test'], ipAddresses: ['127.0.0.1'] });
+    await issueServerCertificate(ca, dir, 'leaf', { dnsNames: ['app.lab.test'], ipAddresses: ['127.0.0.1'] });
     t.is((await stat(join(dir, 'leaf.key'))).mode & 0o777, 0o600);
     const verify = await run('openssl', ['verify', '-CAfile', ca.certPath, '-purpose', 'sslserver', join(dir, 'leaf.crt')]);
     t.regex(verify.stdout, /OK/);
