@@ -26,8 +26,7 @@ export function renderQemuArgs(plan: QemuPlan): string[] {
   return [
     '-name', `labsmith-${plan.name},process=labsmith-${plan.name}`,
     '-machine', 'q35',
-    // Under emulation, hide nested virtualisation: the guest would load kvm modules for nothing.
-    ...(plan.accel === 'tcg' ? ['-accel', 'tcg,thread=multi', '-cpu', 'max,vmx=off,svm=off'] : ['-accel', 'kvm', '-cpu', 'host']),
+    ...(plan.accel === 'tcg' ? ['-accel', 'tcg,thread=multi', '-cpu', 'max'] : ['-accel', 'kvm', '-cpu', 'host']),
     '-smp', String(plan.cpus),
     '-m', `${plan.memoryMiB}M`,
     '-nodefaults',
