@@ -22,6 +22,8 @@ export interface LabState {
   pid?: number;
   /** The VM's address on its own network (libvirt driver). */
   vmAddress?: string;
+  /** The libvirt connection the lab was created on (libvirt driver). */
+  libvirtUri?: string;
   /** Host ports are forwarded by labsmith's nftables table (drivers that do not forward themselves). */
   forwarding?: boolean;
 }

@@ -44,7 +44,7 @@ export class LibvirtDriver implements LabDriver {
     const outputs = await terraformOutputs(bin, stack.dir);
     const vmAddress = typeof outputs.vm_address === 'string' ? outputs.vm_address : firstIpv4(outputs.vm_interfaces);
     if (!vmAddress) throw new LabError('libvirt reported no address for the VM yet', 'check the DHCP leases: virsh net-dhcp-leases labsmith-<name>');
-    return { vmAddress };
+    return { vmAddress, libvirtUri: config.libvirt.uri };
   }
 
   async down(state: LabState, stateDir: string): Promise<void> {
@@ -54,7 +54,7 @@ export class LibvirtDriver implements LabDriver {
   }
 
   async status(state: LabState): Promise<VmStatus> {
-    const r = await run('virsh', ['-c', 'qemu:///system', 'domstate', libvirtNames(state.name).domain], { allowFailure: true, timeoutMs: 15_000 });
+    const r = await run('virsh', ['-c', state.libvirtUri ?? 'qemu:///system', 'domstate', libvirtNames(state.name).domain], { allowFailure: true, timeoutMs: 15_000 });
     const running = r.exitCode === 0 && r.stdout.trim() === 'running';
     return { running, uptimeSeconds: running ? Math.round((Date.now() - Date.parse(state.startedAt)) / 1000) : undefined };
   }
