@@ -121,3 +121,7 @@ test('libvirt settings: bridge mode needs a bridge; the NAT subnet must not over
   const onLan = problemsOf('', { ...NEUTRAL_HOST, routes: ['192.168.150.0/24'] });
   t.deepEqual(onLan, ['libvirt.subnet: 192.168.150.0/24 overlaps the host route 192.168.150.0/24: pick a range the host does not use']);
 });
+
+test('the committed lab.schema.json is current (regenerate with npm run lab:schema)', async (t) => {
+  t.is(await readFile('lab.schema.json', 'utf8'), renderLabConfigJsonSchema());
+});
