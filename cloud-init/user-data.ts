@@ -68,7 +68,6 @@ export function renderUserData(config: LabConfig, secrets: SeedSecrets): string 
     resize_rootfs: true,
     // The kubelet refuses to run with swap on.
     swap: { size: 0 },
-    ca_certs: { trusted: [secrets.caCert] },
     write_files: [
       { path: '/etc/modules-load.d/labsmith-kubernetes.conf', content: KUBERNETES_MODULES.join('\n') + '\n', permissions: '0644' },
       {
@@ -78,6 +77,9 @@ export function renderUserData(config: LabConfig, secrets: SeedSecrets): string 
       },
       { path: GUEST_PATHS.containerdConfig, content: renderContainerdConfig({ kubernetesVersion: config.kubernetes.version }), permissions: '0644' },
       { path: `${tls}/ca.crt`, content: secrets.caCert, permissions: '0644' },
+      // Trusted by the system from the final stage on: regenerating the bundle costs a minute
+      // of emulated CPU, so it runs after SSH is up instead of in cloud-init's ca_certs module.
+      { path: '/usr/local/share/ca-certificates/labsmith-lab-ca.crt', content: secrets.caCert, permissions: '0644' },
       { path: `${tls}/placeholder.crt`, content: secrets.tlsCert, permissions: '0644' },
       { path: `${tls}/placeholder.key`, content: secrets.tlsKey, permissions: '0600' },
       {
@@ -98,6 +100,7 @@ export function renderUserData(config: LabConfig, secrets: SeedSecrets): string 
       ['systemctl', 'restart', 'containerd'],
       ['systemctl', 'daemon-reload'],
       ['systemctl', 'enable', '--now', 'labsmith-placeholder-ingress.service'],
+      ['update-ca-certificates'],
     ],
   };
   return `#cloud-config\n${stringify(cloudConfig, { lineWidth: 0 })}`;

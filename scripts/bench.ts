@@ -50,8 +50,11 @@ npm run bench -- [--warm]
 
       const m = cold.manifest;
       process.stdout.write('\nlabsmith bench (this machine)\n');
-      for (const layer of ['tools', 'rootfs', 'disk']) {
-        row(`${args.warm ? 'cached' : 'cold'} build: ${layer} layer`, `${(m.buildSeconds[layer] ?? 0).toFixed(1)} s`, layer === 'rootfs' ? `target ≤ ${TARGETS.coldOsSeconds} s` : '');
+      const stepSeconds = Object.fromEntries(cold.timings.map((s) => [s.title, s.durationMs / 1000]));
+      for (const [layer, title] of [['tools', 'Building tools layer'], ['rootfs', 'Building OS layer'], ['disk', 'Building disk image']] as const) {
+        // A cached layer reports when it was built; a fresh one, this run's step time.
+        const seconds = cold.cacheHits[layer] ? (m.buildSeconds[layer] ?? 0) : (stepSeconds[title] ?? 0);
+        row(`${cold.cacheHits[layer] ? 'cached' : 'cold'} build: ${layer} layer`, `${seconds.toFixed(1)} s`, layer === 'rootfs' ? `target ≤ ${TARGETS.coldOsSeconds} s` : '');
       }
       row('image build, total', `${coldSeconds.toFixed(1)} s`);
       row('warm rebuild (all layers cached)', `${warmSeconds.toFixed(1)} s`, `target ≤ ${TARGETS.warmSeconds} s`);

@@ -44,6 +44,19 @@ export const OS_CHECKS: Check<AcceptanceContext>[] = [
     },
   },
   {
+    id: 'lab-ca-trusted',
+    description: "the lab CA is in the VM's trust store",
+    timeoutMs: 20_000,
+    retry: quick,
+    hint: 'the seed writes it to /usr/local/share/ca-certificates and runs update-ca-certificates in its final stage',
+    reproduce: (ctx) => remote(ctx, 'openssl', 'verify', '-CApath', '/etc/ssl/certs', '/etc/labsmith/tls/placeholder.crt'),
+    async probe(ctx, signal) {
+      // The placeholder's certificate verifies against the system store only if the lab CA is in it.
+      const r = await sshRun(ctx.ssh, ['openssl', 'verify', '-CApath', '/etc/ssl/certs', '/etc/labsmith/tls/placeholder.crt'], { signal, allowFailure: true });
+      return { ok: r.exitCode === 0, detail: (r.stdout || r.stderr).trim().split('\n').pop() ?? '' };
+    },
+  },
+  {
     id: 'swap-off',
     description: 'swap is off (the kubelet refuses swap)',
     timeoutMs: 20_000,

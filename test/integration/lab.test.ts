@@ -40,7 +40,7 @@ testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, l
     const progress = new Progress('plain', (line) => process.stderr.write(`[it] ${line}`));
     try {
       const up = await labUp({ config, driver, progress });
-      t.true(up.checks.length >= 7);
+      t.true(up.checks.length >= 9);
       t.deepEqual(up.checks.filter((c) => !c.ok).map((c) => `${c.id}: ${c.detail}`), []);
       t.log(`accelerator: ${up.state.accel}; steps: ${up.timings.map((s) => `${s.title} ${Math.round(s.durationMs / 1000)}s`).join(', ')}`);
 
