@@ -25,6 +25,7 @@ export const HOST_TOOLS: HostTool[] = [
   { command: 'ssh-keygen', aptPackage: 'openssh-client', purpose: 'per-lab SSH keys' },
   { command: 'openssl', aptPackage: 'openssl', purpose: 'per-lab CA and certificates' },
   { command: 'cloud-init', aptPackage: 'cloud-init', purpose: 'validates rendered cloud-config (tests)' },
+  { command: 'rsyslogd', aptPackage: 'rsyslog', purpose: 'validates rendered log forwarding (tests)' },
   { command: '/usr/sbin/nft', aptPackage: 'nftables', purpose: 'host port forwarding for libvirt labs' },
   { command: 'ip', aptPackage: 'iproute2', purpose: 'reads host routes for overlap checks' },
   { command: 'virsh', aptPackage: 'libvirt-clients', purpose: 'talks to libvirtd for --driver libvirt' },
