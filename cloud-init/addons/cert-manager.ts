@@ -5,6 +5,8 @@
  * DNS-01 over RFC 2136, for a self-hosted DNS server) for the server profile.
  */
 
+import { MANAGED_BY, type K8sObject } from './k8s-object.ts';
+
 export const CERT_MANAGER = {
   version: 'v1.21.1',
   url: 'https://github.com/cert-manager/cert-manager/releases/download/v1.21.1/cert-manager.yaml',
@@ -14,8 +16,7 @@ export const CERT_MANAGER = {
 export const LAB_CA_ISSUER = 'labsmith-lab-ca';
 export const WILDCARD_SECRET = 'lab-wildcard-tls';
 
-type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [key: string]: unknown };
-const labels = { 'app.kubernetes.io/managed-by': 'labsmith' };
+const labels = { ...MANAGED_BY };
 
 /** The CA key pair as a Secret in cert-manager's namespace (rendered at lab:up, never into the image). */
 export function renderLabCaSecret(ca: { certPem: string; keyPem: string }): K8sObject {

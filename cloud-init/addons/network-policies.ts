@@ -4,6 +4,8 @@
  * the private ranges. Optional default-deny egress per namespace.
  */
 
+import { MANAGED_BY } from './k8s-object.ts';
+
 export const PRIVATE_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'] as const;
 
 export interface NetworkPolicyObject {
@@ -13,7 +15,7 @@ export interface NetworkPolicyObject {
   spec: Record<string, unknown>;
 }
 
-const labels = { 'app.kubernetes.io/managed-by': 'labsmith' };
+const labels = { ...MANAGED_BY };
 
 export function renderEgressPolicies(namespace: string, opts: { defaultDeny?: boolean } = {}): NetworkPolicyObject[] {
   const policies: NetworkPolicyObject[] = [
