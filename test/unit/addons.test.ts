@@ -103,3 +103,14 @@ test('egress policies match the production server and validate against the Kuber
   t.throws(() => new NetworkPolicy(broken as never).validate());
   t.is(parse(JSON.stringify(policies[0])).metadata.namespace, 'mail');
 });
+
+test('the kubeconfig names the forwarded API port; SANs cover it', async (t) => {
+  const { rewriteKubeconfigServer, apiServerSans } = await import('../../cloud-init/addons/kubeconfig.ts');
+  const admin = 'apiVersion: v1\nkind: Config\nclusters:\n  - name: mail\n    cluster:\n      certificate-authority-data: QUJD\n      server: https://10.0.2.15:6443\nusers: []\n';
+  const out = parse(rewriteKubeconfigServer(admin, 'https://127.0.0.1:6443'));
+  t.is(out.clusters[0].cluster.server, 'https://127.0.0.1:6443');
+  t.is(out.clusters[0].cluster['certificate-authority-data'], 'QUJD');
+  t.throws(() => rewriteKubeconfigServer('apiVersion: v1\nkind: Config\n', 'https://x'), { message: /no clusters/ });
+  t.deepEqual(apiServerSans('mail', '192.0.2.2'), ['127.0.0.1', 'localhost', 'mail', '192.0.2.2']);
+  t.deepEqual(apiServerSans('mail', '0.0.0.0'), ['127.0.0.1', 'localhost', 'mail']);
+});
