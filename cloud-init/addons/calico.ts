@@ -5,6 +5,7 @@
  */
 import { parseAllDocuments, type Document } from 'yaml';
 import { LabError } from '../../core/errors.ts';
+import { findManifestDocument } from './k8s-object.ts';
 
 export const CALICO = {
   version: 'v3.32.1',
@@ -22,11 +23,7 @@ export const PRODUCTION_CALICO: Omit<CalicoSettings, 'podSubnet'> = { ipip: 'Nev
 
 type EnvVar = { name: string; value?: string; valueFrom?: unknown };
 
-function find(docs: Document[], kind: string, name: string): Document {
-  const doc = docs.find((d) => d.get('kind') === kind && d.getIn(['metadata', 'name']) === name);
-  if (!doc) throw new LabError(`Calico ${CALICO.version} manifest has no ${kind} ${name}: upstream changed shape`, 'update cloud-init/addons/calico.ts for the new manifest');
-  return doc;
-}
+const find = (docs: Document[], kind: string, name: string) => findManifestDocument(docs, kind, name, `Calico ${CALICO.version}`, 'cloud-init/addons/calico.ts');
 
 export function patchCalicoManifest(text: string, settings: CalicoSettings): string {
   const docs = parseAllDocuments(text) as Document[];

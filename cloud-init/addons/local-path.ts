@@ -6,6 +6,7 @@
  */
 import { parse, parseAllDocuments, stringify, type Document } from 'yaml';
 import { LabError } from '../../core/errors.ts';
+import { findManifestDocument } from './k8s-object.ts';
 
 export const LOCAL_PATH = {
   version: 'v0.0.36',
@@ -18,11 +19,7 @@ export interface LocalPathSettings {
   helperImage: string;
 }
 
-function find(docs: Document[], kind: string, name: string): Document {
-  const doc = docs.find((d) => d.get('kind') === kind && d.getIn(['metadata', 'name']) === name);
-  if (!doc) throw new LabError(`local-path-provisioner ${LOCAL_PATH.version} manifest has no ${kind} ${name}: upstream changed shape`, 'update cloud-init/addons/local-path.ts');
-  return doc;
-}
+const find = (docs: Document[], kind: string, name: string) => findManifestDocument(docs, kind, name, `local-path-provisioner ${LOCAL_PATH.version}`, 'cloud-init/addons/local-path.ts');
 
 export function patchLocalPathManifest(text: string, settings: LocalPathSettings): string {
   const docs = parseAllDocuments(text) as Document[];
