@@ -22,7 +22,8 @@ export function chooseProgressMode(opts: { json?: boolean; isTTY?: boolean; ci?:
 
 export class Progress {
   private timer: NodeJS.Timeout | undefined;
-  private current: { title: string; started: number } | undefined;
+  /** Steps may nest (lab:up's image step runs the image build's steps): innermost last. */
+  private readonly stack: { title: string; started: number }[] = [];
 
   constructor(
     readonly mode: ProgressMode,
@@ -31,47 +32,69 @@ export class Progress {
   ) {}
 
   start(title: string): void {
-    this.current = { title, started: this.now() };
+    this.stopSpinner();
+    const indent = this.indent();
+    this.stack.push({ title, started: this.now() });
     if (this.mode === 'json') return this.emit({ event: 'step-start', title });
-    if (this.mode === 'plain') return this.write(`• ${title} ...\n`);
-    let frame = 0;
-    this.write(`${SPINNER[0]} ${title}`);
-    this.timer = setInterval(() => {
-      frame = (frame + 1) % SPINNER.length;
-      this.write(`\r${SPINNER[frame]} ${title}`);
-    }, 100);
-    this.timer.unref();
+    if (this.mode === 'plain') return this.write(`${indent}• ${title} ...\n`);
+    this.startSpinner();
   }
 
   end(ok: boolean, detail?: string): number {
-    const step = this.current;
+    const step = this.stack.pop();
     if (!step) return 0;
-    this.current = undefined;
-    if (this.timer) clearInterval(this.timer);
+    this.stopSpinner();
     const durationMs = this.now() - step.started;
     if (this.mode === 'json') {
       this.emit({ event: 'step-end', title: step.title, ok, durationMs, message: detail });
     } else {
       const mark = ok ? '✓' : '✗';
       const suffix = detail ? ` — ${detail}` : '';
-      this.write(`${this.mode === 'tty' ? '\r\x1b[K' : ''}${mark} ${step.title} (${formatDuration(durationMs)})${suffix}\n`);
+      this.write(`${this.mode === 'tty' ? '\r\x1b[K' : ''}${this.indent()}${mark} ${step.title} (${formatDuration(durationMs)})${suffix}\n`);
+      if (this.mode === 'tty' && this.stack.length) this.startSpinner();
     }
     return durationMs;
   }
 
   info(message: string): void {
     if (this.mode === 'json') return this.emit({ event: 'info', message });
-    this.interrupt(`  ${message}\n`);
+    this.interrupt(`${this.indent()}  ${message}\n`);
   }
 
   warn(message: string): void {
     if (this.mode === 'json') return this.emit({ event: 'warn', message });
-    this.interrupt(`! ${message}\n`);
+    this.interrupt(`${this.indent()}! ${message}\n`);
+  }
+
+  private indent(): string {
+    return '  '.repeat(this.stack.length);
+  }
+
+  private startSpinner(): void {
+    const top = this.stack.at(-1);
+    if (!top) return;
+    const prefix = '  '.repeat(this.stack.length - 1);
+    let frame = 0;
+    this.write(`${prefix}${SPINNER[0]} ${top.title}`);
+    this.timer = setInterval(() => {
+      frame = (frame + 1) % SPINNER.length;
+      this.write(`\r${prefix}${SPINNER[frame]} ${top.title}`);
+    }, 100);
+    this.timer.unref();
+  }
+
+  private stopSpinner(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.mode === 'tty' && this.stack.length) this.write('\r\x1b[K');
   }
 
   private interrupt(text: string): void {
-    // On a TTY the spinner line is redrawn after the message on the next tick.
-    this.write(this.mode === 'tty' && this.current ? `\r\x1b[K${text}` : text);
+    // On a TTY the spinner line is cleared, the message written, and the spinner redrawn.
+    if (this.mode !== 'tty' || !this.stack.length) return this.write(text);
+    this.stopSpinner();
+    this.write(text);
+    this.startSpinner();
   }
 
   private emit(e: Omit<ProgressEvent, 'time'>): void {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { CancelledError, LabError } from '../../core/errors.ts';
-import { Progress } from '../../core/progress.ts';
+import { chooseProgressMode, Progress } from '../../core/progress.ts';
 import { runSteps, StepFailedError, type Step } from '../../core/steps.ts';
 
 function recorder() {
@@ -88,4 +88,25 @@ test('json progress prints one event per line', async (t) => {
   t.deepEqual(events.map((e) => e.event), ['step-start', 'step-end']);
   t.is(events[1].ok, true);
   t.is(typeof events[1].durationMs, 'number');
+});
+
+test('nested steps keep their own timings and are indented under their parent', async (t) => {
+  const { out, progress } = recorder();
+  const inner: Step<unknown> = { title: 'Building OS layer', timeoutMs: 1000, run: async () => new Promise((r) => setTimeout(r, 30)) };
+  const outer: Step<unknown> = { title: 'Building or reusing the image', timeoutMs: 1000, run: async () => void (await runSteps([inner], {}, { progress })) };
+  const timings = await runSteps([outer], {}, { progress });
+  t.true(timings[0]!.durationMs >= 30, `outer took ${timings[0]!.durationMs}ms`);
+  t.regex(out.join(''), /^• Building or reusing the image \.\.\.\n {2}• Building OS layer \.\.\.\n {2}✓ Building OS layer \(\d+ms\)\n✓ Building or reusing the image \(\d+ms\)\n$/);
+});
+
+test('a TTY gets a spinner; a pipe or CI gets plain lines', (t) => {
+  t.is(chooseProgressMode({ isTTY: true }), 'tty');
+  t.is(chooseProgressMode({ isTTY: true, ci: true }), 'plain');
+  t.is(chooseProgressMode({ isTTY: false }), 'plain');
+  t.is(chooseProgressMode({ isTTY: true, json: true }), 'json');
+  const out: string[] = [];
+  const progress = new Progress('tty', (x) => out.push(x));
+  progress.start('Booting');
+  progress.end(true);
+  t.regex(out.join(''), /^⠋ Booting\r\x1b\[K✓ Booting \(\d+ms\)\n$/);
 });
