@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { run } from '../core/exec.ts';
 import { sha256File } from '../core/hash.ts';
 import { IMAGE_FILES } from '../core/paths.ts';
+import { removeTree } from '../core/remove-tree.ts';
 import { renderEspGrubConfig } from './boot-files.ts';
 import { ESP_SIZE_MIB, GRUB_MODULES, planRootSizeMiB, type ImagePlan } from './recipe.ts';
 
@@ -113,6 +114,6 @@ export async function buildDisk(opts: BuildDiskOptions): Promise<BuiltDisk> {
     for (const name of [IMAGE_FILES.disk, IMAGE_FILES.compressed]) await rename(join(work, name), join(opts.outDir, name));
     return { layout, hashes, rawBytes };
   } finally {
-    await rm(work, { recursive: true, force: true });
+    await removeTree(work);
   }
 }

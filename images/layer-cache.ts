@@ -3,9 +3,10 @@
  * in a temporary sibling and renamed into place, with a marker holding its inputs.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { IMAGE_FILES } from '../core/paths.ts';
+import { removeTree } from '../core/remove-tree.ts';
 import type { LayerPlan } from './recipe.ts';
 
 export function isLayerComplete(layer: LayerPlan): boolean {
@@ -39,26 +40,26 @@ export async function ensureLayer(layer: LayerPlan, build: (tmpDir: string) => P
   const started = Date.now();
   await mkdir(dirname(layer.dir), { recursive: true });
   const tmp = `${layer.dir}.tmp-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
+  await removeTree(tmp);
   await mkdir(tmp, { recursive: true });
   try {
     await build(tmp);
     const seconds = Math.round((Date.now() - started) / 100) / 10;
     const marker: LayerMarker = { hash: layer.hash, inputs: layer.inputs, builtAt: new Date().toISOString(), seconds };
     await writeFile(`${tmp}/${IMAGE_FILES.complete}`, JSON.stringify(marker, null, 2) + '\n');
-    await rm(layer.dir, { recursive: true, force: true });
+    await removeTree(layer.dir);
     await rename(tmp, layer.dir);
     return { cached: false, seconds };
   } catch (error) {
     // Keep the build log beside the cache for the user to read; drop the half-made layer.
     await rename(`${tmp}/build.log`, failedLogPath(layer)).catch(() => undefined);
-    await rm(tmp, { recursive: true, force: true });
+    await removeTree(tmp);
     throw error;
   }
 }
 
 export async function removeLayer(layer: LayerPlan): Promise<void> {
-  await rm(layer.dir, { recursive: true, force: true });
+  await removeTree(layer.dir);
 }
 
 /** Where a failed layer build leaves its log. */

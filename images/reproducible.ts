@@ -2,10 +2,10 @@
  * `image:build --verify-reproducible`: two builds from scratch in separate caches, then a
  * comparison from the whole disk down to partitions and root filesystem members.
  */
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256File } from '../core/hash.ts';
 import { cacheRoot, IMAGE_FILES } from '../core/paths.ts';
+import { removeTree } from '../core/remove-tree.ts';
 import type { Progress } from '../core/progress.ts';
 import { readTar, type TarEntry } from '../core/tar.ts';
 import { buildImage, type BuiltImage, type DebianSettings } from './build.ts';
@@ -44,7 +44,7 @@ export async function verifyReproducible(opts: { debian: DebianSettings; progres
     }
     return { identical: comparisons.every((c) => c.a === c.b), comparisons, differingMembers };
   } finally {
-    await rm(base, { recursive: true, force: true });
+    await removeTree(base);
   }
 }
 
