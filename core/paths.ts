@@ -27,6 +27,7 @@ export const LAB_FILES = {
   seed: 'seed.iso',
   seedDir: 'seed',
   sshKey: 'id_ed25519',
+  hostKey: 'ssh_host_ed25519_key',
   knownHosts: 'known_hosts',
   serialLog: 'serial.log',
   qemuPid: 'qemu.pid',

@@ -4,10 +4,11 @@
  * and disk (qcow2 + compressed qcow2 + SHA256SUMS + manifest.json).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { LabError } from '../core/errors.ts';
+import { ensureWritableDir } from '../core/fs.ts';
 import { run } from '../core/exec.ts';
 import { sha256File } from '../core/hash.ts';
 import { cacheRoot, IMAGE_FILES } from '../core/paths.ts';
@@ -223,19 +224,5 @@ export async function verifyDiskLayer(dir: string): Promise<boolean> {
     return true;
   } catch {
     return false;
-  }
-}
-
-export async function ensureWritableDir(dir: string, what: string): Promise<void> {
-  try {
-    await mkdir(dir, { recursive: true });
-    const probe = join(dir, `.write-test-${process.pid}`);
-    await writeFile(probe, '');
-    await rm(probe);
-  } catch (error) {
-    throw new LabError(
-      `cannot write ${what} at ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
-      'pick a writable directory (LABSMITH_CACHE_DIR / LABSMITH_STATE_DIR or stateDir in lab.yaml) or fix its permissions',
-    );
   }
 }

@@ -15,16 +15,17 @@ import { readTar } from '../core/tar.ts';
 import { renderSeedFiles, type SeedFiles } from '../cloud-init/user-data.ts';
 import { applyForwards, removeForwards } from './forwarding/nft-apply.ts';
 import { writeSeedFiles, writeSeedIso } from '../cloud-init/seed-iso.ts';
-import { buildImage, ensureWritableDir, type BuiltImage } from '../images/build.ts';
+import { ensureWritableDir } from '../core/fs.ts';
+import { buildImage, type BuiltImage } from '../images/build.ts';
 import { chooseAccel, probeKvm } from './accel.ts';
 import { runChecks, type CheckResult } from './acceptance/check.ts';
 import { acceptanceContextFromLab, PLACEHOLDER_TLS_NAME } from './acceptance/context.ts';
 import { OS_CHECKS } from './acceptance/os-checks.ts';
 import type { LabConfig } from './config/schema.ts';
 import type { LabDriver } from './drivers/driver.ts';
-import { sleep } from './drivers/qemu.ts';
+import { sleep } from '../core/sleep.ts';
 import { ensurePortsFree } from './ports.ts';
-import { ensureLabCa, ensureSshKey, issueServerCertificate } from './secrets.ts';
+import { ensureLabCa, ensureSshKey, issueServerCertificate, type LabCa, type SshKeyPair } from './secrets.ts';
 import { renderKnownHosts, renderSshArgs, sshRun, type SshTarget } from './ssh.ts';
 import { acquireLabLock, readLabState, writeLabState, type LabState } from './state.ts';
 
@@ -43,6 +44,7 @@ interface UpContext extends LabUpOptions {
   accel?: 'kvm' | 'tcg';
   seedIso?: string;
   seed?: SeedFiles;
+  secrets?: { user: SshKeyPair; host: SshKeyPair; ca: LabCa };
   state?: LabState;
   ssh?: SshTarget;
   checks?: CheckResult[];
@@ -84,8 +86,11 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
       const dir = ctx.config.stateDir;
       // The lock file stays: the caller releases it after cleanup.
       onUndo('lab directory', () => clearLabDir(dir));
-      await ensureSshKey(dir, `labsmith-${ctx.config.name}`, LAB_FILES.sshKey);
-      await ensureLabCa(dir, ctx.config.name, { key: LAB_FILES.caKey, cert: LAB_FILES.caCert });
+      ctx.secrets = {
+        user: await ensureSshKey(dir, `labsmith-${ctx.config.name}`, LAB_FILES.sshKey),
+        host: await ensureSshKey(dir, `labsmith-${ctx.config.name}-host`, LAB_FILES.hostKey),
+        ca: await ensureLabCa(dir, ctx.config.name, { key: LAB_FILES.caKey, cert: LAB_FILES.caCert }),
+      };
     },
   },
   {
@@ -93,9 +98,7 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
     timeoutMs: MINUTE,
     async run(ctx, { signal }) {
       const dir = ctx.config.stateDir;
-      const user = await ensureSshKey(dir, `labsmith-${ctx.config.name}`, LAB_FILES.sshKey);
-      const host = await ensureSshKey(dir, `labsmith-${ctx.config.name}-host`, 'ssh_host_ed25519_key');
-      const ca = await ensureLabCa(dir, ctx.config.name, { key: LAB_FILES.caKey, cert: LAB_FILES.caCert });
+      const { user, host, ca } = need(ctx.secrets, 'secrets');
       const tls = await issueServerCertificate(ca, dir, 'placeholder-ingress', {
         dnsNames: [PLACEHOLDER_TLS_NAME],
         ipAddresses: [...new Set(['127.0.0.1', ctx.config.network.hostAddress].filter((a) => a !== '0.0.0.0'))],

@@ -4,7 +4,7 @@
  * outcome is written as TAP (with a YAML block of diagnostics per failure).
  */
 import { stringify } from 'yaml';
-import { sleep } from '../drivers/qemu.ts';
+import { sleep } from '../../core/sleep.ts';
 
 export interface ProbeOutcome {
   ok: boolean;

@@ -9,6 +9,7 @@ import { LabError } from '../../core/errors.ts';
 import { run } from '../../core/exec.ts';
 import { LAB_FILES } from '../../core/paths.ts';
 import { parseSize } from '../../core/units.ts';
+import { sleep } from '../../core/sleep.ts';
 import { isProcessAlive, type LabState } from '../state.ts';
 import type { LabDriver, VmStartRequest, VmStatus } from './driver.ts';
 import { renderQemuArgs } from './qemu-args.ts';
@@ -116,19 +117,4 @@ export async function stopQemu(stateDir: string, graceMs = 10_000): Promise<void
   }
   await rm(pidFile, { force: true });
   await rm(join(stateDir, LAB_FILES.monitor), { force: true });
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
