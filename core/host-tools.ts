@@ -29,6 +29,12 @@ export const HOST_TOOLS: HostTool[] = [
   { command: '/usr/sbin/nft', aptPackage: 'nftables', purpose: 'host port forwarding for libvirt labs' },
   { command: 'ip', aptPackage: 'iproute2', purpose: 'reads host routes for overlap checks' },
   { command: 'virsh', aptPackage: 'libvirt-clients', purpose: 'talks to libvirtd for --driver libvirt' },
+  { command: 'gpg', aptPackage: 'gpg', purpose: 'checks the Kubernetes repository key fingerprint' },
+  { command: 'gpgv', aptPackage: 'gpgv', purpose: 'verifies the Kubernetes repository signature' },
+  { command: 'dpkg-deb', aptPackage: 'dpkg', purpose: "runs the locked kubeadm to list its images" },
+  { command: 'skopeo', aptPackage: 'skopeo', purpose: 'resolves image digests and copies images into OCI archives' },
+  { command: 'apt-ftparchive', aptPackage: 'apt-utils', purpose: 'builds the signed test apt repository (tests)' },
+  { command: 'containerd', aptPackage: 'containerd', purpose: 'imports OCI archives in the image-import test (tests)' },
   { command: 'debian-archive-keyring', aptPackage: 'debian-archive-keyring', purpose: 'verifies the Debian mirror' },
 ];
 

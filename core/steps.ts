@@ -19,6 +19,8 @@ export interface Step<C> {
   timeoutMs: number;
   /** Shown under the error when this step fails. */
   hint?: string;
+  /** Steps that do not apply to this run (e.g. an OS-only image) are left out. */
+  skip?: (ctx: C) => boolean;
   run(ctx: C, step: StepContext): Promise<void>;
 }
 
@@ -52,6 +54,7 @@ export async function runSteps<C>(steps: Step<C>[], ctx: C, options: RunStepsOpt
   const timings: StepTiming[] = [];
   const { progress } = options;
   for (const step of steps) {
+    if (step.skip?.(ctx)) continue;
     progress.start(step.title);
     try {
       await runWithTimeout(step, ctx, options.signal, progress, (title, undo) => undos.push({ title, undo }));

@@ -4,9 +4,9 @@
  * and disk (qcow2 + compressed qcow2 + SHA256SUMS + manifest.json).
  */
 import { existsSync } from 'node:fs';
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { LabError } from '../core/errors.ts';
 import { ensureWritableDir } from '../core/fs.ts';
 import { run } from '../core/exec.ts';
@@ -23,8 +23,14 @@ import { checkImageHygiene, HYGIENE_CONTENT_PATHS } from './hygiene.ts';
 import { ensureLayer, isLayerComplete, removeLayer } from './layer-cache.ts';
 import { parseDpkgStatus, parseSha256Sums, renderSha256Sums, type ImageManifest } from './manifest.ts';
 import { renderMmdebstrapArgs } from './mmdebstrap.ts';
-import { readMirrorState } from './mirror.ts';
-import { aptSources, DPKG_EXCLUDES, OS_PACKAGES, planImageBuild, TOOLS_PACKAGES, type ImagePlan, type LayerPlan } from './recipe.ts';
+import { readMirrorState, type MirrorState } from './mirror.ts';
+import { aptSources, bootLayer, DPKG_EXCLUDES, OS_PACKAGES, planImageBuild, TOOLS_PACKAGES, type AptSource, type ImageInputs, type ImagePlan, type KubernetesLayerInputs, type LayerPlan } from './recipe.ts';
+import { resolveLockedInputs, type ResolvedInputs } from './artifacts/store.ts';
+import { KUBERNETES_PACKAGES, pinnedKeyring } from './kubernetes/repository.ts';
+import { KUBERNETES_GUEST_PATHS, renderKubernetesHook, renderKubernetesRootfsFiles } from './kubernetes/rootfs-files.ts';
+import type { ImageLock } from './lock/lock.ts';
+import type { ImageSource } from './source.ts';
+import { UPSTREAM_MANIFEST_NAMES } from '../cloud-init/addons/bundle.ts';
 
 export interface DebianSettings {
   suite: string;
@@ -35,6 +41,8 @@ export interface DebianSettings {
 
 export interface BuildImageOptions {
   debian: DebianSettings;
+  /** The lock, the profile (with or without Kubernetes) and an optional offline directory. */
+  source: ImageSource;
   progress: Progress;
   signal?: AbortSignal;
   cacheDir?: string;
@@ -62,11 +70,15 @@ interface BuildContext {
   cacheHits: Record<string, boolean>;
   buildSeconds: Record<string, number>;
   built?: BuiltDisk;
+  /** Mirror state and fixed time, kept to re-plan once the Kubernetes inputs are known. */
+  imageInputs?: ImageInputs;
+  resolved?: ResolvedInputs;
 }
 
 const MINUTE = 60_000;
 
 export const IMAGE_HOST_TOOLS = ['mmdebstrap', 'debian-archive-keyring'] as const;
+export const KUBERNETES_HOST_TOOLS = ['gpg', 'skopeo'] as const;
 
 function mustPlan(ctx: BuildContext): ImagePlan {
   if (!ctx.plan) throw new Error('image plan missing: the "Reading mirror state" step did not run');
@@ -88,9 +100,9 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
   {
     title: 'Checking host tools',
     timeoutMs: MINUTE,
-    async run() {
+    async run(ctx) {
       requireRoot('image:build runs mmdebstrap --mode=root and chroot');
-      await requireHostTools([...IMAGE_HOST_TOOLS]);
+      await requireHostTools([...IMAGE_HOST_TOOLS, ...(ctx.opts.source.kubernetes ? KUBERNETES_HOST_TOOLS : [])]);
     },
   },
   {
@@ -101,11 +113,10 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
       const { debian } = ctx.opts;
       const sources = aptSources(debian);
       const state = await readMirrorState(sources, signal);
-      ctx.plan = planImageBuild(
-        { ...debian, architecture: 'amd64', releaseHashes: state.releaseHashes, sourceDateEpoch: debian.sourceDateEpoch ?? state.newestDate },
-        ctx.layersDir,
-      );
-      if (ctx.opts.rebuild) for (const layer of [ctx.plan.tools, ctx.plan.rootfs, ctx.plan.disk]) await removeLayer(layer);
+      checkDebianLock(ctx.opts.source.lock, debian.suite, sources, state);
+      ctx.imageInputs = { ...debian, architecture: 'amd64', releaseHashes: state.releaseHashes, sourceDateEpoch: debian.sourceDateEpoch ?? state.newestDate };
+      ctx.plan = planImageBuild(ctx.imageInputs, ctx.layersDir);
+      if (ctx.opts.rebuild) for (const layer of [ctx.plan.tools, ctx.plan.rootfs]) await removeLayer(layer);
     },
   },
   {
@@ -125,29 +136,51 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
     hint: 'the full mmdebstrap output is in the .failed.log file beside the layer in the cache; check debian.suite and the mirror',
     async run(ctx, { signal }) {
       const plan = mustPlan(ctx);
-      await buildLayer(ctx, plan.rootfs, async (tmp) => {
-          const hooks = join(tmp, 'hooks');
-          await writeFileTree(join(hooks, 'early'), renderEarlyRootfsFiles());
-          await writeFileTree(join(hooks, 'late'), renderLateRootfsFiles(plan));
-          await writeFileTree(hooks, {
-            'configure.sh': { content: renderConfigureHook(), mode: 0o755 },
-            'hygiene.sh': { content: renderHygieneHook(), mode: 0o755 },
-          });
-          const args = renderMmdebstrapArgs({
-            variant: 'apt',
-            format: 'tar',
-            packages: OS_PACKAGES,
-            sources: plan.sources,
-            output: join(tmp, IMAGE_FILES.rootfsTar),
-            dpkgOptions: DPKG_EXCLUDES,
-            syncInEarly: join(hooks, 'early'),
-            syncInLate: join(hooks, 'late'),
-            customizeHooks: [join(hooks, 'configure.sh'), join(hooks, 'hygiene.sh')],
-          });
-          await runMmdebstrap(plan, args, tmp, signal);
-          await rm(hooks, { recursive: true });
-          await checkRootfsHygiene(join(tmp, IMAGE_FILES.rootfsTar));
+      await buildLayer(ctx, plan.rootfs, (tmp) => buildRootfsTar(plan, tmp, { packages: OS_PACKAGES }, signal));
+    },
+  },
+  {
+    title: 'Fetching Kubernetes inputs',
+    timeoutMs: 60 * MINUTE,
+    skip: (ctx) => !ctx.opts.source.kubernetes,
+    hint: 'every input is verified against the lock file; the OS layers above are cached, so a retry starts here',
+    async run(ctx, { signal, progress }) {
+      const { lock, artifactsDir, kubernetesMinor: minor } = ctx.opts.source;
+      if (lock.kubernetes.minor !== minor) {
+        throw new LabError(`the lock file is for Kubernetes ${lock.kubernetes.minor}, lab.yaml asks for ${minor}`, 'run `npm run image:lock` to lock the new minor (it prints what changes)');
+      }
+      ctx.resolved = await resolveLockedInputs(lock, { packages: KUBERNETES_PACKAGES, manifests: UPSTREAM_MANIFEST_NAMES, images: true }, {
+        artifactsDir,
+        storeDir: join(dirname(ctx.layersDir), 'artifacts'),
+        signal,
+        onItem: (what) => progress.info(what),
       });
+      ctx.plan = planImageBuild(ctx.imageInputs!, ctx.layersDir, kubernetesLayerInputs(lock));
+      if (ctx.opts.rebuild && ctx.plan.kubernetes) await removeLayer(ctx.plan.kubernetes);
+    },
+  },
+  {
+    title: 'Building Kubernetes layer',
+    timeoutMs: 30 * MINUTE,
+    skip: (ctx) => !ctx.opts.source.kubernetes,
+    hint: 'the full mmdebstrap output is in the .failed.log file beside the layer in the cache',
+    async run(ctx, { signal }) {
+      const plan = mustPlan(ctx);
+      const resolved = ctx.resolved!;
+      const layer = plan.kubernetes!;
+      await buildLayer(ctx, layer, (tmp) =>
+        buildRootfsTar(plan, tmp, {
+          packages: [...OS_PACKAGES, ...KUBERNETES_PACKAGES.map((p) => resolved.debs[p]!)],
+          extraLate: async (late) => {
+            await writeFileTree(late, renderKubernetesRootfsFiles(kubernetesLayerInputs(ctx.opts.source.lock)));
+            await mkdir(join(late, dirname(KUBERNETES_GUEST_PATHS.keyring)), { recursive: true });
+            await pinnedKeyring(resolved.keyring, ctx.opts.source.lock.kubernetes.keyring.fingerprint, join(late, KUBERNETES_GUEST_PATHS.keyring));
+            await chmod(join(late, KUBERNETES_GUEST_PATHS.keyring), 0o644);
+            for (const archive of Object.values(resolved.images)) await linkOrCopy(archive, join(late, KUBERNETES_GUEST_PATHS.imagesDir, basename(archive)));
+          },
+          extraHooks: { 'kubernetes.sh': renderKubernetesHook() },
+        }, signal),
+      );
     },
   },
   {
@@ -155,12 +188,13 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
     timeoutMs: 20 * MINUTE,
     async run(ctx, { signal }) {
       const plan = mustPlan(ctx);
+      if (ctx.opts.rebuild) await removeLayer(plan.disk);
       if (isLayerComplete(plan.disk) && !(await verifyDiskLayer(plan.disk.dir))) {
         ctx.opts.progress.warn(`cached image ${plan.disk.dir} does not match its SHA256SUMS: rebuilding it`);
         await removeLayer(plan.disk);
       }
       await buildLayer(ctx, plan.disk, async (tmp) => {
-        ctx.built = await buildDisk({ plan, toolsRoot: join(plan.tools.dir, 'root'), rootfsTar: join(plan.rootfs.dir, IMAGE_FILES.rootfsTar), outDir: tmp, signal });
+        ctx.built = await buildDisk({ plan, toolsRoot: join(plan.tools.dir, 'root'), rootfsTar: join(bootLayer(plan).dir, IMAGE_FILES.rootfsTar), outDir: tmp, signal });
         await writeImageMetadata(ctx, tmp, ctx.built);
       });
     },
@@ -178,6 +212,66 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
   return { plan, dir, disk: join(dir, IMAGE_FILES.disk), compressed: join(dir, IMAGE_FILES.compressed), manifest, cacheHits: ctx.cacheHits, timings, built: ctx.built };
 }
 
+/** The build stops when the mirror moved since the lock: taking new packages is a lock change, made on purpose. */
+export function checkDebianLock(lock: ImageLock, suite: string, sources: AptSource[], state: MirrorState): void {
+  const hint = 'run `npm run image:lock` to take the archive\'s current packages (it prints what changed), then build again';
+  if (lock.debian.suite !== suite) throw new LabError(`the lock file is for Debian ${lock.debian.suite}, lab.yaml asks for ${suite}`, hint);
+  const moved = sources.filter((s) => lock.debian.releases[s.suite]?.sha256 !== state.releaseHashes[s.suite]);
+  if (moved.length) {
+    const lines = moved.map((s) => {
+      const locked = lock.debian.releases[s.suite];
+      return `  - ${s.suite}: locked ${locked ? `${locked.date} (${locked.sha256.slice(0, 12)})` : 'nothing'}, the mirror now has ${state.dates[s.suite]} (${state.releaseHashes[s.suite]!.slice(0, 12)})`;
+    });
+    throw new LabError(`the Debian mirror moved since the lock file was written:\n${lines.join('\n')}`, hint);
+  }
+}
+
+export function kubernetesLayerInputs(lock: ImageLock): KubernetesLayerInputs {
+  const k = lock.kubernetes;
+  return {
+    minor: k.minor,
+    repository: k.repository,
+    keyringSha256: k.keyring.sha256!,
+    packages: Object.fromEntries(Object.entries(k.packages).map(([n, p]) => [n, { version: p.version, sha256: p.sha256 }])),
+    images: Object.fromEntries(Object.entries(lock.images).map(([ref, i]) => [ref, i.amd64])),
+  };
+}
+
+async function linkOrCopy(from: string, to: string): Promise<void> {
+  await mkdir(dirname(to), { recursive: true });
+  await link(from, to).catch(() => copyFile(from, to));
+}
+
+/** One mmdebstrap run into `<tmp>/rootfs.tar` with the recipe's files and hooks, plus a layer's own. */
+async function buildRootfsTar(
+  plan: ImagePlan,
+  tmp: string,
+  layer: { packages: readonly string[]; extraLate?: (lateDir: string) => Promise<void>; extraHooks?: Record<string, string> },
+  signal: AbortSignal,
+): Promise<void> {
+  const hooks = join(tmp, 'hooks');
+  await writeFileTree(join(hooks, 'early'), renderEarlyRootfsFiles());
+  await writeFileTree(join(hooks, 'late'), renderLateRootfsFiles(plan));
+  await layer.extraLate?.(join(hooks, 'late'));
+  const hookFiles: Record<string, string> = { 'configure.sh': renderConfigureHook(), ...layer.extraHooks, 'hygiene.sh': renderHygieneHook() };
+  await writeFileTree(hooks, Object.fromEntries(Object.entries(hookFiles).map(([name, content]) => [name, { content, mode: 0o755 }])));
+  const args = renderMmdebstrapArgs({
+    variant: 'apt',
+    format: 'tar',
+    packages: layer.packages,
+    sources: plan.sources,
+    output: join(tmp, IMAGE_FILES.rootfsTar),
+    dpkgOptions: DPKG_EXCLUDES,
+    syncInEarly: join(hooks, 'early'),
+    syncInLate: join(hooks, 'late'),
+    // Hygiene runs last, after every layer's own hook.
+    customizeHooks: Object.keys(hookFiles).map((name) => join(hooks, name)),
+  });
+  await runMmdebstrap(plan, args, tmp, signal);
+  await rm(hooks, { recursive: true });
+  await checkRootfsHygiene(join(tmp, IMAGE_FILES.rootfsTar));
+}
+
 async function checkRootfsHygiene(tarPath: string): Promise<void> {
   const entries = await readTar(tarPath, { readContent: (p) => HYGIENE_CONTENT_PATHS.has(p) });
   const findings = checkImageHygiene(entries, { hostname: hostname() });
@@ -191,7 +285,7 @@ async function checkRootfsHygiene(tarPath: string): Promise<void> {
 
 async function writeImageMetadata(ctx: BuildContext, dir: string, built: BuiltDisk): Promise<void> {
   const plan = mustPlan(ctx);
-  const entries = await readTar(join(plan.rootfs.dir, IMAGE_FILES.rootfsTar), { readContent: (p) => p === 'var/lib/dpkg/status' });
+  const entries = await readTar(join(bootLayer(plan).dir, IMAGE_FILES.rootfsTar), { readContent: (p) => p === 'var/lib/dpkg/status' });
   const status = entries.find((e) => e.path === 'var/lib/dpkg/status')?.content?.toString() ?? '';
   const files: ImageManifest['files'] = {};
   for (const name of [IMAGE_FILES.disk, IMAGE_FILES.compressed]) {
@@ -202,7 +296,8 @@ async function writeImageMetadata(ctx: BuildContext, dir: string, built: BuiltDi
     suite: plan.sources[0]!.suite,
     sources: plan.sources.map((s) => ({ uri: s.uri, suite: s.suite })),
     sourceDateEpoch: plan.sourceDateEpoch,
-    layers: { tools: plan.tools.hash, rootfs: plan.rootfs.hash, disk: plan.disk.hash },
+    layers: { tools: plan.tools.hash, rootfs: plan.rootfs.hash, ...(plan.kubernetes ? { kubernetes: plan.kubernetes.hash } : {}), disk: plan.disk.hash },
+    ...(plan.kubernetes ? { kubernetes: { minor: ctx.opts.source.lock.kubernetes.minor, images: Object.keys(ctx.opts.source.lock.images).sort() } } : {}),
     files,
     rawBytes: built.rawBytes,
     packages: parseDpkgStatus(status),

@@ -5,6 +5,8 @@ import type { AptSource } from './recipe.ts';
 
 export interface MirrorState {
   releaseHashes: Record<string, string>;
+  /** Each suite's `Date:` as written in its Release file. */
+  dates: Record<string, string>;
   /** Newest `Date:` among the suites, in seconds: the default SOURCE_DATE_EPOCH. */
   newestDate: number;
 }
@@ -23,6 +25,7 @@ export function parseReleaseDate(text: string): number | undefined {
 
 export async function readMirrorState(sources: AptSource[], signal?: AbortSignal): Promise<MirrorState> {
   const releaseHashes: Record<string, string> = {};
+  const dates: Record<string, string> = {};
   let newestDate = 0;
   for (const source of sources) {
     const url = inReleaseUrl(source);
@@ -41,7 +44,8 @@ export async function readMirrorState(sources: AptSource[], signal?: AbortSignal
     const date = parseReleaseDate(text);
     if (date === undefined) throw new LabError(`${url} has no Date: field`, 'is debian.mirror a Debian archive?');
     releaseHashes[source.suite] = sha256(text);
+    dates[source.suite] = /^Date:\s*(.+)$/m.exec(text)![1]!.trim();
     newestDate = Math.max(newestDate, date);
   }
-  return { releaseHashes, newestDate };
+  return { releaseHashes, dates, newestDate };
 }

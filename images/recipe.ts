@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import { hashInputs, uuidFromSeed } from '../core/hash.ts';
+import { renderKubernetesHook, renderKubernetesRootfsFiles } from './kubernetes/rootfs-files.ts';
 import { renderConfigureHook, renderEarlyRootfsFiles, renderEspGrubConfig, renderHygieneHook, renderLateRootfsFiles } from './boot-files.ts';
 
 /**
@@ -13,6 +14,7 @@ import { renderConfigureHook, renderEarlyRootfsFiles, renderEspGrubConfig, rende
  */
 export const ROOTFS_RECIPE_VERSION = 2;
 export const DISK_RECIPE_VERSION = 2;
+export const KUBERNETES_RECIPE_VERSION = 1;
 
 /** The OS layer: a bootable Debian with what the cluster needs from Debian itself. */
 export const OS_PACKAGES = [
@@ -101,8 +103,17 @@ export interface ImageInputs {
   sourceDateEpoch: number;
 }
 
+/** What the Kubernetes layer adds, as locked: packages and image archives by checksum and digest. */
+export interface KubernetesLayerInputs {
+  minor: string;
+  repository: string;
+  keyringSha256: string;
+  packages: Record<string, { version: string; sha256: string }>;
+  images: Record<string, string>;
+}
+
 export interface LayerPlan {
-  name: 'tools' | 'rootfs' | 'disk';
+  name: 'tools' | 'rootfs' | 'kubernetes' | 'disk';
   hash: string;
   /** `<name>-<first 16 hex of hash>` under the cache's layers directory. */
   dir: string;
@@ -111,7 +122,10 @@ export interface LayerPlan {
 
 export interface ImagePlan {
   tools: LayerPlan;
+  /** The OS layer: Debian with what the cluster needs from Debian. */
   rootfs: LayerPlan;
+  /** The OS layer's packages plus the locked Kubernetes packages and image archives (absent for an OS-only image). */
+  kubernetes?: LayerPlan;
   disk: LayerPlan;
   rootUuid: string;
   espVolumeId: string;
@@ -135,7 +149,12 @@ export function aptSources(inputs: Pick<ImageInputs, 'suite' | 'mirror' | 'secur
   return sources;
 }
 
-export function planImageBuild(inputs: ImageInputs, layersDir: string): ImagePlan {
+/** The root filesystem the disk is made from. */
+export function bootLayer(plan: Pick<ImagePlan, 'rootfs' | 'kubernetes'>): LayerPlan {
+  return plan.kubernetes ?? plan.rootfs;
+}
+
+export function planImageBuild(inputs: ImageInputs, layersDir: string, kubernetes?: KubernetesLayerInputs): ImagePlan {
   const sources = aptSources(inputs);
   const base = { architecture: inputs.architecture, sources, releaseHashes: inputs.releaseHashes, sourceDateEpoch: inputs.sourceDateEpoch };
   const toolsInputs = { ...base, packages: TOOLS_PACKAGES };
@@ -153,7 +172,9 @@ export function planImageBuild(inputs: ImageInputs, layersDir: string): ImagePla
     hooks: [renderConfigureHook(), renderHygieneHook()],
   };
   const rootfsHash = hashInputs(rootfsInputs);
-  const diskInputs = { recipe: DISK_RECIPE_VERSION, rootfs: rootfsHash, tools: toolsHash, esp: ESP_SIZE_MIB, grub: GRUB_MODULES, espConfig: renderEspGrubConfig(rootUuid) };
+  const kubernetesInputs = kubernetes && { rootfs: rootfsInputs, recipe: KUBERNETES_RECIPE_VERSION, kubernetes, files: renderKubernetesRootfsFiles(kubernetes), hooks: [renderKubernetesHook()] };
+  const kubernetesHash = kubernetesInputs && hashInputs(kubernetesInputs);
+  const diskInputs = { recipe: DISK_RECIPE_VERSION, rootfs: kubernetesHash ?? rootfsHash, tools: toolsHash, esp: ESP_SIZE_MIB, grub: GRUB_MODULES, espConfig: renderEspGrubConfig(rootUuid) };
   const diskHash = hashInputs(diskInputs);
   const layer = (name: LayerPlan['name'], hash: string, layerInputs: unknown): LayerPlan => ({
     name,
@@ -164,6 +185,7 @@ export function planImageBuild(inputs: ImageInputs, layersDir: string): ImagePla
   return {
     tools: layer('tools', toolsHash, toolsInputs),
     rootfs: layer('rootfs', rootfsHash, rootfsInputs),
+    ...(kubernetesHash ? { kubernetes: layer('kubernetes', kubernetesHash, kubernetesInputs) } : {}),
     disk: layer('disk', diskHash, diskInputs),
     rootUuid,
     espVolumeId,

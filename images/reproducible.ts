@@ -9,6 +9,8 @@ import { removeTree } from '../core/remove-tree.ts';
 import type { Progress } from '../core/progress.ts';
 import { readTar, type TarEntry } from '../core/tar.ts';
 import { buildImage, type BuiltImage, type DebianSettings } from './build.ts';
+import { bootLayer } from './recipe.ts';
+import type { ImageSource } from './source.ts';
 
 export interface Comparison {
   what: string;
@@ -23,15 +25,15 @@ export interface ReproducibilityReport {
   differingMembers: string[];
 }
 
-export async function verifyReproducible(opts: { debian: DebianSettings; progress: Progress; signal?: AbortSignal }): Promise<ReproducibilityReport> {
+export async function verifyReproducible(opts: { debian: DebianSettings; source: ImageSource; progress: Progress; signal?: AbortSignal }): Promise<ReproducibilityReport> {
   const base = join(cacheRoot(), `verify-${process.pid}`);
   try {
     opts.progress.info('build 1 of 2 (from scratch)');
     const a = await buildImage({ ...opts, cacheDir: join(base, 'a') });
     opts.progress.info('build 2 of 2 (from scratch, same mirror state and SOURCE_DATE_EPOCH)');
     const b = await buildImage({ ...opts, debian: { ...opts.debian, sourceDateEpoch: a.plan.sourceDateEpoch }, cacheDir: join(base, 'b') });
-    const tarA = join(a.plan.rootfs.dir, IMAGE_FILES.rootfsTar);
-    const tarB = join(b.plan.rootfs.dir, IMAGE_FILES.rootfsTar);
+    const tarA = join(bootLayer(a.plan).dir, IMAGE_FILES.rootfsTar);
+    const tarB = join(bootLayer(b.plan).dir, IMAGE_FILES.rootfsTar);
     const comparisons = [...compareImages(a, b), { what: 'rootfs.tar', a: await sha256File(tarA), b: await sha256File(tarB) }];
     let differingMembers: string[] = [];
     const rootfs = comparisons.find((c) => c.what === 'rootfs.tar');

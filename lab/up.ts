@@ -3,6 +3,8 @@
  * step made is removed again if a later step fails or the user presses Ctrl-C, unless
  * --retain is given.
  */
+import { bootLayer } from '../images/recipe.ts';
+import type { ImageSource } from '../images/source.ts';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabError } from '../core/errors.ts';
@@ -34,6 +36,8 @@ export interface LabUpOptions {
   /** Image cache (default: the user's cache directory). */
   cacheDir?: string;
   driver: LabDriver;
+  /** The lock file and the profile (Kubernetes or OS-only) the image is built from. */
+  source: ImageSource;
   progress: Progress;
   signal?: AbortSignal;
   retain?: boolean;
@@ -76,7 +80,7 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
     title: 'Building or reusing the image',
     timeoutMs: 60 * MINUTE,
     async run(ctx, { signal }) {
-      ctx.image = await buildImage({ debian: ctx.config.debian, progress: ctx.progress, signal, cacheDir: ctx.cacheDir });
+      ctx.image = await buildImage({ debian: ctx.config.debian, source: ctx.source, progress: ctx.progress, signal, cacheDir: ctx.cacheDir });
     },
   },
   {
@@ -244,7 +248,7 @@ async function tailFile(path: string, lines = 15): Promise<string> {
 
 /** The kernel the image boots, for the KVM trial boot. */
 async function readImageKernel(image: BuiltImage): Promise<Buffer> {
-  const tar = join(image.plan.rootfs.dir, IMAGE_FILES.rootfsTar);
+  const tar = join(bootLayer(image.plan).dir, IMAGE_FILES.rootfsTar);
   const entries = await readTar(tar, { readContent: (p) => /^boot\/vmlinuz-/.test(p) });
   const kernel = entries.find((e) => e.content && /^boot\/vmlinuz-/.test(e.path))?.content;
   if (!kernel) throw new LabError(`no kernel in ${tar}`, 'rebuild the image: npm run image:build -- --rebuild');

@@ -1,18 +1,20 @@
 #!/usr/bin/env -S npx tsx
-// npm run image:build -- [--config lab.yaml] [--rebuild] [--verify-reproducible] [--json]
+// npm run image:build -- [--config lab.yaml] [--lock FILE] [--artifacts DIR] [--os-only] [--rebuild] [--verify-reproducible] [--json]
 import { runMain } from '../core/main.ts';
 import { loadLabConfig } from '../lab/config/load.ts';
 import { buildImage } from '../images/build.ts';
 import { verifyReproducible, renderReproducibilityReport } from '../images/reproducible.ts';
+import { IMAGE_SOURCE_USAGE, loadImageSource, type ImageSourceFlags } from '../images/source.ts';
 import { renderImageSummary } from '../images/summary.ts';
 
 runMain(
   {
-    string: ['config'],
-    boolean: ['rebuild', 'verify-reproducible'],
+    string: ['config', 'lock', 'artifacts'],
+    boolean: ['rebuild', 'verify-reproducible', 'os-only'],
     usage: `
 npm run image:build -- [options]
   --config FILE            lab config (default: lab.yaml)
+${IMAGE_SOURCE_USAGE}
   --rebuild                rebuild every layer even when cached
   --verify-reproducible    build twice from scratch and compare the disks
   --json                   one JSON event per line
@@ -20,12 +22,13 @@ npm run image:build -- [options]
   },
   async ({ args, progress, signal }) => {
     const config = await loadLabConfig(args.config);
+    const source = await loadImageSource(config, args as ImageSourceFlags);
     if (args['verify-reproducible']) {
-      const report = await verifyReproducible({ debian: config.debian, progress, signal });
+      const report = await verifyReproducible({ debian: config.debian, source, progress, signal });
       process.stdout.write(renderReproducibilityReport(report));
       return report.identical ? 0 : 1;
     }
-    const image = await buildImage({ debian: config.debian, progress, signal, rebuild: args.rebuild });
+    const image = await buildImage({ debian: config.debian, source, progress, signal, rebuild: args.rebuild });
     process.stdout.write(renderImageSummary(image));
   },
 );

@@ -3,23 +3,25 @@ import { runMain } from '../core/main.ts';
 import { loadLabConfig } from '../lab/config/load.ts';
 import { getDriver } from '../lab/drivers/index.ts';
 import { labUp } from '../lab/up.ts';
+import { IMAGE_SOURCE_USAGE, loadImageSource, type ImageSourceFlags } from '../images/source.ts';
 
 runMain(
   {
-    string: ['config', 'driver'],
-    boolean: ['retain'],
+    string: ['config', 'driver', 'lock', 'artifacts'],
+    boolean: ['retain', 'os-only'],
     default: { driver: 'qemu' },
     usage: `
 npm run lab:up -- [options]
   --config FILE   lab config (default: lab.yaml)
   --driver NAME   qemu (default: no daemon) or libvirt (CDK for Terraform + tofu/terraform)
+${IMAGE_SOURCE_USAGE}
   --retain        keep what was made when a step fails (for debugging)
   --json          one JSON event per line
   --verbose       stack traces on errors`,
   },
   async ({ args, progress, signal }) => {
     const config = await loadLabConfig(args.config);
-    const result = await labUp({ config, driver: getDriver(args.driver), progress, signal, retain: args.retain });
+    const result = await labUp({ config, driver: getDriver(args.driver), source: await loadImageSource(config, args as ImageSourceFlags), progress, signal, retain: args.retain });
     const out = args.json
       ? JSON.stringify({ event: 'ready', lab: config.name, ssh: result.sshCommand, urls: result.urls, stateDir: config.stateDir }) + '\n'
       : [

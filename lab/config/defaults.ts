@@ -14,7 +14,8 @@ export const DEFAULTS = {
   debian: { suite: 'trixie', mirror: 'http://deb.debian.org/debian', securityMirror: 'http://deb.debian.org/debian-security' },
   vm: { cpus: 2, memory: '4GiB', disk: '20GiB', accel: 'auto' as const },
   network: { hostAddress: '127.0.0.1' },
-  kubernetes: { version: '1.37', dnsDomain: 'cluster.local', podSubnet: '10.42.0.0/16', serviceSubnet: '10.96.0.0/12' },
+  kubernetes: { version: '1.37', dnsDomain: 'cluster.local', podSubnet: '10.42.0.0/16', serviceSubnet: '10.96.0.0/12', enabled: true },
+  addons: { storageDir: '/var/lib/labsmith/volumes', policyNamespaces: ['default'], defaultDenyEgress: false },
   ssh: { user: 'admin' },
   libvirt: { uri: 'qemu:///system', pool: 'default', networkMode: 'nat' as const, subnet: '192.168.150.0/24' },
 };
@@ -38,6 +39,7 @@ export function fillDefaults(input: LabConfigInput, stateRoot: string): LabConfi
     vm: { ...DEFAULTS.vm, ...input.vm },
     network: { hostAddress: input.network?.hostAddress ?? DEFAULTS.network.hostAddress, forwards },
     kubernetes: { ...DEFAULTS.kubernetes, ...input.kubernetes },
+    addons: { ingressDomain: `${name}.test`, ...DEFAULTS.addons, ...input.addons },
     ssh: { ...DEFAULTS.ssh, ...input.ssh },
     libvirt: { ...DEFAULTS.libvirt, ...input.libvirt },
   };

@@ -56,6 +56,21 @@ export const labConfigSchema = z
         dnsDomain: dnsName.optional(),
         podSubnet: cidr.optional(),
         serviceSubnet: cidr.optional(),
+        enabled: z.boolean().optional().describe('false: an OS-only image and lab (no Kubernetes packages or images; cluster checks report not ok)'),
+      })
+      .strict()
+      .optional(),
+    addons: z
+      .object({
+        ingressDomain: dnsName.optional().describe('the lab domain: the ingress serves a wildcard certificate for *.<ingressDomain> (default <name>.test)'),
+        storageDir: z.string().regex(/^\/[^\s]*$/, 'an absolute path in the VM').optional().describe('where local-path volumes live in the VM, one directory per PVC (default /var/lib/labsmith/volumes)'),
+        logTarget: z
+          .string()
+          .regex(/^(udp|tcp):\/\/[^\s:/]+:\d{1,5}$/, 'udp://HOST:PORT or tcp://HOST:PORT')
+          .optional()
+          .describe('syslog target for container logs, e.g. udp://192.0.2.10:514; no forwarding when unset'),
+        policyNamespaces: z.array(dnsName).optional().describe('namespaces that get the egress-dns and egress-https NetworkPolicies (default [default])'),
+        defaultDenyEgress: z.boolean().optional().describe('also deny all other egress in those namespaces (default false)'),
       })
       .strict()
       .optional(),
@@ -94,7 +109,8 @@ export interface LabConfig {
   debian: { suite: string; mirror: string; securityMirror: string; sourceDateEpoch?: number };
   vm: { cpus: number; memory: string; disk: string; accel: 'auto' | 'kvm' | 'tcg' };
   network: { hostAddress: string; forwards: Forward[] };
-  kubernetes: { version: string; dnsDomain: string; podSubnet: string; serviceSubnet: string };
+  kubernetes: { version: string; dnsDomain: string; podSubnet: string; serviceSubnet: string; enabled: boolean };
+  addons: { ingressDomain: string; storageDir: string; logTarget?: string; policyNamespaces: string[]; defaultDenyEgress: boolean };
   ssh: { user: string };
   libvirt: { uri: string; pool: string; networkMode: 'nat' | 'bridge'; subnet: string; bridge?: string };
 }

@@ -3,6 +3,7 @@
  * accelerator the host really supports, pass the checks, report, and tear down leaving
  * nothing: no qemu process, no listening forward, no file of the lab.
  */
+import { osOnlySourceAtMirrorHead } from '../../images/source.ts';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -40,7 +41,7 @@ testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, l
     const driver = new QemuDriver();
     const progress = new Progress('plain', (line) => process.stderr.write(`[it] ${line}`));
     try {
-      const up = await labUp({ config, driver, progress });
+      const up = await labUp({ config, driver, source: await osOnlySourceAtMirrorHead(config), progress });
       t.true(up.checks.length >= 9);
       t.deepEqual(up.checks.filter((c) => !c.ok).map((c) => `${c.id}: ${c.detail}`), []);
       t.log(`accelerator: ${up.state.accel}; steps: ${up.timings.map((s) => `${s.title} ${Math.round(s.durationMs / 1000)}s`).join(', ')}`);
@@ -79,7 +80,7 @@ testUnless(reason, 'a lab:up interrupted after the VM is up (Ctrl-C) removes eve
       process.stderr.write(`[it-abort] ${line}`);
       if (line.startsWith('• Waiting for cloud-init')) controller.abort();
     });
-    const error = await t.throwsAsync(labUp({ config, driver: new QemuDriver(), progress, signal: controller.signal }));
+    const error = await t.throwsAsync(labUp({ config, driver: new QemuDriver(), source: await osOnlySourceAtMirrorHead(config), progress, signal: controller.signal }));
     t.true(error instanceof CancelledError, error?.message);
     t.is(await qemuProcessesFor(config.stateDir), 0, 'the VM was stopped');
     for (const f of config.network.forwards) t.is(await probePort('127.0.0.1', f.host), undefined, `${f.name} port is free again`);

@@ -4,6 +4,7 @@
  * Runs only where the provider can be installed and libvirtd answers; otherwise it skips
  * and says exactly which of the two is missing.
  */
+import { osOnlySourceAtMirrorHead } from '../../images/source.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { mkdtempSync } from 'node:fs';
@@ -53,7 +54,7 @@ testUnless(whyNot(), 'libvirt lab: apply, boot, checks, destroy, nothing left', 
   const driver = new LibvirtDriver();
   const progress = new Progress('plain', (l) => process.stderr.write(`[virt] ${l}`));
   try {
-    const up = await labUp({ config, driver, progress });
+    const up = await labUp({ config, driver, source: await osOnlySourceAtMirrorHead(config), progress });
     t.deepEqual(up.checks.filter((c) => !c.ok).map((c) => c.id), []);
   } finally {
     await labDown({ config, driver, progress });

@@ -1,0 +1,75 @@
+/**
+ * Everything the first boot applies, rendered from lab.yaml and the locked upstream manifests
+ * (pure). The file names order the bootstrap's steps. The image list comes from the same
+ * rendered manifests, so what the cluster runs and what the image carries cannot drift apart.
+ */
+import { stringify } from 'yaml';
+import type { LabConfig } from '../../lab/config/schema.ts';
+import { CALICO, patchCalicoManifest, PRODUCTION_CALICO } from './calico.ts';
+import { CERT_MANAGER, renderLabCaIssuer, renderLabCaSecret, renderWildcardCertificate } from './cert-manager.ts';
+import { imagesInManifests } from './images.ts';
+import type { K8sObject } from './k8s-object.ts';
+import { LOCAL_PATH, patchLocalPathManifest } from './local-path.ts';
+import { renderEgressPolicies } from './network-policies.ts';
+import { renderTraefikObjects, TRAEFIK_NAMESPACE } from './traefik.ts';
+
+/** Upstream manifests, by the names the lock file uses. */
+export const UPSTREAM_MANIFESTS = { calico: CALICO.url, 'cert-manager': CERT_MANAGER.url, 'local-path': LOCAL_PATH.url } as const;
+export type UpstreamManifestName = keyof typeof UPSTREAM_MANIFESTS;
+export type UpstreamTexts = Record<UpstreamManifestName, string>;
+export const UPSTREAM_MANIFEST_NAMES = Object.keys(UPSTREAM_MANIFESTS) as UpstreamManifestName[];
+
+export const TRAEFIK_IMAGE = 'docker.io/library/traefik:v3.7';
+/** Replaces local-path's untagged busybox. */
+export const LOCAL_PATH_HELPER_IMAGE = 'docker.io/library/busybox:1.37.0';
+/** What the acceptance suite runs in the cluster: the upstream e2e suites' own test image. */
+export const ACCEPTANCE_IMAGES = ['registry.k8s.io/e2e-test-images/agnhost:2.53'] as const;
+
+export const NODE_PORTS = { http: 30080, https: 30443 } as const;
+
+export interface AddonManifest {
+  /** File name under the bootstrap directory; the prefix orders the steps. */
+  file: string;
+  text: string;
+}
+
+function yamlDocs(objects: object[]): string {
+  return objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n');
+}
+
+/** The add-ons that hold no secret: safe to show in `lab:render` and to derive images from. */
+export function renderAddonManifests(config: LabConfig, upstream: UpstreamTexts): AddonManifest[] {
+  const policies = config.addons.policyNamespaces.flatMap((ns) => renderEgressPolicies(ns, { defaultDeny: config.addons.defaultDenyEgress }));
+  return [
+    { file: '10-calico.yaml', text: patchCalicoManifest(upstream.calico, { podSubnet: config.kubernetes.podSubnet, ...PRODUCTION_CALICO }) },
+    { file: '20-cert-manager.yaml', text: upstream['cert-manager'] },
+    { file: '40-local-path.yaml', text: patchLocalPathManifest(upstream['local-path'], { dataDir: config.addons.storageDir, helperImage: LOCAL_PATH_HELPER_IMAGE }) },
+    { file: '50-traefik.yaml', text: yamlDocs(renderTraefikObjects({ image: TRAEFIK_IMAGE, httpNodePort: NODE_PORTS.http, httpsNodePort: NODE_PORTS.https })) },
+    { file: '60-network-policies.yaml', text: yamlDocs(policies) },
+  ];
+}
+
+/** The lab CA as the issuer and the wildcard certificate: rendered per lab at lab:up (holds the CA key). */
+export function renderLabTlsManifest(config: LabConfig, ca: { certPem: string; keyPem: string }): AddonManifest {
+  const objects: K8sObject[] = [
+    renderLabCaSecret(ca),
+    renderLabCaIssuer(),
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: TRAEFIK_NAMESPACE } },
+    renderWildcardCertificate({ domain: config.addons.ingressDomain, namespace: TRAEFIK_NAMESPACE }),
+  ];
+  return { file: '30-lab-tls.yaml', text: yamlDocs(objects) };
+}
+
+/** Docker Hub's short names, as containerd and the kubelet expand them. */
+export function normalizeImageRef(ref: string): string {
+  const first = ref.split('/')[0]!;
+  const hasRegistry = ref.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+  if (hasRegistry) return ref;
+  return ref.includes('/') ? `docker.io/${ref}` : `docker.io/library/${ref}`;
+}
+
+/** Every image the cluster needs: kubeadm's, the add-ons' and the acceptance suite's, normalized and sorted. */
+export function clusterImages(kubeadmImages: string[], addons: AddonManifest[]): string[] {
+  const all = [...kubeadmImages, ...imagesInManifests(addons.map((a) => a.text)), ...ACCEPTANCE_IMAGES].map(normalizeImageRef);
+  return [...new Set(all)].sort();
+}

@@ -1,0 +1,136 @@
+/**
+ * apt repository indexes (pure): deb822 stanzas, the SHA256 list of a Release file, Debian
+ * version ordering, and picking the newest package of a Kubernetes minor from a Packages index.
+ */
+
+export type Stanza = Record<string, string>;
+
+/** Parses deb822 text (Packages, Release) into stanzas; continuation lines are kept joined by "\n". */
+export function parseDeb822(text: string): Stanza[] {
+  const stanzas: Stanza[] = [];
+  let current: Stanza = {};
+  let last: string | undefined;
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') {
+      if (Object.keys(current).length) stanzas.push(current);
+      current = {};
+      last = undefined;
+    } else if (/^\s/.test(line) && last) {
+      current[last] += `\n${line.trim()}`;
+    } else {
+      const m = /^([^:\s]+):\s?(.*)$/.exec(line);
+      if (!m) continue;
+      last = m[1]!;
+      current[last] = m[2]!;
+    }
+  }
+  if (Object.keys(current).length) stanzas.push(current);
+  return stanzas;
+}
+
+/** The signed text inside a clearsigned InRelease (dash-escaping undone). */
+export function clearsignedBody(text: string): string {
+  const start = text.indexOf('-----BEGIN PGP SIGNED MESSAGE-----');
+  const sig = text.indexOf('-----BEGIN PGP SIGNATURE-----');
+  if (start < 0 || sig < 0) throw new Error('not a clearsigned InRelease');
+  const afterHeaders = text.indexOf('\n\n', start);
+  return text
+    .slice(afterHeaders + 2, sig)
+    .split('\n')
+    .map((l) => (l.startsWith('- ') ? l.slice(2) : l))
+    .join('\n');
+}
+
+/** Release's `SHA256:` list: path → {sha256, size}. */
+export function parseReleaseSha256(release: string): Record<string, { sha256: string; size: number }> {
+  const [stanza] = parseDeb822(release);
+  const out: Record<string, { sha256: string; size: number }> = {};
+  for (const line of (stanza?.SHA256 ?? '').split('\n')) {
+    const [sha256, size, path] = line.trim().split(/\s+/);
+    if (sha256 && size && path && /^[0-9a-f]{64}$/.test(sha256)) out[path] = { sha256, size: Number(size) };
+  }
+  return out;
+}
+
+// --- Debian version ordering (deb-version(7)) ---
+
+function order(c: string): number {
+  if (c === '~') return -1;
+  if (/[0-9]/.test(c)) return 0;
+  if (c === '') return 0;
+  if (/[A-Za-z]/.test(c)) return c.charCodeAt(0);
+  return c.charCodeAt(0) + 256;
+}
+
+function compareFragment(a: string, b: string): number {
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    let firstDiff = 0;
+    while ((i < a.length && !/[0-9]/.test(a[i]!)) || (j < b.length && !/[0-9]/.test(b[j]!))) {
+      const ac = order(i < a.length && !/[0-9]/.test(a[i]!) ? a[i]! : '');
+      const bc = order(j < b.length && !/[0-9]/.test(b[j]!) ? b[j]! : '');
+      if (ac !== bc) return ac - bc;
+      i++;
+      j++;
+    }
+    while (a[i] === '0') i++;
+    while (b[j] === '0') j++;
+    while (i < a.length && /[0-9]/.test(a[i]!) && j < b.length && /[0-9]/.test(b[j]!)) {
+      if (!firstDiff) firstDiff = a.charCodeAt(i) - b.charCodeAt(j);
+      i++;
+      j++;
+    }
+    if (i < a.length && /[0-9]/.test(a[i]!)) return 1;
+    if (j < b.length && /[0-9]/.test(b[j]!)) return -1;
+    if (firstDiff) return firstDiff;
+  }
+  return 0;
+}
+
+function splitVersion(v: string): [number, string, string] {
+  const colon = v.indexOf(':');
+  const epoch = colon >= 0 ? Number(v.slice(0, colon)) : 0;
+  const rest = colon >= 0 ? v.slice(colon + 1) : v;
+  const dash = rest.lastIndexOf('-');
+  return dash >= 0 ? [epoch, rest.slice(0, dash), rest.slice(dash + 1)] : [epoch, rest, ''];
+}
+
+/** Negative, zero or positive as Debian orders versions a and b. */
+export function compareDebianVersions(a: string, b: string): number {
+  const [ea, ua, ra] = splitVersion(a);
+  const [eb, ub, rb] = splitVersion(b);
+  if (ea !== eb) return ea - eb;
+  return compareFragment(ua, ub) || compareFragment(ra, rb);
+}
+
+export interface RepoPackage {
+  name: string;
+  version: string;
+  /** Path relative to the repository base. */
+  filename: string;
+  sha256: string;
+  size: number;
+  depends?: string;
+}
+
+export function parsePackagesIndex(text: string): RepoPackage[] {
+  return parseDeb822(text)
+    .filter((s) => s.Package && s.Version && s.Filename && s.SHA256)
+    .map((s) => ({ name: s.Package!, version: s.Version!, filename: s.Filename!, sha256: s.SHA256!, size: Number(s.Size ?? 0), depends: s.Depends }));
+}
+
+/**
+ * The newest amd64 build of each wanted package. Kubernetes packages (kubelet, kubeadm, kubectl)
+ * must belong to the minor (`1.37.x`); cri-tools and kubernetes-cni have their own numbering.
+ */
+export function selectNewest(index: RepoPackage[], wanted: readonly string[], minor: string, sameMinor: readonly string[]): { found: Record<string, RepoPackage>; missing: string[] } {
+  const found: Record<string, RepoPackage> = {};
+  for (const pkg of index) {
+    if (!wanted.includes(pkg.name)) continue;
+    if (sameMinor.includes(pkg.name) && !pkg.version.startsWith(`${minor}.`)) continue;
+    const best = found[pkg.name];
+    if (!best || compareDebianVersions(pkg.version, best.version) > 0) found[pkg.name] = pkg;
+  }
+  return { found, missing: wanted.filter((n) => !found[n]) };
+}

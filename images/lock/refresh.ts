@@ -1,0 +1,148 @@
+/**
+ * `image:lock`: refreshes the lock file from the network where it is reachable. Each part
+ * (Debian mirror state, the Kubernetes repository, upstream manifests, container image digests)
+ * is refreshed on its own; a part that cannot be reached keeps its locked entries and is
+ * reported, so a partial refresh never mixes half-read data into the lock.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { downloadFile, UnreachableError } from '../../core/download.ts';
+import { LabError } from '../../core/errors.ts';
+import { run } from '../../core/exec.ts';
+import { sha256 } from '../../core/hash.ts';
+import { clusterImages, renderAddonManifests, UPSTREAM_MANIFESTS, UPSTREAM_MANIFEST_NAMES, type UpstreamTexts } from '../../cloud-init/addons/bundle.ts';
+import { renderKubeadmConfig } from '../../cloud-init/addons/kubeadm-config.ts';
+import type { LabConfig } from '../../lab/config/schema.ts';
+import { readMirrorState } from '../mirror.ts';
+import { aptSources } from '../recipe.ts';
+import { selectNewest } from '../kubernetes/apt-index.ts';
+import { kubeadmImages, kubernetesVersionOf } from '../kubernetes/kubeadm.ts';
+import { KUBERNETES_KEY_FINGERPRINT, KUBERNETES_PACKAGES, kubernetesRepository, pinnedKeyring, readSignedRepository, releaseKeyUrl, SAME_MINOR_PACKAGES } from '../kubernetes/repository.ts';
+import type { ImageLock, LockedImage } from './lock.ts';
+
+export interface RefreshOptions {
+  config: LabConfig;
+  previous?: ImageLock;
+  /** Overrides for tests: the Kubernetes repository and its key fingerprint. */
+  kubernetesRepository?: string;
+  keyFingerprint?: string;
+  /** Refresh only these parts (default: all). */
+  parts?: RefreshPart[];
+  signal?: AbortSignal;
+  onPart?: (part: RefreshPart) => void;
+}
+
+export type RefreshPart = 'debian' | 'kubernetes' | 'manifests' | 'images';
+export const REFRESH_PARTS: RefreshPart[] = ['debian', 'kubernetes', 'manifests', 'images'];
+
+export interface RefreshResult {
+  lock: ImageLock;
+  /** Parts that kept their old entries, with why. */
+  skipped: { part: RefreshPart; reason: string }[];
+}
+
+/** A lock with nothing resolved yet for this config: what `image:lock` starts from. */
+export function emptyLock(config: LabConfig, repository = kubernetesRepository(config.kubernetes.version), fingerprint = KUBERNETES_KEY_FINGERPRINT): ImageLock {
+  return {
+    lockVersion: 1,
+    debian: { suite: config.debian.suite, releases: {} },
+    kubernetes: { minor: config.kubernetes.version, repository, keyring: { url: releaseKeyUrl(repository), fingerprint }, packages: {} },
+    manifests: Object.fromEntries(UPSTREAM_MANIFEST_NAMES.map((n) => [n, { url: UPSTREAM_MANIFESTS[n] }])),
+    images: {},
+  };
+}
+
+/** The digest of a manifest as the registry serves it, and its linux/amd64 manifest. */
+export function parseRawManifest(raw: string): { digest: string; amd64?: string } {
+  const digest = `sha256:${sha256(raw)}`;
+  const parsed = JSON.parse(raw) as { manifests?: { digest: string; platform?: { os?: string; architecture?: string } }[] };
+  if (!parsed.manifests) return { digest, amd64: digest };
+  const amd64 = parsed.manifests.find((m) => m.platform?.os === 'linux' && m.platform.architecture === 'amd64')?.digest;
+  return { digest, amd64 };
+}
+
+async function inspectImage(ref: string, signal?: AbortSignal): Promise<LockedImage> {
+  const result = await run('skopeo', ['inspect', '--raw', '--retry-times', '2', `docker://${ref}`], { signal, allowFailure: true, timeoutMs: 120_000 });
+  if (result.exitCode !== 0) throw new UnreachableError(`docker://${ref}`, result.stderr.trim().split('\n').pop() ?? `skopeo exited ${result.exitCode}`);
+  const { digest, amd64 } = parseRawManifest(result.stdout);
+  if (!amd64) throw new LabError(`${ref} has no linux/amd64 image`, 'pick a tag that is published for linux/amd64');
+  return { digest, amd64 };
+}
+
+export async function refreshLock(opts: RefreshOptions): Promise<RefreshResult> {
+  const { config, signal } = opts;
+  const repository = opts.kubernetesRepository ?? kubernetesRepository(config.kubernetes.version);
+  const fingerprint = opts.keyFingerprint ?? KUBERNETES_KEY_FINGERPRINT;
+  const fresh = emptyLock(config, repository, fingerprint);
+  const previous = opts.previous;
+  // Entries of the previous lock stay where they still describe this config.
+  const lock: ImageLock = structuredClone(fresh);
+  if (previous && previous.debian.suite === fresh.debian.suite) lock.debian = structuredClone(previous.debian);
+  if (previous && previous.kubernetes.minor === fresh.kubernetes.minor && previous.kubernetes.repository === repository) lock.kubernetes = structuredClone(previous.kubernetes);
+  for (const name of UPSTREAM_MANIFEST_NAMES) if (previous?.manifests[name]?.url === fresh.manifests[name]!.url) lock.manifests[name] = structuredClone(previous.manifests[name]!);
+  if (previous) lock.images = structuredClone(previous.images);
+
+  const skipped: RefreshResult['skipped'] = [];
+  const parts = opts.parts ?? REFRESH_PARTS;
+  const work = await mkdtemp(join(tmpdir(), 'labsmith-lock-'));
+  const attempt = async (part: RefreshPart, body: () => Promise<void>) => {
+    if (!parts.includes(part)) return;
+    opts.onPart?.(part);
+    try {
+      await body();
+    } catch (error) {
+      if (!(error instanceof UnreachableError) || signal?.aborted) throw error;
+      skipped.push({ part, reason: error.message });
+    }
+  };
+  try {
+    await attempt('debian', async () => {
+      const sources = aptSources(config.debian);
+      const state = await readMirrorState(sources, signal);
+      lock.debian = {
+        suite: config.debian.suite,
+        releases: Object.fromEntries(sources.map((s) => [s.suite, { uri: s.uri, sha256: state.releaseHashes[s.suite]!, date: state.dates[s.suite]! }])),
+      };
+    });
+    await attempt('kubernetes', async () => {
+      const keyFile = join(work, 'Release.key');
+      const keySha = await downloadFile(fresh.kubernetes.keyring.url, keyFile, { signal });
+      await pinnedKeyring(keyFile, fingerprint, join(work, 'keyring.gpg'));
+      const repo = await readSignedRepository(repository, join(work, 'keyring.gpg'), fingerprint, { signal });
+      const { found, missing } = selectNewest(repo.packages, KUBERNETES_PACKAGES, config.kubernetes.version, SAME_MINOR_PACKAGES);
+      if (missing.length) throw new LabError(`${repository} has no ${missing.join(', ')} for Kubernetes ${config.kubernetes.version}`, 'check kubernetes.version in lab.yaml');
+      lock.kubernetes = {
+        ...fresh.kubernetes,
+        keyring: { ...fresh.kubernetes.keyring, sha256: keySha },
+        packages: Object.fromEntries(
+          Object.entries(found).map(([name, p]) => [name, { version: p.version, url: new URL(p.filename, repository).href, sha256: p.sha256, size: p.size }]),
+        ),
+      };
+    });
+    const texts: Partial<UpstreamTexts> = {};
+    await attempt('manifests', async () => {
+      for (const name of UPSTREAM_MANIFEST_NAMES) {
+        const file = join(work, `${name}.yaml`);
+        const sum = await downloadFile(UPSTREAM_MANIFESTS[name], file, { signal });
+        lock.manifests[name] = { url: UPSTREAM_MANIFESTS[name], sha256: sum };
+        texts[name] = await readFile(file, 'utf8');
+      }
+    });
+    await attempt('images', async () => {
+      const kubeadm = lock.kubernetes.packages.kubeadm;
+      if (!kubeadm) throw new UnreachableError(fresh.kubernetes.repository, 'the kubeadm package is not locked yet, and its image list comes from kubeadm itself');
+      if (UPSTREAM_MANIFEST_NAMES.some((n) => texts[n] === undefined)) throw new UnreachableError(UPSTREAM_MANIFESTS.calico, 'the upstream manifests could not be read, and the image list comes from them');
+      const deb = join(work, 'kubeadm.deb');
+      await downloadFile(kubeadm.url, deb, { sha256: kubeadm.sha256, signal });
+      const kubeadmConfig = renderKubeadmConfig(config, { kubernetesVersion: kubernetesVersionOf(kubeadm.version), advertiseAddress: '10.0.2.15', certSANs: [] });
+      const refs = clusterImages(await kubeadmImages(deb, kubeadmConfig, signal), renderAddonManifests(config, texts as UpstreamTexts));
+      const images: ImageLock['images'] = {};
+      for (const ref of refs) images[ref] = await inspectImage(ref, signal);
+      lock.images = images;
+    });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  return { lock, skipped };
+}

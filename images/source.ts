@@ -1,0 +1,43 @@
+/** Where an image build takes its versions from: the lock file, the profile, and an optional offline directory. */
+import { resolve } from 'node:path';
+import type { LabConfig } from '../lab/config/schema.ts';
+import { DEFAULT_LOCK_FILE, readImageLock, type ImageLock } from './lock/lock.ts';
+
+export interface ImageSource {
+  lock: ImageLock;
+  /** false: an OS-only image (no Kubernetes layer). */
+  kubernetes: boolean;
+  /** The minor lab.yaml asks for; the lock must be for the same. */
+  kubernetesMinor: string;
+  /** Locked files and image archives from here instead of the network. */
+  artifactsDir?: string;
+}
+
+export interface ImageSourceFlags {
+  lock?: string;
+  artifacts?: string;
+  'os-only'?: boolean;
+}
+
+export async function loadImageSource(config: LabConfig, flags: ImageSourceFlags): Promise<ImageSource> {
+  return {
+    lock: await readImageLock(resolve(flags.lock ?? DEFAULT_LOCK_FILE)),
+    kubernetes: config.kubernetes.enabled && !flags['os-only'],
+    kubernetesMinor: config.kubernetes.version,
+    artifactsDir: flags.artifacts ? resolve(flags.artifacts) : undefined,
+  };
+}
+
+export const IMAGE_SOURCE_USAGE = `  --lock FILE              the lock file (default: ${DEFAULT_LOCK_FILE})
+  --artifacts DIR          take locked files and image archives from DIR (filled by image:fetch-artifacts), offline
+  --os-only                no Kubernetes layer: the OS image only (what boots where pkgs.k8s.io is unreachable)`;
+
+/**
+ * An OS-only source locked to the mirror as it is now, for benchmarks and tests that must build
+ * whatever today's archive holds. The repository's lock file is not touched.
+ */
+export async function osOnlySourceAtMirrorHead(config: LabConfig, signal?: AbortSignal): Promise<ImageSource> {
+  const { refreshLock } = await import('./lock/refresh.ts');
+  const { lock } = await refreshLock({ config, parts: ['debian'], signal });
+  return { lock, kubernetes: false, kubernetesMinor: config.kubernetes.version };
+}
