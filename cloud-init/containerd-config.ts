@@ -9,12 +9,13 @@ export function pauseImageFor(version: string): string {
   return PAUSE_IMAGES[version] ?? 'registry.k8s.io/pause:3.10.1';
 }
 
-export function renderContainerdConfig(opts: { kubernetesVersion: string }): string {
+/** `pauseImage` comes from kubeadm's list for the locked version; the table is the fallback for OS-only images. */
+export function renderContainerdConfig(opts: { kubernetesVersion: string; pauseImage?: string }): string {
   return `# Written by labsmith: containerd for the kubelet (and for Docker, which shares it).
 version = 2
 
 [plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "${pauseImageFor(opts.kubernetesVersion)}"
+  sandbox_image = "${opts.pauseImage ?? pauseImageFor(opts.kubernetesVersion)}"
 
   [plugins."io.containerd.grpc.v1.cri".containerd]
     default_runtime_name = "runc"

@@ -9,6 +9,10 @@ import { GUEST_PATHS } from '../core/paths.ts';
 import type { LabConfig } from '../lab/config/schema.ts';
 import { renderContainerdConfig } from './containerd-config.ts';
 import { renderPlaceholderScript, renderPlaceholderUnit } from './placeholder-ingress.ts';
+import { gzipSync } from 'node:zlib';
+import type { AddonManifest } from './addons/bundle.ts';
+import { renderRsyslogForwarding, type LogTarget } from './addons/rsyslog.ts';
+import { BOOTSTRAP_PATHS, BOOTSTRAP_UNIT, renderBootstrapScript, renderBootstrapUnit, renderDnsProbeScript } from './bootstrap.ts';
 
 export interface SeedSecrets {
   sshPublicKey: string;
@@ -20,12 +24,22 @@ export interface SeedSecrets {
   tlsKey: string;
 }
 
+/** What a Kubernetes lab's first boot needs beyond the OS: rendered by lab:up from lab.yaml and the lock. */
+export interface ClusterSeed {
+  kubeadmConfig: string;
+  /** Every add-on manifest, the lab TLS one (with the CA key) included. */
+  addons: AddonManifest[];
+  /** kubeadm's pause image for the locked version: containerd's sandbox image. */
+  pauseImage: string;
+}
+
 export interface SeedFiles {
   'user-data': string;
   'meta-data': string;
   'network-config': string;
 }
 
+export const LAB_CA_GUEST_PATH = '/usr/local/share/ca-certificates/labsmith-lab-ca.crt';
 export const KUBERNETES_MODULES = ['overlay', 'br_netfilter'] as const;
 export const KUBERNETES_SYSCTLS: Record<string, string> = {
   'net.bridge.bridge-nf-call-iptables': '1',
@@ -37,7 +51,56 @@ function guestPort(config: LabConfig, name: string, fallback: number): number {
   return config.network.forwards.find((f) => f.name === name)?.guest ?? fallback;
 }
 
-export function renderUserData(config: LabConfig, secrets: SeedSecrets): string {
+export function parseLogTarget(target: string): LogTarget {
+  const m = /^(udp|tcp):\/\/([^\s:/]+):(\d{1,5})$/.exec(target);
+  if (!m) throw new Error(`bad log target ${target}`);
+  return { protocol: m[1] as 'udp' | 'tcp', host: m[2]!, port: Number(m[3]) };
+}
+
+type WriteFile = { path: string; content: string; permissions: string; encoding?: 'gz+b64' };
+
+/** Large manifests travel compressed: the seed stays small and cloud-init unpacks them. */
+function compressed(path: string, content: string, permissions: string): WriteFile {
+  return { path, content: gzipSync(content, { level: 9 }).toString('base64'), permissions, encoding: 'gz+b64' };
+}
+
+function clusterFiles(config: LabConfig, cluster: ClusterSeed): WriteFile[] {
+  return [
+    { path: BOOTSTRAP_PATHS.kubeadmConfig, content: cluster.kubeadmConfig, permissions: '0600' },
+    // 0600: the lab TLS manifest carries the CA key.
+    ...cluster.addons.map((a) => compressed(`${BOOTSTRAP_PATHS.dir}/${a.file}`, a.text, '0600')),
+    { path: BOOTSTRAP_PATHS.script, content: renderBootstrapScript({ addons: cluster.addons, dnsDomain: config.kubernetes.dnsDomain }), permissions: '0755' },
+    { path: BOOTSTRAP_PATHS.dnsProbe, content: renderDnsProbeScript(), permissions: '0755' },
+    { path: BOOTSTRAP_PATHS.unit, content: renderBootstrapUnit(), permissions: '0644' },
+  ];
+}
+
+function placeholderFiles(config: LabConfig, secrets: SeedSecrets): WriteFile[] {
+  const tls = GUEST_PATHS.tlsDir;
+  return [
+    { path: `${tls}/placeholder.crt`, content: secrets.tlsCert, permissions: '0644' },
+    { path: `${tls}/placeholder.key`, content: secrets.tlsKey, permissions: '0600' },
+    {
+      path: GUEST_PATHS.placeholderScript,
+      content: renderPlaceholderScript({ httpPort: guestPort(config, 'http', 30080), httpsPort: guestPort(config, 'https', 30443) }),
+      permissions: '0755',
+    },
+    {
+      path: GUEST_PATHS.placeholderUnit,
+      content: renderPlaceholderUnit({ scriptPath: GUEST_PATHS.placeholderScript, certFile: `${tls}/placeholder.crt`, keyFile: `${tls}/placeholder.key` }),
+      permissions: '0644',
+    },
+  ];
+}
+
+export const RSYSLOG_FORWARDING_PATH = '/etc/rsyslog.d/60-labsmith-containers.conf';
+
+/**
+ * With a cluster, the bootstrap unit starts without blocking cloud-init (lab:up waits for it);
+ * without one, the placeholder ingress answers on the ingress NodePorts so an OS-only lab's
+ * forwarding can still be checked end to end.
+ */
+export function renderUserData(config: LabConfig, secrets: SeedSecrets, cluster?: ClusterSeed): string {
   const tls = GUEST_PATHS.tlsDir;
   const cloudConfig = {
     hostname: config.name,
@@ -75,23 +138,13 @@ export function renderUserData(config: LabConfig, secrets: SeedSecrets): string 
         content: Object.entries(KUBERNETES_SYSCTLS).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n',
         permissions: '0644',
       },
-      { path: GUEST_PATHS.containerdConfig, content: renderContainerdConfig({ kubernetesVersion: config.kubernetes.version }), permissions: '0644' },
+      { path: GUEST_PATHS.containerdConfig, content: renderContainerdConfig({ kubernetesVersion: config.kubernetes.version, pauseImage: cluster?.pauseImage }), permissions: '0644' },
       { path: `${tls}/ca.crt`, content: secrets.caCert, permissions: '0644' },
       // Trusted by the system from the final stage on: regenerating the bundle costs a minute
       // of emulated CPU, so it runs after SSH is up instead of in cloud-init's ca_certs module.
-      { path: '/usr/local/share/ca-certificates/labsmith-lab-ca.crt', content: secrets.caCert, permissions: '0644' },
-      { path: `${tls}/placeholder.crt`, content: secrets.tlsCert, permissions: '0644' },
-      { path: `${tls}/placeholder.key`, content: secrets.tlsKey, permissions: '0600' },
-      {
-        path: GUEST_PATHS.placeholderScript,
-        content: renderPlaceholderScript({ httpPort: guestPort(config, 'http', 30080), httpsPort: guestPort(config, 'https', 30443) }),
-        permissions: '0755',
-      },
-      {
-        path: GUEST_PATHS.placeholderUnit,
-        content: renderPlaceholderUnit({ scriptPath: GUEST_PATHS.placeholderScript, certFile: `${tls}/placeholder.crt`, keyFile: `${tls}/placeholder.key` }),
-        permissions: '0644',
-      },
+      { path: LAB_CA_GUEST_PATH, content: secrets.caCert, permissions: '0644' },
+      ...(config.addons.logTarget ? [{ path: RSYSLOG_FORWARDING_PATH, content: renderRsyslogForwarding({ target: parseLogTarget(config.addons.logTarget) }), permissions: '0644' }] : []),
+      ...(cluster ? clusterFiles(config, cluster) : placeholderFiles(config, secrets)),
     ],
     runcmd: [
       ['swapoff', '-a'],
@@ -99,7 +152,8 @@ export function renderUserData(config: LabConfig, secrets: SeedSecrets): string 
       ['sysctl', '--system'],
       ['systemctl', 'restart', 'containerd'],
       ['systemctl', 'daemon-reload'],
-      ['systemctl', 'enable', '--now', 'labsmith-placeholder-ingress.service'],
+      ...(config.addons.logTarget ? [['systemctl', 'restart', 'rsyslog']] : []),
+      cluster ? ['systemctl', 'enable', '--now', '--no-block', BOOTSTRAP_UNIT] : ['systemctl', 'enable', '--now', 'labsmith-placeholder-ingress.service'],
       ['update-ca-certificates'],
     ],
   };
@@ -118,7 +172,7 @@ export function renderNetworkConfig(): string {
   });
 }
 
-export function renderSeedFiles(config: LabConfig, secrets: SeedSecrets): SeedFiles {
-  const userData = renderUserData(config, secrets);
+export function renderSeedFiles(config: LabConfig, secrets: SeedSecrets, cluster?: ClusterSeed): SeedFiles {
+  const userData = renderUserData(config, secrets, cluster);
   return { 'user-data': userData, 'meta-data': renderMetaData(config, userData), 'network-config': renderNetworkConfig() };
 }

@@ -38,6 +38,7 @@ export const LAB_FILES = {
   caKey: 'ca.key',
   caCert: 'ca.crt',
   report: 'report',
+  kubeconfig: 'kubeconfig',
 } as const;
 
 /** Paths inside the guest. */

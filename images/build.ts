@@ -61,6 +61,8 @@ export interface BuiltImage {
   timings: StepTiming[];
   /** Present when the disk was built in this run. */
   built?: BuiltDisk;
+  /** The verified locked inputs of a Kubernetes image (the seed renders add-ons from its manifests). */
+  resolved?: ResolvedInputs;
 }
 
 interface BuildContext {
@@ -209,7 +211,7 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
   const plan = mustPlan(ctx);
   const dir = plan.disk.dir;
   const manifest = JSON.parse(await readFile(join(dir, IMAGE_FILES.manifest), 'utf8')) as ImageManifest;
-  return { plan, dir, disk: join(dir, IMAGE_FILES.disk), compressed: join(dir, IMAGE_FILES.compressed), manifest, cacheHits: ctx.cacheHits, timings, built: ctx.built };
+  return { plan, dir, disk: join(dir, IMAGE_FILES.disk), compressed: join(dir, IMAGE_FILES.compressed), manifest, cacheHits: ctx.cacheHits, timings, built: ctx.built, resolved: ctx.resolved };
 }
 
 /** The build stops when the mirror moved since the lock: taking new packages is a lock change, made on purpose. */

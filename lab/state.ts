@@ -26,6 +26,12 @@ export interface LabState {
   libvirtUri?: string;
   /** Host ports are forwarded by labsmith's nftables table (drivers that do not forward themselves). */
   forwarding?: boolean;
+  /** false for an OS-only lab (no Kubernetes in its image). Absent in state written before it existed: OS-only. */
+  kubernetes?: boolean;
+  /** The cluster domain, for checks that resolve Service names. */
+  dnsDomain?: string;
+  /** The lab domain the ingress serves (*.<ingressDomain>). */
+  ingressDomain?: string;
 }
 
 export function statePath(stateDir: string): string {

@@ -3,6 +3,13 @@
  * step made is removed again if a later step fails or the user presses Ctrl-C, unless
  * --retain is given.
  */
+import { BOOTSTRAP_PATHS, BOOTSTRAP_UNIT } from '../cloud-init/bootstrap.ts';
+import { renderClusterSeed } from '../cloud-init/cluster-seed.ts';
+import type { ClusterSeed } from '../cloud-init/user-data.ts';
+import { UPSTREAM_MANIFEST_NAMES, type UpstreamTexts } from '../cloud-init/addons/bundle.ts';
+import { rewriteKubeconfigServer } from '../cloud-init/addons/kubeconfig.ts';
+import { kubernetesVersionOf } from '../images/kubernetes/kubeadm.ts';
+import { CLUSTER_READY_CHECKS } from './acceptance/cluster-checks.ts';
 import { bootLayer } from '../images/recipe.ts';
 import type { ImageSource } from '../images/source.ts';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -22,7 +29,7 @@ import { buildImage, type BuiltImage } from '../images/build.ts';
 import { chooseAccel, probeKvm } from './accel.ts';
 import { runChecks, type CheckResult } from './acceptance/check.ts';
 import { acceptanceContextFromLab, PLACEHOLDER_TLS_NAME } from './acceptance/context.ts';
-import { OS_CHECKS } from './acceptance/os-checks.ts';
+import { osChecksFor } from './acceptance/os-checks.ts';
 import type { LabConfig } from './config/schema.ts';
 import type { LabDriver } from './drivers/driver.ts';
 import { sleep } from '../core/sleep.ts';
@@ -103,6 +110,8 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
     async run(ctx, { signal }) {
       const dir = ctx.config.stateDir;
       const { user, host, ca } = need(ctx.secrets, 'secrets');
+      const cluster = ctx.source.kubernetes ? await clusterSeedFor(ctx, ca) : undefined;
+      // The placeholder ingress answers only where no cluster runs; it still gets its certificate so the CA check has one to verify.
       const tls = await issueServerCertificate(ca, dir, 'placeholder-ingress', {
         dnsNames: [PLACEHOLDER_TLS_NAME],
         ipAddresses: [...new Set(['127.0.0.1', ctx.config.network.hostAddress].filter((a) => a !== '0.0.0.0'))],
@@ -114,7 +123,7 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
         caCert: ca.certPem,
         tlsCert: tls.certPem,
         tlsKey: tls.keyPem,
-      });
+      }, cluster);
       const seedDir = join(dir, LAB_FILES.seedDir);
       ctx.seed = files;
       await writeSeedFiles(seedDir, files);
@@ -151,6 +160,9 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
         forwards: config.network.forwards,
         sshUser: config.ssh.user,
         imageDir: need(ctx.image, 'image').dir,
+        kubernetes: ctx.source.kubernetes,
+        dnsDomain: config.kubernetes.dnsDomain,
+        ingressDomain: config.addons.ingressDomain,
         ...started,
       };
       await writeLabState(config.stateDir, ctx.state);
@@ -190,6 +202,39 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
     },
   },
   {
+    title: 'Waiting for the cluster bootstrap',
+    timeoutMs: 60 * MINUTE,
+    skip: (ctx) => !ctx.source.kubernetes,
+    hint: 'the bootstrap log: npm run lab:ssh -- journalctl -u labsmith-bootstrap (add --retain to keep a failed lab)',
+    async run(ctx, { signal, progress }) {
+      await waitForBootstrap(ctx, signal, progress, bootBudget(ctx, 12 * MINUTE));
+    },
+  },
+  {
+    title: 'Fetching the kubeconfig',
+    timeoutMs: 2 * MINUTE,
+    skip: (ctx) => !ctx.source.kubernetes,
+    async run(ctx, { signal }) {
+      const state = need(ctx.state, 'state');
+      const r = await sshRun(need(ctx.ssh, 'ssh'), ['sudo', 'cat', BOOTSTRAP_PATHS.adminKubeconfig], { signal });
+      await writeFile(join(ctx.config.stateDir, LAB_FILES.kubeconfig), rewriteKubeconfigServer(r.stdout, apiServerUrl(ctx, state)), { mode: 0o600 });
+    },
+  },
+  {
+    title: 'Checking the cluster is usable',
+    timeoutMs: 20 * MINUTE,
+    skip: (ctx) => !ctx.source.kubernetes,
+    hint: 'the failing check says what it saw; `npm run test:e2e` runs the whole suite',
+    async run(ctx) {
+      const state = need(ctx.state, 'state');
+      const actx = await acceptanceContextFromLab(state, ctx.config.stateDir, ctx.driver.sshEndpoint(state));
+      const results = await runChecks(CLUSTER_READY_CHECKS, actx, () => undefined);
+      const failed = results.filter((c) => !c.ok);
+      if (failed.length) throw new LabError(`the cluster is not usable:\n${failed.map((c) => `  ✗ ${c.description}: ${c.detail}\n    try: ${c.reproduce}`).join('\n')}`, failed[0]!.hint);
+      ctx.checks = results;
+    },
+  },
+  {
     title: 'Running checks',
     timeoutMs: 10 * MINUTE,
     hint: 'the failing check above says what it saw and how to reproduce it',
@@ -197,7 +242,7 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
       const state = need(ctx.state, 'state');
       const actx = await acceptanceContextFromLab(state, ctx.config.stateDir, ctx.driver.sshEndpoint(state));
       const lines: string[] = [];
-      ctx.checks = await runChecks(OS_CHECKS, actx, (l) => lines.push(l));
+      ctx.checks = [...(ctx.checks ?? []), ...(await runChecks(osChecksFor(state), actx, (l) => lines.push(l)))];
       const failed = ctx.checks.filter((c) => !c.ok);
       if (failed.length) throw new LabError(`${failed.length} check(s) failed:\n${failed.map((c) => `  ✗ ${c.description}: ${c.detail}\n    try: ${c.reproduce}`).join('\n')}`, failed[0]!.hint);
     },
@@ -223,6 +268,54 @@ async function waitForSsh(ctx: UpContext, signal: AbortSignal, budgetMs: number)
     `no SSH after ${Math.round(budgetMs / 1000)}s (last: ${last}); end of the serial console:\n${await tailFile(ctx.driver.consoleLog(ctx.config.stateDir, ctx.config.name))}`,
     'rerun with --retain and read serial.log in the lab directory',
   );
+}
+
+/** Through the host forward when there is one; a bridged VM is reached on its own address. */
+function apiServerUrl(ctx: UpContext, state: LabState): string {
+  const apiserver = state.forwards.find((f) => f.name === 'apiserver');
+  const vmAddress = ctx.driver.capabilities.forwardsPortsItself ? undefined : ctx.driver.address(state);
+  if (vmAddress && ctx.config.libvirt.networkMode === 'bridge') return `https://${vmAddress}:6443`;
+  if (apiserver) return `https://${state.hostAddress === '0.0.0.0' ? '127.0.0.1' : state.hostAddress}:${apiserver.host}`;
+  return `https://${vmAddress ?? '127.0.0.1'}:6443`;
+}
+
+/** The cluster part of the seed: add-ons rendered from lab.yaml and the locked upstream manifests. */
+async function clusterSeedFor(ctx: UpContext, ca: LabCa): Promise<ClusterSeed> {
+  const image = need(ctx.image, 'image');
+  const manifests = need(image.resolved, 'the locked manifests').manifests;
+  const upstream = Object.fromEntries(await Promise.all(UPSTREAM_MANIFEST_NAMES.map(async (n) => [n, await readFile(manifests[n]!, 'utf8')] as const))) as UpstreamTexts;
+  const lock = ctx.source.lock;
+  return renderClusterSeed(ctx.config, {
+    kubernetesVersion: kubernetesVersionOf(lock.kubernetes.packages.kubeadm!.version),
+    lockedImages: Object.keys(lock.images),
+    upstream,
+    ca: { certPem: ca.certPem, keyPem: await readFile(ca.keyPath, 'utf8') },
+  });
+}
+
+/** Follows the bootstrap unit: prints its new log lines as they come, stops when it completes or fails. */
+async function waitForBootstrap(ctx: UpContext, signal: AbortSignal, progress: Progress, budgetMs: number): Promise<void> {
+  const ssh = need(ctx.ssh, 'ssh');
+  const deadline = Date.now() + budgetMs;
+  let shown = 0;
+  for (;;) {
+    const script = `sudo journalctl -u ${BOOTSTRAP_UNIT} -o cat --no-pager; echo "@state=$(systemctl is-active ${BOOTSTRAP_UNIT}) complete=$(test -e ${BOOTSTRAP_PATHS.complete} && echo yes || echo no)"`;
+    const r = await sshRun(ssh, ['sh', '-c', script], { signal, allowFailure: true, timeoutMs: 60_000 });
+    const lines = r.stdout.trimEnd().split('\n');
+    const status = lines.pop() ?? '';
+    const log = lines.filter((l) => l.startsWith('labsmith-bootstrap:'));
+    for (const line of log.slice(shown)) progress.info(line.replace(/^labsmith-bootstrap: /, ''));
+    shown = Math.max(shown, log.length);
+    if (/complete=yes/.test(status)) return;
+    if (/@state=failed/.test(status)) {
+      throw new LabError(
+        `the cluster bootstrap failed; its last lines:\n${lines.slice(-15).map((l) => `    ${l}`).join('\n')}`,
+        'fix the cause, then rerun it in the VM: sudo systemctl restart labsmith-bootstrap (it resumes after the last finished step)',
+      );
+    }
+    if (Date.now() > deadline) throw new LabError(`the cluster bootstrap is not done after ${Math.round(budgetMs / 1000)}s (${status.replace('@', '')})`, 'see its log: npm run lab:ssh -- journalctl -u labsmith-bootstrap');
+    await sleep(5000, signal);
+  }
 }
 
 /** cloud-init restarts sshd when it installs host keys, so a dropped connection (ssh's 255) is retried. */

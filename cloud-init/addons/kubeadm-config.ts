@@ -9,17 +9,18 @@ import type { LabConfig } from '../../lab/config/schema.ts';
 export const CONTAINERD_SOCKET = 'unix:///run/containerd/containerd.sock';
 
 /** The newest patch release is resolved by the lock file (issue 3); the minor comes from lab.yaml. */
-export function renderKubeadmConfig(config: LabConfig, opts: { kubernetesVersion: string; advertiseAddress: string; certSANs: string[] }): string {
+export function renderKubeadmConfig(config: LabConfig, opts: { kubernetesVersion: string; advertiseAddress?: string; certSANs: string[] }): string {
   const init = {
     apiVersion: 'kubeadm.k8s.io/v1beta4',
     kind: 'InitConfiguration',
-    localAPIEndpoint: { advertiseAddress: opts.advertiseAddress, bindPort: 6443 },
+    // Without an address kubeadm takes the default route's: right for any driver's single NIC.
+    localAPIEndpoint: opts.advertiseAddress ? { advertiseAddress: opts.advertiseAddress, bindPort: 6443 } : { bindPort: 6443 },
     nodeRegistration: {
       name: config.name,
       criSocket: CONTAINERD_SOCKET,
       // An empty list removes the control-plane NoSchedule taint: the single node runs everything.
       taints: [],
-      kubeletExtraArgs: [{ name: 'node-ip', value: opts.advertiseAddress }],
+      ...(opts.advertiseAddress ? { kubeletExtraArgs: [{ name: 'node-ip', value: opts.advertiseAddress }] } : {}),
     },
   };
   const cluster = {

@@ -10,11 +10,6 @@ export function kubernetesVersionOf(packageVersion: string): string {
   return `v${packageVersion.replace(/^\d+:/, '').split('-')[0]}`;
 }
 
-/** The pause image in kubeadm's list: containerd's sandbox image must be this one. */
-export function pauseImageOf(images: string[]): string | undefined {
-  return images.find((i) => /\/pause:[\w.-]+$/.test(i));
-}
-
 /** Unpacks kubeadm from its .deb into a temporary directory and asks it for its image list for this config. */
 export async function kubeadmImages(kubeadmDeb: string, kubeadmConfig: string, signal?: AbortSignal): Promise<string[]> {
   const dir = await mkdtemp(join(tmpdir(), 'labsmith-kubeadm-'));

@@ -10,6 +10,8 @@ export interface ProbeOutcome {
   ok: boolean;
   /** What was seen, in one or two lines. */
   detail: string;
+  /** Retrying cannot change the outcome (e.g. there is no cluster to ask). */
+  final?: boolean;
 }
 
 export interface Check<C> {
@@ -38,7 +40,7 @@ export interface CheckResult {
   reproduce: string;
 }
 
-export async function runCheck<C>(check: Check<C>, ctx: C, now: () => number = Date.now): Promise<CheckResult> {
+export async function runCheck<C>(check: Check<C>, ctx: C, now: () => number = Date.now, outer?: AbortSignal): Promise<CheckResult> {
   const base = { id: check.id, description: check.description, hint: check.hint, reproduce: check.reproduce(ctx) };
   const skipped = check.skip?.(ctx);
   if (skipped) return { ...base, ok: true, skipped, detail: skipped, attempts: 0, durationMs: 0 };
@@ -60,13 +62,13 @@ export async function runCheck<C>(check: Check<C>, ctx: C, now: () => number = D
       }, remaining);
     });
     try {
-      last = await Promise.race([check.probe(ctx, controller.signal), expired]);
+      last = await Promise.race([check.probe(ctx, outer ? AbortSignal.any([controller.signal, outer]) : controller.signal), expired]);
     } catch (error) {
       last = { ok: false, detail: error instanceof Error ? error.message.split('\n').slice(0, 3).join(' | ') : String(error) };
     } finally {
       clearTimeout(timer);
     }
-    if (last.ok) break;
+    if (last.ok || last.final) break;
     if (attempts < check.retry.attempts && now() + check.retry.intervalMs < deadline) await sleep(check.retry.intervalMs);
     else if (attempts < check.retry.attempts) break;
   }
@@ -74,13 +76,19 @@ export async function runCheck<C>(check: Check<C>, ctx: C, now: () => number = D
 }
 
 export async function runChecks<C>(checks: Check<C>[], ctx: C, write: (line: string) => void): Promise<CheckResult[]> {
-  const results: CheckResult[] = [];
   write('TAP version 14');
   write(`1..${checks.length}`);
+  return runCheckList(checks, ctx, write, { first: 1 });
+}
+
+/** Runs checks as TAP points numbered from `first` (the caller writes the header and plan). Stops between checks when `signal` aborts. */
+export async function runCheckList<C>(checks: Check<C>[], ctx: C, write: (line: string) => void, opts: { first: number; signal?: AbortSignal }): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
   for (const [i, check] of checks.entries()) {
-    const result = await runCheck(check, ctx);
+    if (opts.signal?.aborted) break;
+    const result = await runCheck(check, ctx, Date.now, opts.signal);
     results.push(result);
-    write(renderTapPoint(i + 1, result));
+    write(renderTapPoint(opts.first + i, result));
   }
   return results;
 }

@@ -5,27 +5,30 @@
  */
 import { formatCommand } from '../../core/exec.ts';
 import { PLACEHOLDER_SERVER_HEADER } from '../../cloud-init/placeholder-ingress.ts';
-import { KUBERNETES_MODULES, KUBERNETES_SYSCTLS } from '../../cloud-init/user-data.ts';
+import { KUBERNETES_MODULES, KUBERNETES_SYSCTLS, LAB_CA_GUEST_PATH } from '../../cloud-init/user-data.ts';
 import { renderSshArgs, sshRun } from '../ssh.ts';
 import type { Check } from './check.ts';
 import type { AcceptanceContext } from './context.ts';
 import { httpGet, httpsGet } from './probes.ts';
 
-const remote = (ctx: AcceptanceContext, ...cmd: string[]) => formatCommand('ssh', [...renderSshArgs(ctx.ssh), '--', ...cmd]);
+const remote = (ctx: AcceptanceContext, ...cmd: string[]) => (ctx.ssh ? formatCommand('ssh', [...renderSshArgs(ctx.ssh), '--', ...cmd]) : `(on the node) ${cmd.join(' ')}`);
+/** Checks that need a shell on the node skip for a server given by --host (no lab SSH key). */
+const needsSsh = (ctx: AcceptanceContext) => (ctx.ssh ? undefined : 'no SSH access to the node (server given by --host)');
 const quick = { attempts: 3, intervalMs: 2000 };
 /** Hosts no ingress route matches. */
 export const UNKNOWN_HOST = 'unknown.labsmith.invalid';
 
-export const OS_CHECKS: Check<AcceptanceContext>[] = [
+export const HOST_CHECKS: Check<AcceptanceContext>[] = [
   {
     id: 'ssh',
     description: 'SSH reaches the VM with the lab key and pinned host key',
     timeoutMs: 60_000,
     retry: { attempts: 10, intervalMs: 3000 },
     hint: 'is the VM running (npm run lab:status)? its console is serial.log in the lab directory',
+    skip: needsSsh,
     reproduce: (ctx) => remote(ctx, 'true'),
     async probe(ctx, signal) {
-      const r = await sshRun(ctx.ssh, ['uname', '-sr'], { signal, allowFailure: true });
+      const r = await sshRun(ctx.ssh!, ['uname', '-sr'], { signal, allowFailure: true });
       return { ok: r.exitCode === 0, detail: r.exitCode === 0 ? r.stdout.trim() : `ssh exited ${r.exitCode}: ${r.stderr.trim().split('\n').pop()}` };
     },
   },
@@ -35,9 +38,10 @@ export const OS_CHECKS: Check<AcceptanceContext>[] = [
     timeoutMs: 60_000,
     retry: quick,
     hint: 'read /var/log/cloud-init.log and /var/log/cloud-init-output.log in the VM (npm run lab:ssh)',
+    skip: needsSsh,
     reproduce: (ctx) => remote(ctx, 'cloud-init', 'status', '--long'),
     async probe(ctx, signal) {
-      const r = await sshRun(ctx.ssh, ['cloud-init', 'status', '--format', 'json'], { signal, allowFailure: true });
+      const r = await sshRun(ctx.ssh!, ['cloud-init', 'status', '--format', 'json'], { signal, allowFailure: true });
       const status = JSON.parse(r.stdout || '{}') as { status?: string; errors?: string[]; recoverable_errors?: Record<string, string[]> };
       const errors = [...(status.errors ?? []), ...Object.values(status.recoverable_errors ?? {}).flat()];
       return { ok: status.status === 'done' && errors.length === 0, detail: `status ${status.status ?? 'unknown'}${errors.length ? `; errors: ${errors.join('; ')}` : ''}` };
@@ -49,10 +53,11 @@ export const OS_CHECKS: Check<AcceptanceContext>[] = [
     timeoutMs: 20_000,
     retry: quick,
     hint: 'the seed writes it to /usr/local/share/ca-certificates and runs update-ca-certificates in its final stage',
-    reproduce: (ctx) => remote(ctx, 'openssl', 'verify', '-CApath', '/etc/ssl/certs', '/etc/labsmith/tls/placeholder.crt'),
+    skip: needsSsh,
+    reproduce: (ctx) => remote(ctx, 'openssl', 'verify', '-CApath', '/etc/ssl/certs', LAB_CA_GUEST_PATH),
     async probe(ctx, signal) {
-      // The placeholder's certificate verifies against the system store only if the lab CA is in it.
-      const r = await sshRun(ctx.ssh, ['openssl', 'verify', '-CApath', '/etc/ssl/certs', '/etc/labsmith/tls/placeholder.crt'], { signal, allowFailure: true });
+      // A self-signed CA verifies against the system store only if the store holds it.
+      const r = await sshRun(ctx.ssh!, ['openssl', 'verify', '-CApath', '/etc/ssl/certs', LAB_CA_GUEST_PATH], { signal, allowFailure: true });
       return { ok: r.exitCode === 0, detail: (r.stdout || r.stderr).trim().split('\n').pop() ?? '' };
     },
   },
@@ -62,9 +67,10 @@ export const OS_CHECKS: Check<AcceptanceContext>[] = [
     timeoutMs: 20_000,
     retry: quick,
     hint: 'the seed turns swap off; check /etc/fstab and `swapon --show` in the VM',
+    skip: needsSsh,
     reproduce: (ctx) => remote(ctx, 'cat', '/proc/swaps'),
     async probe(ctx, signal) {
-      const r = await sshRun(ctx.ssh, ['cat', '/proc/swaps'], { signal });
+      const r = await sshRun(ctx.ssh!, ['cat', '/proc/swaps'], { signal });
       const active = r.stdout.trim().split('\n').slice(1).filter(Boolean);
       return { ok: active.length === 0, detail: active.length ? `active swap: ${active.join('; ')}` : 'no active swap' };
     },
@@ -75,11 +81,12 @@ export const OS_CHECKS: Check<AcceptanceContext>[] = [
     timeoutMs: 20_000,
     retry: quick,
     hint: 'the seed writes /etc/modules-load.d and /etc/sysctl.d; check `sysctl -a` in the VM',
+    skip: needsSsh,
     reproduce: (ctx) => remote(ctx, 'sh', '-c', `cut -d' ' -f1 /proc/modules; grep . ${Object.keys(KUBERNETES_SYSCTLS).map((k) => `/proc/sys/${k.replace(/\./g, '/')}`).join(' ')}`),
     async probe(ctx, signal) {
       // /proc/sys directly: sysctl(8) lives in /usr/sbin, outside a user's PATH.
       const reads = Object.keys(KUBERNETES_SYSCTLS).map((k) => `echo ${k}=$(cat /proc/sys/${k.replace(/\./g, '/')})`);
-      const r = await sshRun(ctx.ssh, ['sh', '-c', [`cut -d' ' -f1 /proc/modules`, ...reads].join('; ')], { signal });
+      const r = await sshRun(ctx.ssh!, ['sh', '-c', [`cut -d' ' -f1 /proc/modules`, ...reads].join('; ')], { signal });
       const lines = new Set(r.stdout.split('\n').map((l) => l.trim()));
       const missing = [
         ...KUBERNETES_MODULES.filter((m) => !lines.has(m)),
@@ -95,13 +102,18 @@ export const OS_CHECKS: Check<AcceptanceContext>[] = [
       timeoutMs: 30_000,
       retry: quick,
       hint: `see \`journalctl -u ${unit}\` in the VM`,
-      reproduce: (ctx) => remote(ctx, 'systemctl', 'is-active', unit),
+      skip: needsSsh,
+    reproduce: (ctx) => remote(ctx, 'systemctl', 'is-active', unit),
       async probe(ctx, signal) {
-        const r = await sshRun(ctx.ssh, ['systemctl', 'is-active', unit], { signal, allowFailure: true });
+        const r = await sshRun(ctx.ssh!, ['systemctl', 'is-active', unit], { signal, allowFailure: true });
         return { ok: r.stdout.trim() === 'active', detail: r.stdout.trim() || r.stderr.trim() };
       },
     }),
   ),
+];
+
+/** Only an OS-only lab runs the placeholder ingress; a cluster's ingress is checked by the cluster checks. */
+export const PLACEHOLDER_CHECKS: Check<AcceptanceContext>[] = [
   {
     id: 'forward-http',
     description: 'host port http reaches the guest: unknown Host gets 404 (from the placeholder ingress)',
@@ -122,7 +134,7 @@ export const OS_CHECKS: Check<AcceptanceContext>[] = [
     timeoutMs: 30_000,
     retry: quick,
     hint: 'check network.forwards.https; the certificate must chain to ca.crt in the lab directory',
-    reproduce: (ctx) => formatCommand('curl', ['-si', '--cacert', `${ctx.ssh.stateDir}/ca.crt`, '--resolve', `${ctx.tlsName}:${ctx.ports.https}:${ctx.address}`, `https://${ctx.tlsName}:${ctx.ports.https}/`]),
+    reproduce: (ctx) => formatCommand('curl', ['-si', '--cacert', `${ctx.stateDir ?? '.'}/ca.crt`, '--resolve', `${ctx.tlsName}:${ctx.ports.https}:${ctx.address}`, `https://${ctx.tlsName}:${ctx.ports.https}/`]),
     skip: (ctx) => (ctx.ports.https ? undefined : 'no https forward configured'),
     async probe(ctx, signal) {
       const r = await httpsGet({ address: ctx.address, port: ctx.ports.https!, host: ctx.tlsName, ca: ctx.caCert, signal });
@@ -134,3 +146,10 @@ export const OS_CHECKS: Check<AcceptanceContext>[] = [
     },
   },
 ];
+
+export function osChecksFor(state: { kubernetes?: boolean }): Check<AcceptanceContext>[] {
+  return state.kubernetes ? HOST_CHECKS : [...HOST_CHECKS, ...PLACEHOLDER_CHECKS];
+}
+
+/** Everything an OS-only lab can pass: kept for callers that do not look at the lab's profile. */
+export const OS_CHECKS = [...HOST_CHECKS, ...PLACEHOLDER_CHECKS];

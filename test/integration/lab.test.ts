@@ -3,6 +3,8 @@
  * accelerator the host really supports, pass the checks, report, and tear down leaving
  * nothing: no qemu process, no listening forward, no file of the lab.
  */
+import { acceptanceContextForLab, OS_ONLY_REASON } from '../../lab/acceptance/context.ts';
+import { suiteChecks } from '../../lab/acceptance/suite.ts';
 import { osOnlySourceAtMirrorHead } from '../../images/source.ts';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -49,10 +51,17 @@ testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, l
       const status = await labStatus(config, driver);
       t.true(status.running);
 
-      const suite = await runAcceptanceSuite({ config, driver, reportDir: join(dir, 'report') });
-      t.is(suite.report.fail, 0, suite.summary);
-      t.regex(await readFile(suite.files.junit, 'utf8'), /<testsuite name="labsmith acceptance \(it-lab\)" tests="\d+" failures="0"/);
-      t.regex(suite.summary, / passed, 0 failed/);
+      // An OS-only lab: the host checks pass, and every cluster check says plainly that there is no cluster.
+      const ctx = await acceptanceContextForLab(config, driver);
+      const suite = await runAcceptanceSuite({ ctx, name: config.name, reportDir: join(dir, 'report') });
+      const { host, cluster } = suiteChecks(ctx);
+      t.is(suite.report.pass, host.length, suite.summary);
+      t.is(suite.report.fail, cluster.length, suite.summary);
+      const json = JSON.parse(await readFile(suite.files.json, 'utf8')) as { checks: { name: string; ok: boolean; detail?: string }[] };
+      for (const c of json.checks.filter((c) => !c.ok)) t.is(c.detail, OS_ONLY_REASON, c.name);
+      t.regex(await readFile(suite.files.junit, 'utf8'), new RegExp(`<testsuite name="labsmith acceptance \\(it-lab\\)" tests="${host.length + cluster.length}" failures="${cluster.length}"`));
+      t.truthy(suite.bundle, 'a failed run leaves a log bundle');
+      t.true(existsSync(join(suite.bundle!, 'journal-kubelet.txt')) && existsSync(join(suite.bundle!, 'serial.log')));
 
       // Secrets stay on the host with owner-only modes.
       for (const f of ['id_ed25519', 'ca.key', 'seed.iso']) {

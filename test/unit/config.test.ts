@@ -16,7 +16,8 @@ test('an empty file gives the production-shaped defaults', (t) => {
   t.is(r.config.name, 'lab');
   t.is(r.config.stateDir, '/state/lab');
   t.is(r.config.debian.suite, 'trixie');
-  t.deepEqual(r.config.kubernetes, { version: '1.37', dnsDomain: 'cluster.local', podSubnet: '10.42.0.0/16', serviceSubnet: '10.96.0.0/12' });
+  t.deepEqual(r.config.kubernetes, { version: '1.37', dnsDomain: 'cluster.local', podSubnet: '10.42.0.0/16', serviceSubnet: '10.96.0.0/12', enabled: true });
+  t.deepEqual(r.config.addons, { ingressDomain: 'lab.test', storageDir: '/var/lib/labsmith/volumes', policyNamespaces: ['default'], defaultDenyEgress: false });
   t.deepEqual(
     r.config.network.forwards.map((f) => `${f.name} ${f.host}->${f.guest}`),
     ['http 80->30080', 'https 443->30443', 'ssh 2222->22', 'apiserver 6443->6443'],
@@ -105,9 +106,10 @@ test('a hostAddress that is not on this host is an error', (t) => {
 
 test('the JSON Schema describes every top-level field and rejects unknown keys', (t) => {
   const schema = JSON.parse(renderLabConfigJsonSchema());
-  t.deepEqual(Object.keys(schema.properties).sort(), ['debian', 'kubernetes', 'libvirt', 'name', 'network', 'ssh', 'stateDir', 'vm']);
+  t.deepEqual(Object.keys(schema.properties).sort(), ['addons', 'debian', 'kubernetes', 'libvirt', 'name', 'network', 'ssh', 'stateDir', 'vm']);
   t.is(schema.additionalProperties, false);
   t.deepEqual(schema.properties.vm.properties.accel.enum, ['auto', 'kvm', 'tcg']);
+  t.regex(schema.properties.addons.properties.logTarget.pattern, /udp\|tcp/);
 });
 
 test('shape problems and meaning problems are reported together', (t) => {
@@ -124,4 +126,10 @@ test('libvirt settings: bridge mode needs a bridge; the NAT subnet must not over
 
 test('the committed lab.schema.json is current (regenerate with npm run lab:schema)', async (t) => {
   t.is(await readFile('lab.schema.json', 'utf8'), renderLabConfigJsonSchema());
+});
+
+test('add-on settings: a bad log target, a relative storage dir and a bad namespace are named with what to write', (t) => {
+  const problems = problemsOf('addons:\n  logTarget: syslog.example:514\n  storageDir: volumes\n  policyNamespaces: [Mail]\n');
+  t.deepEqual(problems.map((p) => p.split(':')[0]).sort(), ['addons.logTarget', 'addons.policyNamespaces.0', 'addons.storageDir']);
+  t.true(problems.some((p) => p.includes('udp://HOST:PORT or tcp://HOST:PORT')));
 });

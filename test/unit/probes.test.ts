@@ -34,7 +34,7 @@ async function listen(server: http.Server | https.Server): Promise<number> {
 }
 
 function ctx(ports: Record<string, number>, caCert = '', tlsName = 'localhost'): AcceptanceContext {
-  return { ssh: { stateDir: '/nonexistent', user: 'u', host: '127.0.0.1', port: 1 }, address: '127.0.0.1', ports, caCert, tlsName };
+  return { ssh: { stateDir: '/nonexistent', user: 'u', host: '127.0.0.1', port: 1 }, address: '127.0.0.1', ports, caCert, tlsName, cluster: { missing: 'none in this test' }, dnsDomain: 'cluster.local', ingressDomain: 'lab.test' };
 }
 
 test('forward-http passes on the placeholder 404 and fails on other answers', async (t) => {
