@@ -69,8 +69,10 @@ export function renderBootstrapScript(plan: BootstrapPlan): string {
   return `#!/bin/bash
 # Written by labsmith: brings the single-node cluster up from ${P.dir}. Idempotent.
 set -euo pipefail
-export KUBECONFIG=${P.adminKubeconfig}
-state=${P.stateDir}
+# The defaults are the node's paths; tests point them elsewhere.
+admin=\${LABSMITH_ADMIN_KUBECONFIG:-${P.adminKubeconfig}}
+state=\${LABSMITH_BOOTSTRAP_STATE:-${P.stateDir}}
+export KUBECONFIG=$admin
 mkdir -p "$state"
 
 log() { echo "labsmith-bootstrap: $*"; }
@@ -88,7 +90,7 @@ step() {
 
 # wait_for WHAT SECONDS COMMAND...: polls until COMMAND succeeds; fails the unit with the last output.
 wait_for() {
-  local what=$1 timeout=$2; shift 2
+  local what=$1 timeout=\${LABSMITH_MAX_WAIT:-$2}; shift 2
   local deadline=$((SECONDS + timeout)) out
   log "waiting: $what"
   until out=$("$@" 2>&1); do
@@ -102,7 +104,7 @@ wait_for() {
 }
 
 apply_with_retry() {
-  local file=$1 deadline=$((SECONDS + ${WAIT.rollout}))
+  local file=$1 deadline=$((SECONDS + \${LABSMITH_MAX_WAIT:-${WAIT.rollout}}))
   until kubectl apply --server-side --force-conflicts --field-manager=labsmith -f "$file"; do
     if [ "$SECONDS" -ge "$deadline" ]; then log "apply $file: still failing"; return 1; fi
     sleep 5
@@ -110,17 +112,17 @@ apply_with_retry() {
 }
 
 kubeadm_init() {
-  if [ -e ${P.adminKubeconfig} ]; then log "kubeadm: cluster exists"; return 0; fi
+  if [ -e "$admin" ]; then log "kubeadm: cluster exists"; return 0; fi
   kubeadm init --config ${P.kubeadmConfig} --skip-token-print
 }
 
-if [ -e ${P.complete} ]; then log "bootstrap complete before; nothing to do"; exit 0; fi
+if [ -e "$state/complete" ]; then log "bootstrap complete before; nothing to do"; exit 0; fi
 step images systemctl start labsmith-import-images.service
 step kubeadm-init kubeadm_init
 wait_for "API server" ${WAIT.api} kubectl get --raw /readyz
 ${applySteps.join('\n')}
 wait_for "CoreDNS answers kubernetes.default.svc.${plan.dnsDomain}" ${WAIT.dns} python3 ${P.dnsProbe} "$(kubectl -n kube-system get service kube-dns -o jsonpath='{.spec.clusterIP}')" kubernetes.default.svc.${plan.dnsDomain}
-touch ${P.complete}
+touch "$state/complete"
 log "complete"
 `;
 }
@@ -149,16 +151,16 @@ WantedBy=multi-user.target
  */
 export function renderDnsProbeScript(): string {
   return `#!/usr/bin/env python3
-# Written by labsmith: dns-query.py SERVER NAME [--tcp]
+# Written by labsmith: dns-query.py SERVER NAME [--tcp] [--port N]
 import random, socket, struct, sys
 
-def query(server, name, tcp):
+def query(server, name, tcp, port=53):
     qid = random.randrange(65536)
     packet = struct.pack('>HHHHHH', qid, 0x0100, 1, 0, 0, 0)
     packet += b''.join(bytes([len(p)]) + p.encode() for p in name.rstrip('.').split('.')) + b'\\0'
     packet += struct.pack('>HH', 1, 1)
     if tcp:
-        with socket.create_connection((server, 53), timeout=3) as s:
+        with socket.create_connection((server, port), timeout=3) as s:
             s.sendall(struct.pack('>H', len(packet)) + packet)
             size = struct.unpack('>H', s.recv(2))[0]
             data = b''
@@ -167,7 +169,7 @@ def query(server, name, tcp):
     else:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.settimeout(3)
-        s.sendto(packet, (server, 53))
+        s.sendto(packet, (server, port))
         data = s.recv(4096)
     rid, flags, _, ancount = struct.unpack('>HHHH', data[:8])
     if rid != qid:
@@ -188,7 +190,9 @@ def query(server, name, tcp):
     return addresses
 
 if __name__ == '__main__':
-    found = query(sys.argv[1], sys.argv[2], '--tcp' in sys.argv[3:])
+    extra = sys.argv[3:]
+    port = int(extra[extra.index('--port') + 1]) if '--port' in extra else 53
+    found = query(sys.argv[1], sys.argv[2], '--tcp' in extra, port)
     if not found:
         raise SystemExit('no A record for ' + sys.argv[2])
     print(' '.join(found))
