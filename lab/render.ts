@@ -5,6 +5,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { renderSeedFiles, type SeedSecrets } from '../cloud-init/user-data.ts';
+import { renderAddonManifests, type UpstreamTexts } from '../cloud-init/addons/bundle.ts';
+import { apiServerSans } from '../cloud-init/addons/kubeconfig.ts';
+import { renderKubeadmConfig } from '../cloud-init/addons/kubeadm-config.ts';
 import type { LabConfig } from './config/schema.ts';
 import { synthesizeLibvirtStack } from './drivers/libvirt/cdktf.ts';
 import { planLibvirtStack } from './drivers/libvirt/stack.ts';
@@ -18,9 +21,29 @@ export const PLACEHOLDER_SECRETS: SeedSecrets = {
   tlsKey: '<placeholder ingress key, generated at lab:up>',
 };
 
-export async function renderLab(config: LabConfig, outDir: string): Promise<string[]> {
+export interface RenderCluster {
+  /** kubeadm's version from the lock, when it has one. */
+  kubernetesVersion?: string;
+  /** The upstream manifests available locally (verified against the lock). */
+  upstream: Partial<UpstreamTexts>;
+}
+
+export async function renderLab(config: LabConfig, outDir: string, cluster?: RenderCluster): Promise<string[]> {
   const seed = renderSeedFiles(config, PLACEHOLDER_SECRETS);
   const written: string[] = [];
+  if (cluster) {
+    // The add-ons without secrets; the lab TLS manifest carries the CA key and exists only at lab:up.
+    const dir = join(outDir, 'cluster');
+    await mkdir(dir, { recursive: true });
+    const files: Record<string, string> = {
+      'kubeadm.yaml': renderKubeadmConfig(config, { kubernetesVersion: cluster.kubernetesVersion ?? `v${config.kubernetes.version}.0`, certSANs: apiServerSans(config.name, config.network.hostAddress) }),
+      ...Object.fromEntries(renderAddonManifests(config, cluster.upstream).map((a) => [a.file, a.text])),
+    };
+    for (const [name, text] of Object.entries(files)) {
+      await writeFile(join(dir, name), text);
+      written.push(join(dir, name));
+    }
+  }
   await mkdir(join(outDir, 'seed'), { recursive: true });
   for (const [name, content] of Object.entries(seed)) {
     const path = join(outDir, 'seed', name);

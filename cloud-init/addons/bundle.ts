@@ -37,13 +37,17 @@ function yamlDocs(objects: object[]): string {
   return objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n');
 }
 
-/** The add-ons that hold no secret: safe to show in `lab:render` and to derive images from. */
-export function renderAddonManifests(config: LabConfig, upstream: UpstreamTexts): AddonManifest[] {
+/**
+ * The add-ons that hold no secret: safe to show in `lab:render` and to derive images from.
+ * With only some upstream texts at hand (lab:render before the lock is filled), the others are left out.
+ */
+export function renderAddonManifests(config: LabConfig, upstream: Partial<UpstreamTexts>): AddonManifest[] {
   const policies = config.addons.policyNamespaces.flatMap((ns) => renderEgressPolicies(ns, { defaultDeny: config.addons.defaultDenyEgress }));
+  const { calico, 'cert-manager': certManager, 'local-path': localPath } = upstream;
   return [
-    { file: '10-calico.yaml', text: patchCalicoManifest(upstream.calico, { podSubnet: config.kubernetes.podSubnet, ...PRODUCTION_CALICO }) },
-    { file: '20-cert-manager.yaml', text: upstream['cert-manager'] },
-    { file: '40-local-path.yaml', text: patchLocalPathManifest(upstream['local-path'], { dataDir: config.addons.storageDir, helperImage: LOCAL_PATH_HELPER_IMAGE }) },
+    ...(calico === undefined ? [] : [{ file: '10-calico.yaml', text: patchCalicoManifest(calico, { podSubnet: config.kubernetes.podSubnet, ...PRODUCTION_CALICO }) }]),
+    ...(certManager === undefined ? [] : [{ file: '20-cert-manager.yaml', text: certManager }]),
+    ...(localPath === undefined ? [] : [{ file: '40-local-path.yaml', text: patchLocalPathManifest(localPath, { dataDir: config.addons.storageDir, helperImage: LOCAL_PATH_HELPER_IMAGE }) }]),
     { file: '50-traefik.yaml', text: yamlDocs(renderTraefikObjects({ image: TRAEFIK_IMAGE, httpNodePort: NODE_PORTS.http, httpsNodePort: NODE_PORTS.https })) },
     { file: '60-network-policies.yaml', text: yamlDocs(policies) },
   ];

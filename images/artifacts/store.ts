@@ -104,6 +104,12 @@ async function resolveFile(what: string, url: string, sha256: string, opts: Reso
   return path;
 }
 
+/** A locked file already in the store with the locked checksum, else undefined (no network). */
+export async function cachedLockedFile(url: string, sha256: string | undefined, storeDir: string): Promise<string | undefined> {
+  const path = join(storeDir, ARTIFACT_DIRS.files, artifactFileName(url));
+  return sha256 && existsSync(path) && (await sha256File(path)) === sha256 ? path : undefined;
+}
+
 /** The manifest digest an OCI archive's index points at. */
 export async function ociArchiveDigest(archive: string): Promise<string | undefined> {
   const entries = await readTar(archive, { readContent: (p) => p === 'index.json' || p === './index.json' });

@@ -142,3 +142,16 @@ testUnless(missingCommand('python3'), 'the DNS probe reads A answers over UDP an
     }
   });
 });
+
+testUnless(haveUpstream, 'lab:render writes the kubeadm config and every add-on it has inputs for, and no secret', async (t) => {
+  const { renderLab } = await import('../../lab/render.ts');
+  await withTempDir(async (dir) => {
+    const upstream = await upstreamTexts();
+    const written = await renderLab(config, dir, { kubernetesVersion: 'v1.37.2', upstream: { calico: upstream.calico } });
+    const names = written.filter((p) => p.includes('/cluster/')).map((p) => p.split('/').pop());
+    t.deepEqual(names, ['kubeadm.yaml', '10-calico.yaml', '50-traefik.yaml', '60-network-policies.yaml'], 'cert-manager and local-path are left out without their manifests');
+    t.regex(await readFile(join(dir, 'cluster', '10-calico.yaml'), 'utf8'), /value: 10\.42\.0\.0\/16/);
+    const everything = (await Promise.all(written.map((p) => readFile(p, 'utf8')))).join('\n');
+    t.notRegex(everything, /BEGIN (EC |RSA |OPENSSH )?PRIVATE KEY/);
+  });
+});
