@@ -250,3 +250,25 @@ test('the suite on a server with no cluster: host checks skip or pass, cluster c
     t.true(existsSync(join(run1.bundle!, 'logs')));
   });
 });
+
+test("ingress checks pass only on Traefik's own 404: not on another server's 404, not on a 200", async (t) => {
+  const { createServer: createHttp } = await import('node:http');
+  const check = CLUSTER_CHECKS.find((c) => c.id === 'ingress-404-host-port')!;
+  const answers: [string, number, string, Record<string, string>, boolean][] = [
+    // What Traefik v3 writes for a Host no router matches.
+    ['traefik', 404, '404 page not found\n', { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' }, true],
+    ['nginx', 404, '<html><head><title>404 Not Found</title></head></html>\n', { 'content-type': 'text/html', server: 'nginx' }, false],
+    ['a backend', 200, 'ok\n', { 'content-type': 'text/plain' }, false],
+  ];
+  for (const [who, status, body, headers, expected] of answers) {
+    const srv = createHttp((_req, res) => res.writeHead(status, headers).end(body));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as AddressInfo).port;
+    // The check only needs to know a cluster exists; it never calls the API.
+    const ctx: AcceptanceContext = { ...noCluster, ports: { http: port }, cluster: { kube: new KubeClient({ server: 'https://127.0.0.1:9' }), kubeconfig: 'kubeconfig' } };
+    const r = await runCheck({ ...check, retry: { attempts: 1, intervalMs: 0 } }, ctx);
+    srv.close();
+    t.is(r.ok, expected, `${who}: ${r.detail}`);
+    t.regex(r.detail, new RegExp(`^HTTP ${status}, body `));
+  }
+});

@@ -1,7 +1,8 @@
 import test from 'ava';
 import { renderMmdebstrapArgs } from '../../images/mmdebstrap.ts';
 import { planDiskLayout, renderSgdiskArgs } from '../../images/disk.ts';
-import { aptSources, OS_PACKAGES, planImageBuild, planRootSizeMiB, type ImageInputs } from '../../images/recipe.ts';
+import { aptSources, bootLayer, OS_PACKAGES, planImageBuild, planRootSizeMiB, type ImageInputs, type KubernetesLayerInputs } from '../../images/recipe.ts';
+import { KUBERNETES_GUEST_PATHS, renderKubernetesHook, renderKubernetesRootfsFiles } from '../../images/kubernetes/rootfs-files.ts';
 import { fatUuid, renderEspGrubConfig, renderLateRootfsFiles } from '../../images/boot-files.ts';
 
 const inputs: ImageInputs = {
@@ -87,4 +88,32 @@ test('fstab and GRUB name the filesystems by their fixed ids', (t) => {
   t.is(files['etc/hostname']!.content, 'localhost\n');
   t.is(fatUuid('1A2B3C4D'), '1A2B-3C4D');
   t.regex(renderEspGrubConfig('u-u-i-d'), /search --no-floppy --fs-uuid --set=root u-u-i-d\nset prefix=\(\$root\)\/boot\/grub\nconfigfile/);
+});
+
+test('the Kubernetes layer sits on the same OS inputs, changes with any locked package or image, and is what the disk is made from', (t) => {
+  const k: KubernetesLayerInputs = {
+    minor: '1.37',
+    repository: 'https://pkgs.k8s.io/core:/stable:/v1.37/deb/',
+    keyringSha256: 'a'.repeat(64),
+    packages: { kubelet: { version: '1.37.2-1.1', sha256: 'b'.repeat(64) } },
+    images: { 'registry.k8s.io/pause:3.10.1': `sha256:${'c'.repeat(64)}` },
+  };
+  const os = planImageBuild(inputs, '/layers');
+  const kube = planImageBuild(inputs, '/layers', k);
+  t.is(os.kubernetes, undefined);
+  t.is(bootLayer(os), os.rootfs);
+  t.is(kube.rootfs.hash, os.rootfs.hash, 'the OS layer is shared: an OS-only build caches it for the full one');
+  t.is(bootLayer(kube), kube.kubernetes!);
+  t.not(kube.disk.hash, os.disk.hash);
+  const newKubelet = planImageBuild(inputs, '/layers', { ...k, packages: { kubelet: { version: '1.37.3-1.1', sha256: 'd'.repeat(64) } } });
+  const newImage = planImageBuild(inputs, '/layers', { ...k, images: { 'registry.k8s.io/pause:3.10.1': `sha256:${'e'.repeat(64)}` } });
+  t.not(newKubelet.kubernetes!.hash, kube.kubernetes!.hash);
+  t.not(newImage.kubernetes!.hash, kube.kubernetes!.hash);
+  t.not(newImage.disk.hash, kube.disk.hash);
+
+  const files = renderKubernetesRootfsFiles(k);
+  t.is(files[KUBERNETES_GUEST_PATHS.aptSource]!.content, 'Types: deb\nURIs: https://pkgs.k8s.io/core:/stable:/v1.37/deb/\nSuites: /\nSigned-By: /etc/apt/keyrings/kubernetes-apt-keyring.gpg\n');
+  t.is(files[KUBERNETES_GUEST_PATHS.imageList]!.content, 'registry.k8s.io/pause:3.10.1\n');
+  t.regex(renderKubernetesHook(), /apt-mark hold kubelet kubeadm kubectl cri-tools kubernetes-cni\n/);
+  t.regex(renderKubernetesHook(), /systemctl enable kubelet\.service labsmith-import-images\.service/);
 });

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { parse as parseToml } from 'smol-toml';
 import { stat, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -70,14 +71,28 @@ testUnless(noCloudInit, '`cloud-init schema` does reject a broken config (the ch
   });
 });
 
-test('containerd config: systemd cgroups, /opt/cni/bin and kubeadm pause image', (t) => {
-  const toml = renderContainerdConfig({ kubernetesVersion: '1.37' });
-  t.regex(toml, /^version = 2$/m);
-  t.regex(toml, /SystemdCgroup = true/);
-  t.regex(toml, /bin_dir = "\/opt\/cni\/bin"/);
-  t.regex(toml, /sandbox_image = "registry.k8s.io\/pause:[\d.]+"/);
+test('containerd config parses as TOML: systemd cgroups, /opt/cni/bin, runc, and the pause image it is given', (t) => {
+  const config = parseToml(renderContainerdConfig({ kubernetesVersion: '1.37', pauseImage: 'registry.k8s.io/pause:3.10.2' })) as any;
+  t.is(config.version, 2);
+  const cri = config.plugins['io.containerd.grpc.v1.cri'];
+  t.is(cri.sandbox_image, 'registry.k8s.io/pause:3.10.2', "kubeadm's pause, from the lock");
+  t.is(cri.containerd.default_runtime_name, 'runc');
+  t.is(cri.containerd.runtimes.runc.runtime_type, 'io.containerd.runc.v2');
+  t.true(cri.containerd.runtimes.runc.options.SystemdCgroup);
+  t.is(cri.cni.bin_dir, '/opt/cni/bin');
+  // Without a lock (an OS-only image) the table for the minor is the fallback.
+  t.is((parseToml(renderContainerdConfig({ kubernetesVersion: '1.37' })) as any).plugins['io.containerd.grpc.v1.cri'].sandbox_image, 'registry.k8s.io/pause:3.10.1');
 });
 
+testUnless(missingCommand('containerd'), 'containerd itself loads the config and keeps the keys', async (t) => {
+  await withTempDir(async (dir) => {
+    await writeFile(join(dir, 'config.toml'), renderContainerdConfig({ kubernetesVersion: '1.37', pauseImage: 'registry.k8s.io/pause:3.10.2' }));
+    const dump = await run('containerd', ['--config', join(dir, 'config.toml'), 'config', 'dump']);
+    t.regex(dump.stdout, /SystemdCgroup = true/);
+    t.regex(dump.stdout, /sandbox_image = "registry\.k8s\.io\/pause:3\.10\.2"/);
+    t.regex(dump.stdout, /bin_dir = "\/opt\/cni\/bin"/);
+  });
+});
 test('network-config matches the virtio NIC by name and uses DHCP', (t) => {
   const seed = renderSeedFiles(config, { sshPublicKey: 'ssh-ed25519 AAAA x', hostKey: { privateKey: 'k', publicKey: 'ssh-ed25519 BBBB h' }, caCert: 'c', tlsCert: 'c', tlsKey: 'k' });
   t.deepEqual(parse(seed['network-config']), { version: 2, ethernets: { primary: { match: { name: 'en*' }, dhcp4: true, dhcp6: false } } });
