@@ -12,7 +12,8 @@ import { NODE_PORTS } from '../../cloud-init/addons/bundle.ts';
 import { TRAEFIK_NAMESPACE } from '../../cloud-init/addons/traefik.ts';
 import { resourcePath, type KubeClient } from '../kube/client.ts';
 import { certificateVerdict, nodeVerdict, podsVerdict, type CertificateObject, type NodeObject, type PodObject } from '../kube/readiness.ts';
-import { renderSshArgs, sshRun } from '../ssh.ts';
+import { sshRun } from '../ssh.ts';
+import { remote } from './os-checks.ts';
 import type { Check, ProbeOutcome } from './check.ts';
 import type { AcceptanceContext } from './context.ts';
 import { isMissing, type ClusterCheckContext, type SuiteEnv } from './cluster/env.ts';
@@ -28,7 +29,6 @@ export const TRAEFIK_404_BODY = '404 page not found';
 export const UNKNOWN_HOST = 'unknown.labsmith.invalid';
 
 const kubectl = (ctx: AcceptanceContext, ...args: string[]) => formatCommand('kubectl', ['--kubeconfig', 'cluster' in ctx && !('missing' in ctx.cluster) ? ctx.cluster.kubeconfig : 'KUBECONFIG', ...args]);
-const remote = (ctx: AcceptanceContext, ...cmd: string[]) => (ctx.ssh ? formatCommand('ssh', [...renderSshArgs(ctx.ssh), '--', ...cmd]) : `(on the node) ${cmd.join(' ')}`);
 const fail = (detail: string, final = false): ProbeOutcome => ({ ok: false, detail, final });
 
 /** The cluster, or a final `not ok` saying why there is none. */

@@ -11,7 +11,8 @@ import type { Check } from './check.ts';
 import type { AcceptanceContext } from './context.ts';
 import { httpGet, httpsGet } from './probes.ts';
 
-const remote = (ctx: AcceptanceContext, ...cmd: string[]) => (ctx.ssh ? formatCommand('ssh', [...renderSshArgs(ctx.ssh), '--', ...cmd]) : `(on the node) ${cmd.join(' ')}`);
+/** The ssh command line that runs `cmd` on the node (or says where to run it when there is no SSH). */
+export const remote = (ctx: AcceptanceContext, ...cmd: string[]) => (ctx.ssh ? formatCommand('ssh', [...renderSshArgs(ctx.ssh), '--', ...cmd]) : `(on the node) ${cmd.join(' ')}`);
 /** Checks that need a shell on the node skip for a server given by --host (no lab SSH key). */
 const needsSsh = (ctx: AcceptanceContext) => (ctx.ssh ? undefined : 'no SSH access to the node (server given by --host)');
 const quick = { attempts: 3, intervalMs: 2000 };
