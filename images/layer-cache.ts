@@ -3,6 +3,7 @@
  * in a temporary sibling and renamed into place, with a marker holding its inputs.
  */
 import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { IMAGE_FILES } from '../core/paths.ts';
@@ -39,7 +40,7 @@ export async function ensureLayer(layer: LayerPlan, build: (tmpDir: string) => P
   if (isLayerComplete(layer)) return { cached: true, seconds: (await readLayerMarker(layer))?.seconds ?? 0 };
   const started = Date.now();
   await mkdir(dirname(layer.dir), { recursive: true });
-  const tmp = `${layer.dir}.tmp-${process.pid}`;
+  const tmp = `${layer.dir}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
   await removeTree(tmp);
   await mkdir(tmp, { recursive: true });
   try {
@@ -47,8 +48,20 @@ export async function ensureLayer(layer: LayerPlan, build: (tmpDir: string) => P
     const seconds = Math.round((Date.now() - started) / 100) / 10;
     const marker: LayerMarker = { hash: layer.hash, inputs: layer.inputs, builtAt: new Date().toISOString(), seconds };
     await writeFile(`${tmp}/${IMAGE_FILES.complete}`, JSON.stringify(marker, null, 2) + '\n');
+    // Another build of the same inputs (a second lab:up sharing the cache) may have finished
+    // first: its layer is the same by construction and may be in use, so ours is dropped.
+    if (isLayerComplete(layer)) {
+      await removeTree(tmp);
+      return { cached: true, seconds };
+    }
     await removeTree(layer.dir);
-    await rename(tmp, layer.dir);
+    try {
+      await rename(tmp, layer.dir);
+    } catch (error) {
+      if (!isLayerComplete(layer)) throw error;
+      await removeTree(tmp);
+      return { cached: true, seconds };
+    }
     return { cached: false, seconds };
   } catch (error) {
     // Keep the build log beside the cache for the user to read; drop the half-made layer.

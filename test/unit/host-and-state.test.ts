@@ -101,3 +101,23 @@ test('layer cache: a layer exists only when complete; a failed build leaves its 
     t.is(builds, 1);
   });
 });
+
+test('layer cache: two builds of the same layer at once (two labs sharing the cache) both succeed and keep one layer', async (t) => {
+  await withTempDir(async (dir) => {
+    const layer = { name: 'rootfs' as const, hash: 'def', dir: join(dir, 'rootfs-def'), inputs: { x: 2 } };
+    let releaseSlow!: () => void;
+    const slowMayFinish = new Promise<void>((r) => (releaseSlow = r));
+    const slow = ensureLayer(layer, async (tmp) => {
+      await writeFile(join(tmp, 'who'), 'slow');
+      await slowMayFinish;
+    });
+    const fast = await ensureLayer(layer, async (tmp) => writeFile(join(tmp, 'who'), 'fast'));
+    releaseSlow();
+    const late = await slow;
+    t.false(fast.cached);
+    t.true(late.cached, 'the later build sees the finished layer and drops its own');
+    const { readFile, readdir } = await import('node:fs/promises');
+    t.is(await readFile(join(layer.dir, 'who'), 'utf8'), 'fast', 'the layer in use is not replaced');
+    t.deepEqual(await readdir(dir), ['rootfs-def'], 'no temporary directory is left');
+  });
+});
