@@ -62,7 +62,8 @@ export function parseRawManifest(raw: string): { digest: string; amd64?: string 
   return { digest, amd64 };
 }
 
-async function inspectImage(ref: string, signal?: AbortSignal): Promise<LockedImage> {
+/** What a tag resolves to in its registry now (via skopeo: the registry HTTP API with its auth and mirrors). */
+export async function inspectImage(ref: string, signal?: AbortSignal): Promise<LockedImage> {
   const result = await run('skopeo', ['inspect', '--raw', '--retry-times', '2', `docker://${ref}`], { signal, allowFailure: true, timeoutMs: 120_000 });
   if (result.exitCode !== 0) throw new UnreachableError(`docker://${ref}`, result.stderr.trim().split('\n').pop() ?? `skopeo exited ${result.exitCode}`);
   const { digest, amd64 } = parseRawManifest(result.stdout);
