@@ -32,6 +32,8 @@ export interface ImageManifest {
   rawBytes: number;
   packages: InstalledPackage[];
   buildSeconds: Record<string, number>;
+  /** A Kubernetes image: the minor and every container image baked in (absent for OS-only). */
+  kubernetes?: { minor: string; images: string[] };
 }
 
 export function renderSha256Sums(files: Record<string, { sha256: string }>): string {

@@ -10,6 +10,7 @@ export function renderImageSummary(image: BuiltImage): string {
     `  compressed: ${image.compressed}  ${formatSize(m.files['disk-compressed.qcow2']?.bytes ?? 0)}`,
     `  raw size:   ${formatSize(m.rawBytes)}`,
     `  layers:     ${Object.entries(image.cacheHits).map(([k, hit]) => `${k} ${hit ? 'cached' : 'built'}`).join(', ')}`,
+    m.kubernetes ? `  kubernetes: ${m.kubernetes.minor}, ${m.kubernetes.images.length} images baked in` : '  kubernetes: none (OS-only image)',
     '',
   ];
   return lines.join('\n');
