@@ -19,15 +19,24 @@ export function renderSourceLine(s: AptSource): string {
   return `deb ${s.uri} ${s.suite} ${s.components.join(' ')}`;
 }
 
+export const FILE_MIRROR_AUTOMOUNT = '/usr/share/mmdebstrap/hooks/file-mirror-automount';
+
 export function renderMmdebstrapArgs(plan: MmdebstrapPlan): string[] {
   const [first, ...rest] = plan.sources;
+  const localDebs = plan.packages.filter((p) => p.startsWith('/'));
   if (!first) throw new Error('mmdebstrap needs at least one apt source');
   const args = [
     '--mode=root',
     `--variant=${plan.variant}`,
     `--format=${plan.format}`,
     '--architectures=amd64',
-    `--include=${plan.packages.join(',')}`,
+    `--include=${plan.packages.filter((p) => !p.startsWith('/')).join(',')}`,
+    // Local .deb files (the locked Kubernetes packages) each get their own option: mmdebstrap
+    // does not split an argument that starts with a path.
+    ...localDebs.map((p) => `--include=${p}`),
+    // dpkg runs inside the chroot: mmdebstrap's own hook bind-mounts the files at the same path
+    // there, and unmounts them before the customize hooks below.
+    ...(localDebs.length ? [`--hook-dir=${FILE_MIRROR_AUTOMOUNT}`] : []),
     // Recommends would make the package set depend on what else the archive carries.
     '--aptopt=APT::Install-Recommends "false"',
   ];

@@ -15,6 +15,13 @@ import { parseLabConfig } from '../../lab/config/load.ts';
 import { readHostFacts } from '../../lab/config/host-facts.ts';
 import { throwawayLabYaml } from '../../lab/ports.ts';
 import { tcpProbe } from '../../lab/acceptance/cluster/host-side.ts';
+import { run } from '../../core/exec.ts';
+import { readTar } from '../../core/tar.ts';
+import { parseDpkgStatus } from '../../images/manifest.ts';
+import { renderMmdebstrapArgs } from '../../images/mmdebstrap.ts';
+import { aptSources } from '../../images/recipe.ts';
+import { fillDefaults } from '../../lab/config/defaults.ts';
+import { makeDeb } from '../fixtures/apt-repo.ts';
 import { missingCommand, notRoot, testUnless, withTempDir } from '../helpers.ts';
 
 const PKGS = 'pkgs.k8s.io';
@@ -46,5 +53,21 @@ testUnless(reason, 'a Kubernetes build where pkgs.k8s.io is unreachable: OS laye
     const osOnly = await buildImage({ debian: config.debian, source: base, progress: new Progress('plain', () => undefined) });
     t.true(osOnly.cacheHits.tools && osOnly.cacheHits.rootfs, JSON.stringify(osOnly.cacheHits));
     t.true(existsSync(osOnly.disk));
+  });
+}, { serial: true });
+
+testUnless(notRoot() ?? missingCommand('mmdebstrap', 'dpkg-deb'), 'locked .deb files install through mmdebstrap with their Debian dependencies, and leave no trace of their path', async (t) => {
+  t.timeout(20 * 60_000);
+  await withTempDir(async (dir) => {
+    // A package of our own (not a Kubernetes stand-in): it depends on socat, which must come from Debian.
+    const deb = await makeDeb(join(dir, 'debs'), 'labsmith-probe', '1.0-1', 'socat');
+    const config = fillDefaults({}, dir);
+    const args = renderMmdebstrapArgs({ variant: 'apt', format: 'tar', packages: ['ca-certificates', deb], sources: aptSources(config.debian).slice(0, 1), output: join(dir, 'rootfs.tar') });
+    await run('mmdebstrap', args, { timeoutMs: 15 * 60_000 });
+    const entries = await readTar(join(dir, 'rootfs.tar'), { readContent: (p) => p === 'var/lib/dpkg/status' });
+    const status = parseDpkgStatus(entries.find((e) => e.path === 'var/lib/dpkg/status')!.content!.toString());
+    t.truthy(status.find((p) => p.name === 'labsmith-probe' && p.version === '1.0-1'));
+    t.truthy(status.find((p) => p.name === 'socat'), 'its dependency came from the Debian mirror');
+    t.false(entries.some((e) => e.path.includes(dir.replace(/^\//, ''))), 'the bind-mounted path is gone from the tree');
   });
 }, { serial: true });

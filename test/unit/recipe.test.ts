@@ -117,3 +117,10 @@ test('the Kubernetes layer sits on the same OS inputs, changes with any locked p
   t.regex(renderKubernetesHook(), /apt-mark hold kubelet kubeadm kubectl cri-tools kubernetes-cni\n/);
   t.regex(renderKubernetesHook(), /systemctl enable kubelet\.service labsmith-import-images\.service/);
 });
+
+test('local .deb files each get their own --include and are mounted into the chroot for dpkg', (t) => {
+  const args = renderMmdebstrapArgs({ variant: 'apt', format: 'tar', packages: ['systemd', '/cache/files/kubelet_1.37.2-1.1_amd64.deb', 'curl', '/cache/files/kubeadm_1.37.2-1.1_amd64.deb'], sources: aptSources(inputs), output: '/out/rootfs.tar' });
+  t.deepEqual(args.filter((a) => a.startsWith('--include=')), ['--include=systemd,curl', '--include=/cache/files/kubelet_1.37.2-1.1_amd64.deb', '--include=/cache/files/kubeadm_1.37.2-1.1_amd64.deb']);
+  t.true(args.includes('--hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount'), 'dpkg in the chroot needs the files at the same path');
+  t.false(renderMmdebstrapArgs({ variant: 'apt', format: 'tar', packages: ['systemd'], sources: aptSources(inputs), output: '/o' }).some((a) => a.startsWith('--hook-dir')));
+});
