@@ -23,6 +23,7 @@ export function renderLabStatus(r: LabStatusReport): string {
   const lines = [`lab ${r.name}: ${r.running ? 'running' : 'stopped (its files remain: npm run lab:down removes them)'}`];
   if (r.running) lines.push(`  pid ${r.pid}, up ${formatUptime(r.uptimeSeconds ?? 0)}, ${r.state.driver} driver, ${r.state.accel.toUpperCase()}`);
   for (const f of r.state.forwards) lines.push(`  ${f.name.padEnd(10)} ${r.state.hostAddress}:${f.host} → guest ${f.guest}`);
+  lines.push(r.state.kubernetes ? `  cluster    Kubernetes, ingress *.${r.state.ingressDomain ?? '?'}, kubeconfig: <lab directory>/kubeconfig` : '  cluster    none (OS-only image)');
   return lines.join('\n') + '\n';
 }
 
