@@ -4,20 +4,11 @@
  * readiness (never a fixed sleep), and leaves a marker, so a reboot mid-way resumes where it
  * stopped and a finished bootstrap does nothing.
  */
+import { BOOTSTRAP_PATHS } from '../core/paths.ts';
 import type { AddonManifest } from './addons/bundle.ts';
 import { CERT_MANAGER } from './addons/cert-manager.ts';
 import { TRAEFIK_NAMESPACE } from './addons/traefik.ts';
 
-export const BOOTSTRAP_PATHS = {
-  dir: '/etc/labsmith/bootstrap',
-  kubeadmConfig: '/etc/labsmith/bootstrap/kubeadm.yaml',
-  script: '/usr/local/lib/labsmith/bootstrap.sh',
-  dnsProbe: '/usr/local/lib/labsmith/dns-query.py',
-  unit: '/etc/systemd/system/labsmith-bootstrap.service',
-  stateDir: '/var/lib/labsmith/bootstrap',
-  complete: '/var/lib/labsmith/bootstrap/complete',
-  adminKubeconfig: '/etc/kubernetes/admin.conf',
-} as const;
 
 export const BOOTSTRAP_UNIT = 'labsmith-bootstrap.service';
 

@@ -5,14 +5,14 @@
  */
 import { stringify } from 'yaml';
 import { sha256 } from '../core/hash.ts';
-import { GUEST_PATHS } from '../core/paths.ts';
+import { BOOTSTRAP_PATHS, GUEST_PATHS } from '../core/paths.ts';
 import type { LabConfig } from '../lab/config/schema.ts';
 import { renderContainerdConfig } from './containerd-config.ts';
 import { renderPlaceholderScript, renderPlaceholderUnit } from './placeholder-ingress.ts';
 import { gzipSync } from 'node:zlib';
 import type { AddonManifest } from './addons/bundle.ts';
 import { renderRsyslogForwarding, type LogTarget } from './addons/rsyslog.ts';
-import { BOOTSTRAP_PATHS, BOOTSTRAP_UNIT, renderBootstrapScript, renderBootstrapUnit, renderDnsProbeScript } from './bootstrap.ts';
+import { BOOTSTRAP_UNIT, renderBootstrapScript, renderBootstrapUnit, renderDnsProbeScript } from './bootstrap.ts';
 
 export interface SeedSecrets {
   sshPublicKey: string;

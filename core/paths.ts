@@ -48,3 +48,25 @@ export const GUEST_PATHS = {
   tlsDir: '/etc/labsmith/tls',
   containerdConfig: '/etc/containerd/config.toml',
 } as const;
+
+/** The first-boot bootstrap's files in the guest (absolute). */
+export const BOOTSTRAP_PATHS = {
+  dir: '/etc/labsmith/bootstrap',
+  kubeadmConfig: '/etc/labsmith/bootstrap/kubeadm.yaml',
+  script: '/usr/local/lib/labsmith/bootstrap.sh',
+  dnsProbe: '/usr/local/lib/labsmith/dns-query.py',
+  unit: '/etc/systemd/system/labsmith-bootstrap.service',
+  stateDir: '/var/lib/labsmith/bootstrap',
+  complete: '/var/lib/labsmith/bootstrap/complete',
+  adminKubeconfig: '/etc/kubernetes/admin.conf',
+} as const;
+
+/** What the Kubernetes layer adds to the root filesystem (relative to it: they go into the layer's tree). */
+export const KUBERNETES_GUEST_PATHS = {
+  aptSource: 'etc/apt/sources.list.d/kubernetes.sources',
+  keyring: 'etc/apt/keyrings/kubernetes-apt-keyring.gpg',
+  imagesDir: 'var/lib/labsmith/images',
+  imageList: 'var/lib/labsmith/images/images.list',
+  importScript: 'usr/local/lib/labsmith/import-images.sh',
+  importUnit: 'etc/systemd/system/labsmith-import-images.service',
+} as const;

@@ -3,7 +3,7 @@
  * step made is removed again if a later step fails or the user presses Ctrl-C, unless
  * --retain is given.
  */
-import { BOOTSTRAP_PATHS, BOOTSTRAP_UNIT } from '../cloud-init/bootstrap.ts';
+import { BOOTSTRAP_UNIT } from '../cloud-init/bootstrap.ts';
 import { renderClusterSeed } from '../cloud-init/cluster-seed.ts';
 import type { ClusterSeed } from '../cloud-init/user-data.ts';
 import { UPSTREAM_MANIFEST_NAMES, type UpstreamTexts } from '../cloud-init/addons/bundle.ts';
@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { LabError } from '../core/errors.ts';
 import { formatCommand } from '../core/exec.ts';
 import { requireHostTools } from '../core/host-tools.ts';
-import { cacheRoot, IMAGE_FILES, LAB_FILES } from '../core/paths.ts';
+import { BOOTSTRAP_PATHS, cacheRoot, IMAGE_FILES, LAB_FILES } from '../core/paths.ts';
 import type { Progress } from '../core/progress.ts';
 import { runSteps, type Step, type StepTiming } from '../core/steps.ts';
 import { readTar } from '../core/tar.ts';

@@ -1,21 +1,16 @@
 /**
  * What the Kubernetes layer adds to the root filesystem besides the packages (pure): the
  * pkgs.k8s.io apt source (for later upgrades, held until the user moves them), and the first-boot
- * import of the baked image archives into containerd's k8s.io namespace, pinned so image garbage
+ * import { KUBERNETES_GUEST_PATHS } from '../../core/paths.ts';
+export { KUBERNETES_GUEST_PATHS };
+import of the baked image archives into containerd's k8s.io namespace, pinned so image garbage
  * collection keeps them. Importing needs a running containerd, so it runs once at boot, before
  * the kubelet, and remembers what it imported.
  */
+import { KUBERNETES_GUEST_PATHS } from '../../core/paths.ts';
 import type { FileSpec } from '../boot-files.ts';
 import type { KubernetesLayerInputs } from '../recipe.ts';
 
-export const KUBERNETES_GUEST_PATHS = {
-  aptSource: 'etc/apt/sources.list.d/kubernetes.sources',
-  keyring: 'etc/apt/keyrings/kubernetes-apt-keyring.gpg',
-  imagesDir: 'var/lib/labsmith/images',
-  imageList: 'var/lib/labsmith/images/images.list',
-  importScript: 'usr/local/lib/labsmith/import-images.sh',
-  importUnit: 'etc/systemd/system/labsmith-import-images.service',
-} as const;
 
 export const IMPORT_UNIT = 'labsmith-import-images.service';
 /** The label the CRI plugin reads to keep an image from garbage collection. */

@@ -6,7 +6,7 @@
  */
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import { formatCommand } from '../../core/exec.ts';
-import { BOOTSTRAP_PATHS } from '../../cloud-init/bootstrap.ts';
+import { BOOTSTRAP_PATHS } from '../../core/paths.ts';
 import { WILDCARD_SECRET } from '../../cloud-init/addons/cert-manager.ts';
 import { NODE_PORTS } from '../../cloud-init/addons/bundle.ts';
 import { TRAEFIK_NAMESPACE } from '../../cloud-init/addons/traefik.ts';

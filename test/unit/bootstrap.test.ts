@@ -1,8 +1,8 @@
 /**
  * The cluster's first boot: the seed a Kubernetes lab gets (checked by `cloud-init schema`),
- * the bootstrap script's resume-after-failure behaviour (run in a private mount namespace with
- * kubeadm and kubectl stand-ins, since neither can run here), and the DNS probe against a real
- * DNS server on loopback.
+ * the bootstrap script's resume-after-failure behaviour (its state and kubeconfig paths pointed
+ * into a temp dir, with kubeadm and kubectl stand-ins since neither can run here), and the DNS
+ * probe against a real DNS server on loopback.
  */
 import test from 'ava';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'yaml';
 import { run } from '../../core/exec.ts';
+import { BOOTSTRAP_PATHS } from '../../core/paths.ts';
 import { renderAddonManifests, type UpstreamTexts } from '../../cloud-init/addons/bundle.ts';
-import { BOOTSTRAP_PATHS, BOOTSTRAP_UNIT, renderBootstrapScript, renderDnsProbeScript } from '../../cloud-init/bootstrap.ts';
+import { BOOTSTRAP_UNIT, renderBootstrapScript, renderDnsProbeScript } from '../../cloud-init/bootstrap.ts';
 import { renderClusterSeed } from '../../cloud-init/cluster-seed.ts';
 import { renderSeedFiles, type SeedSecrets } from '../../cloud-init/user-data.ts';
 import { fillDefaults } from '../../lab/config/defaults.ts';

@@ -1,8 +1,9 @@
 import test from 'ava';
+import { KUBERNETES_GUEST_PATHS } from '../../core/paths.ts';
 import { renderMmdebstrapArgs } from '../../images/mmdebstrap.ts';
 import { planDiskLayout, renderSgdiskArgs } from '../../images/disk.ts';
 import { aptSources, bootLayer, OS_PACKAGES, planImageBuild, planRootSizeMiB, type ImageInputs, type KubernetesLayerInputs } from '../../images/recipe.ts';
-import { KUBERNETES_GUEST_PATHS, renderKubernetesHook, renderKubernetesRootfsFiles } from '../../images/kubernetes/rootfs-files.ts';
+import { renderKubernetesHook, renderKubernetesRootfsFiles } from '../../images/kubernetes/rootfs-files.ts';
 import { fatUuid, renderEspGrubConfig, renderLateRootfsFiles } from '../../images/boot-files.ts';
 
 const inputs: ImageInputs = {
