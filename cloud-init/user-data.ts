@@ -6,7 +6,7 @@
 import { stringify } from 'yaml';
 import { sha256 } from '../core/hash.ts';
 import { BOOTSTRAP_PATHS, GUEST_PATHS } from '../core/paths.ts';
-import type { LabConfig } from '../lab/config/schema.ts';
+import { LOG_TARGET_PATTERN, type LabConfig } from '../lab/config/schema.ts';
 import { renderContainerdConfig } from './containerd-config.ts';
 import { renderPlaceholderScript, renderPlaceholderUnit } from './placeholder-ingress.ts';
 import { gzipSync } from 'node:zlib';
@@ -52,7 +52,7 @@ function guestPort(config: LabConfig, name: string, fallback: number): number {
 }
 
 export function parseLogTarget(target: string): LogTarget {
-  const m = /^(udp|tcp):\/\/([^\s:/]+):(\d{1,5})$/.exec(target);
+  const m = LOG_TARGET_PATTERN.exec(target);
   if (!m) throw new Error(`bad log target ${target}`);
   return { protocol: m[1] as 'udp' | 'tcp', host: m[2]!, port: Number(m[3]) };
 }

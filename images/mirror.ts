@@ -1,6 +1,7 @@
 /** Reads the mirror's current state (each suite's InRelease) so cached layers follow the archive. */
 import { sha256 } from '../core/hash.ts';
 import { LabError } from '../core/errors.ts';
+import { fetchBytes, UnreachableError } from '../core/download.ts';
 import type { AptSource } from './recipe.ts';
 
 export interface MirrorState {
@@ -17,10 +18,15 @@ export function inReleaseUrl(source: AptSource): string {
 
 /** Parses the `Date:` field of a Release/InRelease file (seconds since the epoch). */
 export function parseReleaseDate(text: string): number | undefined {
-  const m = /^Date:\s*(.+)$/m.exec(text);
-  if (!m) return undefined;
-  const ms = Date.parse(m[1]!.trim());
+  const field = releaseDateField(text);
+  if (field === undefined) return undefined;
+  const ms = Date.parse(field);
   return Number.isNaN(ms) ? undefined : Math.floor(ms / 1000);
+}
+
+/** The `Date:` field as written. */
+export function releaseDateField(text: string): string | undefined {
+  return /^Date:\s*(.+)$/m.exec(text)?.[1]?.trim();
 }
 
 export async function readMirrorState(sources: AptSource[], signal?: AbortSignal): Promise<MirrorState> {
@@ -31,20 +37,15 @@ export async function readMirrorState(sources: AptSource[], signal?: AbortSignal
     const url = inReleaseUrl(source);
     let text: string;
     try {
-      const timeout = AbortSignal.timeout(30_000);
-      const response = await fetch(url, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      text = await response.text();
+      text = (await fetchBytes(url, { signal })).toString('utf8');
     } catch (error) {
-      throw new LabError(
-        `cannot read ${url}: ${error instanceof Error ? error.message : String(error)}`,
-        'check debian.mirror / debian.securityMirror and debian.suite in lab.yaml, and that this machine reaches the mirror',
-      );
+      if (!(error instanceof UnreachableError)) throw error;
+      throw new LabError(`cannot read ${url}: ${error.reason}`, 'check debian.mirror / debian.securityMirror and debian.suite in lab.yaml, and that this machine reaches the mirror');
     }
     const date = parseReleaseDate(text);
     if (date === undefined) throw new LabError(`${url} has no Date: field`, 'is debian.mirror a Debian archive?');
     releaseHashes[source.suite] = sha256(text);
-    dates[source.suite] = /^Date:\s*(.+)$/m.exec(text)![1]!.trim();
+    dates[source.suite] = releaseDateField(text)!;
     newestDate = Math.max(newestDate, date);
   }
   return { releaseHashes, dates, newestDate };

@@ -29,7 +29,7 @@ import { buildImage, type BuiltImage } from '../images/build.ts';
 import { chooseAccel, probeKvm } from './accel.ts';
 import { runChecks, type CheckResult } from './acceptance/check.ts';
 import { acceptanceContextFromLab, PLACEHOLDER_TLS_NAME } from './acceptance/context.ts';
-import { osChecksFor } from './acceptance/os-checks.ts';
+import { hostChecksFor } from './acceptance/os-checks.ts';
 import type { LabConfig } from './config/schema.ts';
 import type { LabDriver } from './drivers/driver.ts';
 import { sleep } from '../core/sleep.ts';
@@ -242,7 +242,7 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
       const state = need(ctx.state, 'state');
       const actx = await acceptanceContextFromLab(state, ctx.config.stateDir, ctx.driver.sshEndpoint(state));
       const lines: string[] = [];
-      ctx.checks = [...(ctx.checks ?? []), ...(await runChecks(osChecksFor(state), actx, (l) => lines.push(l)))];
+      ctx.checks = [...(ctx.checks ?? []), ...(await runChecks(hostChecksFor(Boolean(state.kubernetes)), actx, (l) => lines.push(l)))];
       const failed = ctx.checks.filter((c) => !c.ok);
       if (failed.length) throw new LabError(`${failed.length} check(s) failed:\n${failed.map((c) => `  ✗ ${c.description}: ${c.detail}\n    try: ${c.reproduce}`).join('\n')}`, failed[0]!.hint);
     },

@@ -5,6 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commandExistsSync } from '../core/exec.ts';
 import type { HostFacts } from '../lab/config/validate.ts';
+import { readHostFacts } from '../lab/config/host-facts.ts';
+import { parseLabConfig } from '../lab/config/load.ts';
+import type { LabConfig } from '../lab/config/schema.ts';
+import { throwawayLabYaml } from '../lab/ports.ts';
 
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'labsmith-test-'));
@@ -39,3 +43,13 @@ export function missingCommand(...commands: string[]): string | undefined {
 }
 
 export const notRoot = (): string | undefined => (process.getuid?.() === 0 ? undefined : 'needs root');
+
+/**
+ * A lab config on free host ports with its state under `dir`, parsed like lab.yaml against this
+ * host's facts; a config problem throws, naming every field.
+ */
+export async function throwawayLabConfig(name: string, dir: string, extraYaml = ''): Promise<LabConfig> {
+  const parsed = parseLabConfig(await throwawayLabYaml(name, join(dir, 'state'), extraYaml), await readHostFacts(), dir);
+  if (!parsed.ok) throw new Error(`throwaway config ${name}: ${JSON.stringify(parsed.problems)}`);
+  return parsed.config;
+}

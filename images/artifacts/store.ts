@@ -54,10 +54,6 @@ export interface ResolveOptions {
 const OFFLINE_HINT =
   'build where it is reachable, or fill a directory on a machine that reaches it with `npm run image:fetch-artifacts -- --out DIR` and build with `--artifacts DIR`';
 
-export function unreachableHint(): string {
-  return OFFLINE_HINT;
-}
-
 function missingFromLock(field: string): LabError {
   return new LabError(
     `the lock file has no ${field}`,
@@ -92,8 +88,9 @@ async function resolveFile(what: string, url: string, sha256: string, opts: Reso
     if (actual !== sha256) throw new ChecksumError(`${what} (${path})`, sha256, actual, 'the artifacts directory does not match the lock: refill it with image:fetch-artifacts');
     return path;
   }
+  const cached = await cachedLockedFile(url, sha256, opts.storeDir);
+  if (cached) return cached;
   const path = join(opts.storeDir, ARTIFACT_DIRS.files, name);
-  if (existsSync(path) && (await sha256File(path)) === sha256) return path;
   opts.onItem?.(`downloading ${url}`);
   try {
     await downloadFile(url, path, { sha256, signal: opts.signal });
@@ -121,6 +118,13 @@ export async function ociArchiveDigest(archive: string): Promise<string | undefi
 
 const UNREACHABLE_PATTERNS = /dial tcp|no such host|connection refused|i\/o timeout|network is unreachable|TLS handshake timeout|server misbehaving|Temporary failure in name resolution/i;
 
+/** A failed skopeo call: an unreachable registry (build elsewhere or offline), or a problem with the reference itself. */
+export function skopeoFailure(source: string, stderr: string, doing: string): LabError {
+  const detail = stderr.trim().split('\n').pop() ?? '';
+  if (UNREACHABLE_PATTERNS.test(stderr)) return new UnreachableError(source, detail, OFFLINE_HINT);
+  return new LabError(`skopeo could not ${doing} ${source}: ${detail}`, 'check the image reference and digest in the lock file (`npm run image:lock` refreshes them)');
+}
+
 /** skopeo copies exactly the locked linux/amd64 manifest into an OCI archive named by its tag. */
 export async function fetchImageArchive(ref: string, image: LockedImage, dest: string, signal?: AbortSignal): Promise<void> {
   const source = `docker://${imageRepository(ref)}@${image.amd64}`;
@@ -130,9 +134,7 @@ export async function fetchImageArchive(ref: string, image: LockedImage, dest: s
   const result = await run('skopeo', ['copy', '--retry-times', '2', '--override-os', 'linux', '--override-arch', 'amd64', source, `oci-archive:${tmp}:${ref}`], { signal, allowFailure: true, timeoutMs: 30 * 60_000 });
   if (result.exitCode !== 0) {
     await rm(tmp, { force: true });
-    const detail = result.stderr.trim().split('\n').pop() ?? '';
-    if (UNREACHABLE_PATTERNS.test(result.stderr)) throw new UnreachableError(source, detail, OFFLINE_HINT);
-    throw new LabError(`skopeo could not copy ${source}: ${detail}`, 'check the image reference and digest in the lock file (`npm run image:lock` refreshes them)');
+    throw skopeoFailure(source, result.stderr, 'copy');
   }
   await rename(tmp, dest);
 }

@@ -11,6 +11,7 @@ import { downloadFile, UnreachableError } from '../../core/download.ts';
 import { LabError } from '../../core/errors.ts';
 import { run } from '../../core/exec.ts';
 import { sha256 } from '../../core/hash.ts';
+import { skopeoFailure } from '../artifacts/store.ts';
 import { clusterImages, renderAddonManifests, UPSTREAM_MANIFESTS, UPSTREAM_MANIFEST_NAMES, type UpstreamTexts } from '../../cloud-init/addons/bundle.ts';
 import { renderKubeadmConfig } from '../../cloud-init/addons/kubeadm-config.ts';
 import type { LabConfig } from '../../lab/config/schema.ts';
@@ -65,7 +66,7 @@ export function parseRawManifest(raw: string): { digest: string; amd64?: string 
 /** What a tag resolves to in its registry now (via skopeo: the registry HTTP API with its auth and mirrors). */
 export async function inspectImage(ref: string, signal?: AbortSignal): Promise<LockedImage> {
   const result = await run('skopeo', ['inspect', '--raw', '--retry-times', '2', `docker://${ref}`], { signal, allowFailure: true, timeoutMs: 120_000 });
-  if (result.exitCode !== 0) throw new UnreachableError(`docker://${ref}`, result.stderr.trim().split('\n').pop() ?? `skopeo exited ${result.exitCode}`);
+  if (result.exitCode !== 0) throw skopeoFailure(`docker://${ref}`, result.stderr, 'inspect');
   const { digest, amd64 } = parseRawManifest(result.stdout);
   if (!amd64) throw new LabError(`${ref} has no linux/amd64 image`, 'pick a tag that is published for linux/amd64');
   return { digest, amd64 };

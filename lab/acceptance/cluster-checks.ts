@@ -28,7 +28,7 @@ export const SYSTEM_NAMESPACES = ['kube-system', TRAEFIK_NAMESPACE, 'cert-manage
 export const TRAEFIK_404_BODY = '404 page not found';
 export const UNKNOWN_HOST = 'unknown.labsmith.invalid';
 
-const kubectl = (ctx: AcceptanceContext, ...args: string[]) => formatCommand('kubectl', ['--kubeconfig', 'cluster' in ctx && !('missing' in ctx.cluster) ? ctx.cluster.kubeconfig : 'KUBECONFIG', ...args]);
+const kubectl = (ctx: AcceptanceContext, ...args: string[]) => formatCommand('kubectl', ['--kubeconfig', 'missing' in ctx.cluster ? 'KUBECONFIG' : ctx.cluster.kubeconfig, ...args]);
 const fail = (detail: string, final = false): ProbeOutcome => ({ ok: false, detail, final });
 
 /** The cluster, or a final `not ok` saying why there is none. */
@@ -40,6 +40,11 @@ function envOf(ctx: ClusterCheckContext): SuiteEnv | ProbeOutcome {
   if ('missing' in ctx.cluster) return fail(ctx.cluster.missing, true);
   if (isMissing(ctx.env)) return fail(ctx.env?.missing ?? 'the suite set-up did not run', true);
   return ctx.env as SuiteEnv;
+}
+
+/** The suite's environment when its set-up succeeded. */
+function readyEnv(ctx: ClusterCheckContext): SuiteEnv | undefined {
+  return ctx.env && !isMissing(ctx.env) ? (ctx.env as SuiteEnv) : undefined;
 }
 
 const isOutcome = (v: unknown): v is ProbeOutcome => typeof v === 'object' && v !== null && 'ok' in v && 'detail' in v;
@@ -108,10 +113,9 @@ export const CLUSTER_READY_CHECKS: Check<AcceptanceContext>[] = [nodeReady, syst
 let podCounter = 0;
 const podName = (env: SuiteEnv, what: string) => `${what}-${env.runId}-${++podCounter}`.slice(0, 63);
 
-async function connectFromPod(ctx: ClusterCheckContext, env: SuiteEnv, opts: { ns: string; labels?: Record<string, string>; host: string; port: number; what: string }, signal: AbortSignal): Promise<{ outcome: ConnectOutcome; detail: string }> {
-  const kube = (ctx.cluster as { kube: KubeClient }).kube;
+async function connectFromPod(env: SuiteEnv, opts: { ns: string; labels?: Record<string, string>; host: string; port: number; what: string }, signal: AbortSignal): Promise<{ outcome: ConnectOutcome; detail: string }> {
   const pod = renderProbePod({ name: podName(env, opts.what), namespace: opts.ns, labels: opts.labels, image: AGNHOST_IMAGE, command: connectCommand(opts.host, opts.port) });
-  const r = await runPodToCompletion(kube, pod, { timeoutMs: 90_000, signal });
+  const r = await runPodToCompletion(env.kube, pod, { timeoutMs: 90_000, signal });
   if (r.problem) return { outcome: 'unknown', detail: `probe pod ${pod.metadata.name}: ${r.problem}` };
   const outcome = classifyConnect(r.exitCode, r.logs);
   return { outcome, detail: `${opts.host}:${opts.port} → ${outcome}${r.logs.trim() ? ` (${r.logs.trim().split('\n').pop()})` : ''} [pod ${pod.metadata.name}]` };
@@ -142,7 +146,10 @@ function connectCheck(spec: {
   skipWhen?: (env: SuiteEnv) => string | undefined;
 }): Check<ClusterCheckContext> {
   return {
-    skip: (ctx) => (spec.skipWhen && ctx.env && !isMissing(ctx.env) ? spec.skipWhen(ctx.env as SuiteEnv) : undefined),
+    skip: (ctx) => {
+      const env = readyEnv(ctx);
+      return spec.skipWhen && env ? spec.skipWhen(env) : undefined;
+    },
     id: spec.id,
     description: spec.description,
     timeoutMs: 4 * 60_000,
@@ -150,17 +157,18 @@ function connectCheck(spec: {
     retry: { attempts: spec.attempts ?? 2, intervalMs: 2000 },
     hint: spec.expect === 'blocked' ? 'a connection or a refusal means the packet reached its target: check the NetworkPolicies in the namespace and that Calico enforces them' : 'check the target is up and that no policy selects the source pod',
     reproduce: (ctx) => {
-      const env = ctx.env && !isMissing(ctx.env) ? (ctx.env as SuiteEnv) : undefined;
-      const target = env ? spec.target(env) : undefined;
-      const where = target && !isOutcome(target) ? `${target.host}:${target.port}` : 'TARGET:PORT';
-      return kubectl(ctx, 'run', '-n', env ? env.ns[spec.namespace] : 'NAMESPACE', '--rm', '-it', '--restart=Never', '--image-pull-policy=Never', `--labels=${Object.entries(labelsFor(spec.labels ?? 'none')).map(([k, v]) => `${k}=${v}`).join(',') || 'probe=1'}`, '--image', AGNHOST_IMAGE, 'probe', '--', ...connectCommand(where.split(':')[0]!, Number(where.split(':')[1]) || 443).slice(1));
+      const env = readyEnv(ctx);
+      const target = env && spec.target(env);
+      const { host, port } = target && !isOutcome(target) ? target : { host: 'TARGET', port: 'PORT' };
+      const labels = Object.entries(labelsFor(spec.labels ?? 'none')).map(([k, v]) => `${k}=${v}`).join(',') || 'probe=1';
+      return kubectl(ctx, 'run', '-n', env ? env.ns[spec.namespace] : 'NAMESPACE', '--rm', '-it', '--restart=Never', '--image-pull-policy=Never', `--labels=${labels}`, '--image', AGNHOST_IMAGE, 'probe', '--', ...connectCommand(host, port).slice(1));
     },
     async probe(ctx, signal) {
       const env = envOf(ctx);
       if (isOutcome(env)) return env;
       const target = spec.target(env);
       if (isOutcome(target)) return target;
-      const { outcome, detail } = await connectFromPod(ctx, env, { ns: env.ns[spec.namespace], labels: labelsFor(spec.labels ?? 'none'), host: target.host, port: target.port, what: spec.id }, signal);
+      const { outcome, detail } = await connectFromPod(env, { ns: env.ns[spec.namespace], labels: labelsFor(spec.labels ?? 'none'), host: target.host, port: target.port, what: spec.id }, signal);
       const v = verdictFor(spec.expect, outcome, detail);
       // A wrong answer is an answer: retrying would only hide a first-packet leak.
       return outcome === 'unknown' ? v : { ...v, final: true };
@@ -186,7 +194,7 @@ function dnsCheck(set: LabelSet): Check<ClusterCheckContext> {
     async probe(ctx, signal) {
       const env = envOf(ctx);
       if (isOutcome(env)) return env;
-      const kube = (ctx.cluster as { kube: KubeClient }).kube;
+      const kube = env.kube;
       const name = `kubernetes.default.svc.${ctx.dnsDomain}`;
       const pod = renderProbePod({ name: podName(env, `dns-${set.replace('+', '-')}`), namespace: env.ns.egress, labels: labelsFor(set), image: BUSYBOX_IMAGE, command: nslookupCommand(name, env.kubeDnsIp) });
       const r = await runPodToCompletion(kube, pod, { timeoutMs: 90_000, signal });
@@ -200,8 +208,8 @@ function dnsCheck(set: LabelSet): Check<ClusterCheckContext> {
 
 // --- ingress and TLS ---
 
-async function echoPodNames(kube: KubeClient, env: SuiteEnv, signal: AbortSignal): Promise<string[]> {
-  const pods = await kube.list<PodObject>(`${resourcePath('v1', 'Pod', env.ns.plain)}?labelSelector=app%3D${ECHO.name}`, signal);
+async function echoPodNames(env: SuiteEnv, signal: AbortSignal): Promise<string[]> {
+  const pods = await env.kube.list<PodObject>(`${resourcePath('v1', 'Pod', env.ns.plain)}?labelSelector=app%3D${ECHO.name}`, signal);
   return pods.map((p) => p.metadata.name);
 }
 
@@ -257,7 +265,7 @@ const ingressChecks: Check<ClusterCheckContext>[] = [
       const env = envOf(ctx);
       if (isOutcome(env)) return env;
       const r = await httpGet({ address: ctx.address, port: ctx.ports.http ?? 80, host: env.echoHost, path: '/hostname', signal });
-      const names = await echoPodNames((ctx.cluster as { kube: KubeClient }).kube, env, signal);
+      const names = await echoPodNames(env, signal);
       return { ok: r.status === 200 && names.includes(r.body.trim()), detail: `HTTP ${r.status} from ${JSON.stringify(r.body.trim().slice(0, 63))}; echo pods: ${names.join(', ') || 'none'}` };
     },
   },
@@ -307,7 +315,7 @@ const tlsChecks: Check<ClusterCheckContext>[] = [
     async probe(ctx, signal) {
       const env = envOf(ctx);
       if (isOutcome(env)) return env;
-      const kube = (ctx.cluster as { kube: KubeClient }).kube;
+      const kube = env.kube;
       const served = await servedCertificate(ctx, env.echoHost, signal);
       const certificate = await kube.get<CertificateObject>(resourcePath('cert-manager.io/v1', 'Certificate', TRAEFIK_NAMESPACE, 'lab-wildcard'), signal);
       const secret = await wildcardSecret(kube, signal);
@@ -409,15 +417,18 @@ const egressChecks: Check<ClusterCheckContext>[] = [
     retry: { attempts: 6, intervalMs: 5000 },
     hint: 'if it stays blocked, another policy selects the pod, or Calico did not remove the rule',
     reproduce: (ctx) => kubectl(ctx, '-n', 'EGRESS_NAMESPACE', 'delete', 'networkpolicy', 'default-deny-egress'),
-    skip: (ctx) => (ctx.env && !isMissing(ctx.env) ? needsPublicTarget(ctx.env as SuiteEnv) : undefined),
+    skip: (ctx) => {
+      const env = readyEnv(ctx);
+      return env ? needsPublicTarget(env) : undefined;
+    },
     async probe(ctx, signal) {
       const env = envOf(ctx);
       if (isOutcome(env)) return env;
       const target = publicTarget(env, 'httpsPort');
       if (isOutcome(target)) return target;
-      const kube = (ctx.cluster as { kube: KubeClient }).kube;
+      const kube = env.kube;
       await kube.delete(resourcePath('networking.k8s.io/v1', 'NetworkPolicy', env.ns.egress, 'default-deny-egress'), signal);
-      const { outcome, detail } = await connectFromPod(ctx, env, { ns: env.ns.egress, host: target.host, port: target.port, what: 'after-delete' }, signal);
+      const { outcome, detail } = await connectFromPod(env, { ns: env.ns.egress, host: target.host, port: target.port, what: 'after-delete' }, signal);
       return verdictFor('allowed', outcome, detail);
     },
   },
@@ -427,7 +438,10 @@ const egressChecks: Check<ClusterCheckContext>[] = [
 
 const logsCheck: Check<ClusterCheckContext> = {
   id: 'logs-forwarded',
-  skip: (ctx) => (ctx.env && !isMissing(ctx.env) && isMissing((ctx.env as SuiteEnv).syslog) ? ((ctx.env as SuiteEnv).syslog as { missing: string }).missing : undefined),
+  skip: (ctx) => {
+    const env = readyEnv(ctx);
+    return env && isMissing(env.syslog) ? (env.syslog as { missing: string }).missing : undefined;
+  },
   description: 'a line a test pod writes reaches the syslog listener the suite runs, tagged <namespace>/<pod>',
   timeoutMs: 3 * 60_000,
   retry: { attempts: 2, intervalMs: 2000 },
@@ -438,7 +452,7 @@ const logsCheck: Check<ClusterCheckContext> = {
     if (isOutcome(env)) return env;
     if (isMissing(env.syslog)) return fail((env.syslog as { missing: string }).missing, true);
     const listener = env.syslog as SyslogListener;
-    const kube = (ctx.cluster as { kube: KubeClient }).kube;
+    const kube = env.kube;
     const token = `labsmith-e2e-${env.runId}-${Date.now()}`;
     const pod = renderProbePod({ name: podName(env, 'logline'), namespace: env.ns.plain, image: BUSYBOX_IMAGE, command: ['sh', '-c', `echo ${token}; sleep 2`] });
     const r = await runPodToCompletion(kube, pod, { timeoutMs: 90_000, signal });
@@ -460,7 +474,7 @@ const storageCheck: Check<ClusterCheckContext> = {
   async probe(ctx, signal) {
     const env = envOf(ctx);
     if (isOutcome(env)) return env;
-    const kube = (ctx.cluster as { kube: KubeClient }).kube;
+    const kube = env.kube;
     const claim = renderClaim(env.ns.plain, `data-${env.runId}`);
     await kube.apply(claim, signal);
     const token = `written-by-${env.runId}`;
@@ -484,7 +498,7 @@ const corednsInCluster: Check<ClusterCheckContext> = {
   async probe(ctx, signal) {
     const env = envOf(ctx);
     if (isOutcome(env)) return env;
-    const kube = (ctx.cluster as { kube: KubeClient }).kube;
+    const kube = env.kube;
     const names: [string, string][] = [
       [`kubernetes.default.svc.${ctx.dnsDomain}`, env.kubernetesServiceIp],
       [`${ECHO.name}.${env.ns.plain}.svc.${ctx.dnsDomain}`, env.echoServiceIp],

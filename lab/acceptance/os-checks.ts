@@ -148,9 +148,7 @@ export const PLACEHOLDER_CHECKS: Check<AcceptanceContext>[] = [
   },
 ];
 
-export function osChecksFor(state: { kubernetes?: boolean }): Check<AcceptanceContext>[] {
-  return state.kubernetes ? HOST_CHECKS : [...HOST_CHECKS, ...PLACEHOLDER_CHECKS];
+/** The checks that need no cluster; without one, the placeholder ingress is checked too. */
+export function hostChecksFor(withCluster: boolean): Check<AcceptanceContext>[] {
+  return withCluster ? HOST_CHECKS : [...HOST_CHECKS, ...PLACEHOLDER_CHECKS];
 }
-
-/** Everything an OS-only lab can pass: kept for callers that do not look at the lab's profile. */
-export const OS_CHECKS = [...HOST_CHECKS, ...PLACEHOLDER_CHECKS];

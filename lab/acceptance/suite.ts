@@ -12,7 +12,7 @@ import { CLUSTER_CHECKS, SYSTEM_NAMESPACES } from './cluster-checks.ts';
 import { writeLogBundle } from './cluster/bundle.ts';
 import { setUpSuite, tearDownSuite, type ClusterCheckContext, type SuiteEnv } from './cluster/env.ts';
 import type { AcceptanceContext } from './context.ts';
-import { HOST_CHECKS, PLACEHOLDER_CHECKS } from './os-checks.ts';
+import { hostChecksFor } from './os-checks.ts';
 import { parseTap, renderJsonReport, renderJunit, renderSummary, type TapReport } from './report.ts';
 
 export const REPORT_FILES = { tap: 'results.tap', junit: 'junit.xml', json: 'results.json' } as const;
@@ -39,7 +39,7 @@ export interface SuiteOptions {
 
 /** An OS-only lab still runs the placeholder checks; a cluster's ingress is checked by the cluster checks. */
 export function suiteChecks(ctx: AcceptanceContext): { host: Check<AcceptanceContext>[]; cluster: Check<ClusterCheckContext>[] } {
-  return { host: 'missing' in ctx.cluster ? [...HOST_CHECKS, ...PLACEHOLDER_CHECKS] : HOST_CHECKS, cluster: CLUSTER_CHECKS };
+  return { host: hostChecksFor(!('missing' in ctx.cluster)), cluster: CLUSTER_CHECKS };
 }
 
 export async function runAcceptanceSuite(opts: SuiteOptions): Promise<SuiteRun> {
@@ -56,6 +56,7 @@ export async function runAcceptanceSuite(opts: SuiteOptions): Promise<SuiteRun> 
   let env: SuiteEnv | undefined;
   const leftovers: string[] = [];
   let bundle: string | undefined;
+  let bailedOut = false;
   try {
     const cctx: ClusterCheckContext = { ...ctx };
     if (!('missing' in ctx.cluster) && !opts.signal?.aborted) {
@@ -64,14 +65,15 @@ export async function runAcceptanceSuite(opts: SuiteOptions): Promise<SuiteRun> 
         cctx.env = env;
       } catch (error) {
         if (opts.signal?.aborted) throw new CancelledError();
+        bailedOut = true;
         write(`Bail out! the suite could not set up its test objects: ${(error instanceof Error ? error.message : String(error)).split('\n')[0]}`);
         cctx.env = { missing: 'set-up failed' };
       }
     }
-    if (!lines.some((l) => l.startsWith('Bail out!'))) results.push(...(await runCheckList(cluster, cctx, write, { first: host.length + 1, signal: opts.signal })));
+    if (!bailedOut) results.push(...(await runCheckList(cluster, cctx, write, { first: host.length + 1, signal: opts.signal })));
     if (opts.signal?.aborted) throw new CancelledError();
     const failed = results.filter((r) => !r.ok);
-    if (failed.length || lines.some((l) => l.startsWith('Bail out!'))) {
+    if (failed.length || bailedOut) {
       const stamp = (opts.now?.() ?? new Date()).toISOString().replace(/[:.]/g, '-');
       bundle = await writeLogBundle(join(opts.reportDir, `bundle-${stamp}`), ctx, failed, [...SYSTEM_NAMESPACES, ...(env ? [env.ns.plain, env.ns.egress] : [])]);
     }

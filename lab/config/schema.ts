@@ -8,6 +8,8 @@ const port = z.number().int().min(1).max(65535);
 const size = z.string().regex(/^\d+(\.\d+)?\s*(K|M|G|T|KiB|MiB|GiB|TiB)$/i, 'a size such as "4GiB" or "512MiB"');
 const cidr = z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d{1,2}$/, 'an IPv4 CIDR such as "10.42.0.0/16"');
 const ipv4 = z.string().regex(/^\d+\.\d+\.\d+\.\d+$/, 'an IPv4 address such as "127.0.0.1"');
+/** `udp://HOST:PORT` or `tcp://HOST:PORT`: protocol, host and port are its groups. */
+export const LOG_TARGET_PATTERN = /^(udp|tcp):\/\/([^\s:/]+):(\d{1,5})$/;
 const dnsName = z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'a lowercase DNS name such as "cluster.local"');
 
 export const forwardSchema = z
@@ -66,7 +68,7 @@ export const labConfigSchema = z
         storageDir: z.string().regex(/^\/[^\s]*$/, 'an absolute path in the VM').optional().describe('where local-path volumes live in the VM, one directory per PVC (default /var/lib/labsmith/volumes)'),
         logTarget: z
           .string()
-          .regex(/^(udp|tcp):\/\/[^\s:/]+:\d{1,5}$/, 'udp://HOST:PORT or tcp://HOST:PORT')
+          .regex(LOG_TARGET_PATTERN, 'udp://HOST:PORT or tcp://HOST:PORT')
           .optional()
           .describe('syslog target for container logs, e.g. udp://192.0.2.10:514; no forwarding when unset'),
         policyNamespaces: z.array(dnsName).optional().describe('namespaces that get the egress-dns and egress-https NetworkPolicies (default [default])'),

@@ -16,14 +16,11 @@ import { writeSeedFiles, writeSeedIso } from '../../cloud-init/seed-iso.ts';
 import { renderSeedFiles } from '../../cloud-init/user-data.ts';
 import { buildImage } from '../../images/build.ts';
 import { osOnlySourceAtMirrorHead } from '../../images/source.ts';
-import { parseLabConfig } from '../../lab/config/load.ts';
-import { readHostFacts } from '../../lab/config/host-facts.ts';
 import { QemuDriver } from '../../lab/drivers/qemu.ts';
-import { throwawayLabYaml } from '../../lab/ports.ts';
 import { ensureLabCa, ensureSshKey } from '../../lab/secrets.ts';
 import { renderKnownHosts, sshRun, type SshTarget } from '../../lab/ssh.ts';
 import type { LabState } from '../../lab/state.ts';
-import { missingCommand, notRoot, testUnless, withTempDir } from '../helpers.ts';
+import { missingCommand, notRoot, testUnless, throwawayLabConfig, withTempDir } from '../helpers.ts';
 
 const SHARED = '../shared/upstream';
 const reason = notRoot() ?? missingCommand('mmdebstrap', 'qemu-system-x86_64', 'xorriso', 'ssh') ?? (existsSync(join(SHARED, 'calico-v3.32.1.yaml')) ? undefined : `upstream manifests not found at ${SHARED}`);
@@ -31,9 +28,7 @@ const reason = notRoot() ?? missingCommand('mmdebstrap', 'qemu-system-x86_64', '
 testUnless(reason, 'a Kubernetes seed in a real guest: add-ons written intact and owner-only, the bootstrap started and stopped at its first step with the reason', async (t) => {
   t.timeout(45 * 60_000);
   await withTempDir(async (dir) => {
-    const parsed = parseLabConfig(await throwawayLabYaml('it-seed', join(dir, 'state')), await readHostFacts(), dir);
-    if (!parsed.ok) return t.fail(JSON.stringify(parsed.problems));
-    const config = parsed.config;
+    const config = await throwawayLabConfig('it-seed', dir);
     const progress = new Progress('plain', (l) => process.stderr.write(`[seed] ${l}`));
     const image = await buildImage({ debian: config.debian, source: await osOnlySourceAtMirrorHead(config), progress });
     const stateDir = config.stateDir;

@@ -11,9 +11,6 @@ import { Progress } from '../../core/progress.ts';
 import { buildImage } from '../../images/build.ts';
 import { KUBERNETES_PACKAGES, kubernetesRepository } from '../../images/kubernetes/repository.ts';
 import { osOnlySourceAtMirrorHead } from '../../images/source.ts';
-import { parseLabConfig } from '../../lab/config/load.ts';
-import { readHostFacts } from '../../lab/config/host-facts.ts';
-import { throwawayLabYaml } from '../../lab/ports.ts';
 import { tcpProbe } from '../../lab/acceptance/cluster/host-side.ts';
 import { run } from '../../core/exec.ts';
 import { readTar } from '../../core/tar.ts';
@@ -22,7 +19,7 @@ import { renderMmdebstrapArgs } from '../../images/mmdebstrap.ts';
 import { aptSources } from '../../images/recipe.ts';
 import { fillDefaults } from '../../lab/config/defaults.ts';
 import { makeDeb } from '../fixtures/apt-repo.ts';
-import { missingCommand, notRoot, testUnless, withTempDir } from '../helpers.ts';
+import { missingCommand, notRoot, testUnless, throwawayLabConfig, withTempDir } from '../helpers.ts';
 
 const PKGS = 'pkgs.k8s.io';
 const reachable = async () => (await tcpProbe(PKGS, 443, 5000).catch(() => 'error')) === 'connected';
@@ -31,9 +28,7 @@ const reason = notRoot() ?? missingCommand('mmdebstrap') ?? ((await reachable())
 testUnless(reason, 'a Kubernetes build where pkgs.k8s.io is unreachable: OS layers built and cached, then a clear stop naming the URL', async (t) => {
   t.timeout(40 * 60_000);
   await withTempDir(async (dir) => {
-    const parsed = parseLabConfig(await throwawayLabYaml('it-k8s', join(dir, 'state')), await readHostFacts(), dir);
-    if (!parsed.ok) return t.fail(JSON.stringify(parsed.problems));
-    const config = parsed.config;
+    const config = await throwawayLabConfig('it-k8s', dir);
     const base = await osOnlySourceAtMirrorHead(config);
     const repository = kubernetesRepository(config.kubernetes.version);
     const lock = structuredClone(base.lock);

@@ -11,15 +11,13 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CancelledError } from '../../core/errors.ts';
 import { Progress } from '../../core/progress.ts';
-import { parseLabConfig } from '../../lab/config/load.ts';
-import { readHostFacts } from '../../lab/config/host-facts.ts';
 import { QemuDriver } from '../../lab/drivers/qemu.ts';
 import { labDown } from '../../lab/down.ts';
-import { probePort, throwawayLabYaml } from '../../lab/ports.ts';
+import { probePort } from '../../lab/ports.ts';
 import { labStatus } from '../../lab/status.ts';
 import { labUp } from '../../lab/up.ts';
 import { runAcceptanceSuite } from '../../lab/acceptance/suite.ts';
-import { missingCommand, notRoot, testUnless, withTempDir } from '../helpers.ts';
+import { missingCommand, notRoot, testUnless, throwawayLabConfig, withTempDir } from '../helpers.ts';
 
 async function qemuProcessesFor(stateDir: string): Promise<number> {
   const { readdir } = await import('node:fs/promises');
@@ -37,9 +35,7 @@ const reason = notRoot() ?? missingCommand('mmdebstrap', 'qemu-system-x86_64', '
 testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, lab:down leaves nothing', async (t) => {
   t.timeout(60 * 60_000);
   await withTempDir(async (dir) => {
-    const parsed = parseLabConfig(await throwawayLabYaml('it-lab', join(dir, 'state')), await readHostFacts(), dir);
-    if (!parsed.ok) return t.fail(JSON.stringify(parsed.problems));
-    const config = parsed.config;
+    const config = await throwawayLabConfig('it-lab', dir);
     const driver = new QemuDriver();
     const progress = new Progress('plain', (line) => process.stderr.write(`[it] ${line}`));
     try {
@@ -80,9 +76,7 @@ testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, l
 testUnless(reason, 'a lab:up interrupted after the VM is up (Ctrl-C) removes everything it made', async (t) => {
   t.timeout(60 * 60_000);
   await withTempDir(async (dir) => {
-    const parsed = parseLabConfig(await throwawayLabYaml('it-abort', join(dir, 'state')), await readHostFacts(), dir);
-    if (!parsed.ok) return t.fail(JSON.stringify(parsed.problems));
-    const config = parsed.config;
+    const config = await throwawayLabConfig('it-abort', dir);
     const controller = new AbortController();
     // Ctrl-C arrives as soon as SSH answered: the VM, overlay, seed and keys all exist by then.
     const progress = new Progress('plain', (line) => {

@@ -13,16 +13,14 @@ import { execaSync } from 'execa';
 import { run } from '../../core/exec.ts';
 import { Progress } from '../../core/progress.ts';
 import { parseLabConfig } from '../../lab/config/load.ts';
-import { readHostFacts } from '../../lab/config/host-facts.ts';
 import { labDown } from '../../lab/down.ts';
 import { LibvirtDriver } from '../../lab/drivers/libvirt/driver.ts';
 import { synthesizeLibvirtStack } from '../../lab/drivers/libvirt/cdktf.ts';
 import { libvirtNames, planLibvirtStack } from '../../lab/drivers/libvirt/stack.ts';
 import { NFT } from '../../lab/forwarding/nft-apply.ts';
 import { tableName } from '../../lab/forwarding/nft-rules.ts';
-import { throwawayLabYaml } from '../../lab/ports.ts';
 import { labUp } from '../../lab/up.ts';
-import { missingCommand, notRoot, testUnless } from '../helpers.ts';
+import { missingCommand, notRoot, testUnless, throwawayLabConfig } from '../helpers.ts';
 
 /** Decided before registration (ava needs tests declared synchronously): can this host apply the stack? */
 function whyNot(): string | undefined {
@@ -47,10 +45,7 @@ function whyNot(): string | undefined {
 testUnless(whyNot(), 'libvirt lab: apply, boot, checks, destroy, nothing left', async (t) => {
   t.timeout(60 * 60_000);
   const dir = mkdtempSync(join(tmpdir(), 'labsmith-libvirt-'));
-  const yaml = await throwawayLabYaml('it-virt', join(dir, 'state'), 'vm: { accel: tcg }\n');
-  const parsed = parseLabConfig(yaml, await readHostFacts(), dir);
-  if (!parsed.ok) return t.fail(JSON.stringify(parsed.problems));
-  const config = parsed.config;
+  const config = await throwawayLabConfig('it-virt', dir, 'vm: { accel: tcg }\n');
   const driver = new LibvirtDriver();
   const progress = new Progress('plain', (l) => process.stderr.write(`[virt] ${l}`));
   try {

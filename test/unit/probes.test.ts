@@ -12,13 +12,13 @@ import { run } from '../../core/exec.ts';
 import { PLACEHOLDER_SERVER_HEADER } from '../../cloud-init/placeholder-ingress.ts';
 import { runCheck } from '../../lab/acceptance/check.ts';
 import type { AcceptanceContext } from '../../lab/acceptance/context.ts';
-import { OS_CHECKS } from '../../lab/acceptance/os-checks.ts';
+import { PLACEHOLDER_CHECKS } from '../../lab/acceptance/os-checks.ts';
 import { httpsGet } from '../../lab/acceptance/probes.ts';
 import { ensureLabCa, issueServerCertificate } from '../../lab/secrets.ts';
 import { missingCommand, testUnless, withTempDir } from '../helpers.ts';
 
-const forwardHttp = OS_CHECKS.find((c) => c.id === 'forward-http')!;
-const forwardHttps = OS_CHECKS.find((c) => c.id === 'forward-https')!;
+const forwardHttp = PLACEHOLDER_CHECKS.find((c) => c.id === 'forward-http')!;
+const forwardHttps = PLACEHOLDER_CHECKS.find((c) => c.id === 'forward-https')!;
 const fast = <T>(c: T & { timeoutMs: number; retry: { attempts: number; intervalMs: number } }) => ({ ...c, timeoutMs: 5000, retry: { attempts: 1, intervalMs: 0 } });
 
 function answer(status: number, server: string): http.RequestListener {

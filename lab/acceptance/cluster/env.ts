@@ -23,6 +23,8 @@ export function isMissing<T extends object>(v: Maybe<T> | undefined): v is { mis
 }
 
 export interface SuiteEnv {
+  /** The cluster's API, as set-up found it. */
+  kube: KubeClient;
   runId: string;
   ns: SuiteNamespaces;
   echoHost: string;
@@ -90,6 +92,7 @@ export async function setUpSuite(ctx: AcceptanceContext, signal?: AbortSignal): 
     }
   }
   return {
+    kube,
     runId,
     ns,
     echoHost,

@@ -114,7 +114,7 @@ export function renderProbePod(spec: ProbePodSpec): KubeObject {
 }
 
 /** One TCP connection attempt; agnhost prints TIMEOUT, REFUSED, DNS or OTHER and exits 1 when it fails. */
-export function connectCommand(host: string, port: number, timeoutSeconds = 5): string[] {
+export function connectCommand(host: string, port: number | string, timeoutSeconds = 5): string[] {
   return ['/agnhost', 'connect', `${host}:${port}`, `--timeout=${timeoutSeconds}s`];
 }
 
