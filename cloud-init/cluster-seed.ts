@@ -1,6 +1,6 @@
 /** The cluster part of a Kubernetes lab's seed, from lab.yaml, the lock and the lab's CA (pure). */
 import { LabError } from '../core/errors.ts';
-import type { LabConfig } from '../lab/config/schema.ts';
+import type { LabConfig } from '../config/lab-config.ts';
 import { renderAddonManifests, renderLabTlsManifest, type UpstreamTexts } from './addons/bundle.ts';
 import { apiServerSans } from './addons/kubeconfig.ts';
 import { renderKubeadmConfig } from './addons/kubeadm-config.ts';

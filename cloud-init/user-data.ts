@@ -6,7 +6,7 @@
 import { stringify } from 'yaml';
 import { sha256 } from '../core/hash.ts';
 import { BOOTSTRAP_PATHS, GUEST_PATHS } from '../core/paths.ts';
-import { LOG_TARGET_PATTERN, type LabConfig } from '../lab/config/schema.ts';
+import { LOG_TARGET_PATTERN, type LabConfig } from '../config/lab-config.ts';
 import { renderContainerdConfig } from './containerd-config.ts';
 import { renderPlaceholderScript, renderPlaceholderUnit } from './placeholder-ingress.ts';
 import { gzipSync } from 'node:zlib';

@@ -1,6 +1,6 @@
 /** Where an image build takes its versions from: the lock file, the profile, and an optional offline directory. */
 import { resolve } from 'node:path';
-import type { LabConfig } from '../lab/config/schema.ts';
+import type { LabConfig } from '../config/lab-config.ts';
 import { DEFAULT_LOCK_FILE, readImageLock, type ImageLock } from './lock/lock.ts';
 
 export interface ImageSource {

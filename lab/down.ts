@@ -1,7 +1,7 @@
 /** lab:down: stops the VM and removes every file of the lab. */
 import { rm } from 'node:fs/promises';
 import type { Progress } from '../core/progress.ts';
-import type { LabConfig } from './config/schema.ts';
+import type { LabConfig } from '../config/lab-config.ts';
 import type { LabDriver } from './drivers/driver.ts';
 import { removeForwards } from './forwarding/nft-apply.ts';
 import { acquireLabLock, readLabState } from './state.ts';

@@ -1,7 +1,7 @@
 /** Host port checks before a lab starts. */
 import { createServer, type AddressInfo } from 'node:net';
 import { LabError } from '../core/errors.ts';
-import type { Forward } from './config/schema.ts';
+import type { Forward } from '../config/lab-config.ts';
 
 /** Resolves with the error code when the port cannot be bound, undefined when it is free. */
 export function probePort(address: string, port: number): Promise<string | undefined> {

@@ -8,7 +8,7 @@ import { renderSeedFiles, type SeedSecrets } from '../cloud-init/user-data.ts';
 import { renderAddonManifests, type UpstreamTexts } from '../cloud-init/addons/bundle.ts';
 import { apiServerSans } from '../cloud-init/addons/kubeconfig.ts';
 import { renderKubeadmConfig } from '../cloud-init/addons/kubeadm-config.ts';
-import type { LabConfig } from './config/schema.ts';
+import type { LabConfig } from '../config/lab-config.ts';
 import { synthesizeLibvirtStack } from './drivers/libvirt/cdktf.ts';
 import { planLibvirtStack } from './drivers/libvirt/stack.ts';
 import { OVMF_CODE, OVMF_VARS } from './drivers/qemu.ts';

@@ -7,7 +7,7 @@ import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabError } from '../core/errors.ts';
 import { LAB_FILES } from '../core/paths.ts';
-import type { Forward } from './config/schema.ts';
+import type { Forward } from '../config/lab-config.ts';
 
 export interface LabState {
   name: string;

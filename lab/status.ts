@@ -1,5 +1,5 @@
 /** lab:status: running or stopped, uptime and forwards. */
-import type { LabConfig } from './config/schema.ts';
+import type { LabConfig } from '../config/lab-config.ts';
 import type { LabDriver } from './drivers/driver.ts';
 import { readLabState, type LabState } from './state.ts';
 

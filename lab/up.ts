@@ -30,7 +30,7 @@ import { chooseAccel, probeKvm } from './accel.ts';
 import { runChecks, type CheckResult } from './acceptance/check.ts';
 import { acceptanceContextFromLab, PLACEHOLDER_TLS_NAME } from './acceptance/context.ts';
 import { hostChecksFor } from './acceptance/os-checks.ts';
-import type { LabConfig } from './config/schema.ts';
+import type { LabConfig } from '../config/lab-config.ts';
 import type { LabDriver } from './drivers/driver.ts';
 import { sleep } from '../core/sleep.ts';
 import { ensurePortsFree } from './ports.ts';

@@ -1,7 +1,7 @@
 #!/usr/bin/env -S npx tsx
 // npm run image:build -- [--config lab.yaml] [--lock FILE] [--artifacts DIR] [--os-only] [--rebuild] [--verify-reproducible] [--json]
 import { runMain } from '../core/main.ts';
-import { loadLabConfig } from '../lab/config/load.ts';
+import { loadLabConfig } from '../config/load.ts';
 import { buildImage } from '../images/build.ts';
 import { verifyReproducible, renderReproducibilityReport } from '../images/reproducible.ts';
 import { IMAGE_SOURCE_USAGE, loadImageSource, type ImageSourceFlags } from '../images/source.ts';

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LabError } from '../core/errors.ts';
 import { runMain } from '../core/main.ts';
-import { loadLabConfig } from '../lab/config/load.ts';
+import { loadLabConfig } from '../config/load.ts';
 import { DEFAULT_LOCK_FILE, diffImageLocks, readImageLock, writeImageLock } from '../images/lock/lock.ts';
 import { REFRESH_PARTS, refreshLock, type RefreshPart } from '../images/lock/refresh.ts';
 

@@ -1,6 +1,6 @@
 // npm run lab:down -- [--config lab.yaml]
 import { runMain } from '../core/main.ts';
-import { loadLabConfig } from '../lab/config/load.ts';
+import { loadLabConfig } from '../config/load.ts';
 import { labDown } from '../lab/down.ts';
 import { getDriver } from '../lab/drivers/index.ts';
 import { readLabState } from '../lab/state.ts';

@@ -9,7 +9,7 @@ import { UPSTREAM_MANIFEST_NAMES, type UpstreamTexts } from '../cloud-init/addon
 import { cachedLockedFile } from '../images/artifacts/store.ts';
 import { kubernetesVersionOf } from '../images/kubernetes/kubeadm.ts';
 import { DEFAULT_LOCK_FILE, readImageLock } from '../images/lock/lock.ts';
-import { loadLabConfig } from '../lab/config/load.ts';
+import { loadLabConfig } from '../config/load.ts';
 import { renderLab, type RenderCluster } from '../lab/render.ts';
 
 runMain(

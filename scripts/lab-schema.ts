@@ -1,7 +1,7 @@
 // npm run lab:schema -- [--out lab.schema.json]
 import { writeFile } from 'node:fs/promises';
 import { runMain } from '../core/main.ts';
-import { renderLabConfigJsonSchema } from '../lab/config/schema.ts';
+import { renderLabConfigJsonSchema } from '../config/schema.ts';
 
 runMain(
   { string: ['out'], default: { out: 'lab.schema.json' }, usage: 'npm run lab:schema -- [--out FILE]   (- for stdout)' },

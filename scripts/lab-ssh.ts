@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { LabError } from '../core/errors.ts';
 import { runMain } from '../core/main.ts';
-import { loadLabConfig } from '../lab/config/load.ts';
+import { loadLabConfig } from '../config/load.ts';
 import { getDriver } from '../lab/drivers/index.ts';
 import { renderSshArgs } from '../lab/ssh.ts';
 import { readLabState } from '../lab/state.ts';

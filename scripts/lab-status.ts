@@ -1,6 +1,6 @@
 // npm run lab:status -- [--config lab.yaml] [--json]
 import { runMain } from '../core/main.ts';
-import { loadLabConfig } from '../lab/config/load.ts';
+import { loadLabConfig } from '../config/load.ts';
 import { getDriver } from '../lab/drivers/index.ts';
 import { readLabState } from '../lab/state.ts';
 import { labStatus, renderLabStatus } from '../lab/status.ts';

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { runMain } from '../core/main.ts';
 import { LAB_FILES } from '../core/paths.ts';
-import { loadLabConfig } from '../lab/config/load.ts';
+import { loadLabConfig } from '../config/load.ts';
 import { getDriver } from '../lab/drivers/index.ts';
 import { labUp } from '../lab/up.ts';
 import { IMAGE_SOURCE_USAGE, loadImageSource, type ImageSourceFlags } from '../images/source.ts';

@@ -5,7 +5,7 @@ import { runMain } from '../core/main.ts';
 import { LAB_FILES } from '../core/paths.ts';
 import { acceptanceContextForLab, acceptanceContextFromServer } from '../lab/acceptance/context.ts';
 import { runAcceptanceSuite } from '../lab/acceptance/suite.ts';
-import { loadLabConfig } from '../lab/config/load.ts';
+import { loadLabConfig } from '../config/load.ts';
 import { getDriver } from '../lab/drivers/index.ts';
 import { readLabState } from '../lab/state.ts';
 

@@ -4,10 +4,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commandExistsSync } from '../core/exec.ts';
-import type { HostFacts } from '../lab/config/validate.ts';
-import { readHostFacts } from '../lab/config/host-facts.ts';
-import { parseLabConfig } from '../lab/config/load.ts';
-import type { LabConfig } from '../lab/config/schema.ts';
+import type { HostFacts } from '../config/validate.ts';
+import { readHostFacts } from '../config/host-facts.ts';
+import { parseLabConfig } from '../config/load.ts';
+import type { LabConfig } from '../config/lab-config.ts';
 import { throwawayLabYaml } from '../lab/ports.ts';
 
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {

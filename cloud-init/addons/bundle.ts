@@ -4,7 +4,7 @@
  * rendered manifests, so what the cluster runs and what the image carries cannot drift apart.
  */
 import { stringify } from 'yaml';
-import type { LabConfig } from '../../lab/config/schema.ts';
+import type { LabConfig } from '../../config/lab-config.ts';
 import { CALICO, patchCalicoManifest, PRODUCTION_CALICO } from './calico.ts';
 import { CERT_MANAGER, renderLabCaIssuer, renderLabCaSecret, renderWildcardCertificate } from './cert-manager.ts';
 import { imagesInManifests } from './images.ts';

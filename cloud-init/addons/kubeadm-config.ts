@@ -4,7 +4,7 @@
  * The node is untainted so workloads run on the only node, as on the production server.
  */
 import { stringify } from 'yaml';
-import type { LabConfig } from '../../lab/config/schema.ts';
+import type { LabConfig } from '../../config/lab-config.ts';
 
 export const CONTAINERD_SOCKET = 'unix:///run/containerd/containerd.sock';
 

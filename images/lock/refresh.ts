@@ -14,7 +14,7 @@ import { sha256 } from '../../core/hash.ts';
 import { skopeoFailure } from '../artifacts/store.ts';
 import { clusterImages, renderAddonManifests, UPSTREAM_MANIFESTS, UPSTREAM_MANIFEST_NAMES, type UpstreamTexts } from '../../cloud-init/addons/bundle.ts';
 import { renderKubeadmConfig } from '../../cloud-init/addons/kubeadm-config.ts';
-import type { LabConfig } from '../../lab/config/schema.ts';
+import type { LabConfig } from '../../config/lab-config.ts';
 import { readMirrorState } from '../mirror.ts';
 import { aptSources } from '../recipe.ts';
 import { selectNewest } from '../kubernetes/apt-index.ts';

@@ -8,7 +8,7 @@ import { KubeClient } from '../kube/client.ts';
 import { loadKubeconfig } from '../kube/kubeconfig.ts';
 import type { SshTarget } from '../ssh.ts';
 import { readLabState, type LabState } from '../state.ts';
-import type { LabConfig } from '../config/schema.ts';
+import type { LabConfig } from '../../config/lab-config.ts';
 import type { LabDriver } from '../drivers/driver.ts';
 
 export interface AcceptanceContext {

@@ -3,7 +3,7 @@
  * callers ask a driver's capabilities, never its name.
  */
 import type { SeedFiles } from '../../cloud-init/user-data.ts';
-import type { LabConfig } from '../config/schema.ts';
+import type { LabConfig } from '../../config/lab-config.ts';
 import type { LabState } from '../state.ts';
 import type { StepContext } from '../../core/steps.ts';
 

@@ -1,5 +1,5 @@
 /** qemu command line for a lab (pure). */
-import type { Forward } from '../config/schema.ts';
+import type { Forward } from '../../config/lab-config.ts';
 
 export interface QemuPlan {
   name: string;

@@ -3,7 +3,7 @@
  * rules in a table the lab owns, so adding and removing them never touches anything else.
  * Pure renderers; `nft-apply.ts` runs them.
  */
-import type { Forward } from '../config/schema.ts';
+import type { Forward } from '../../config/lab-config.ts';
 
 export interface ForwardPlan {
   labName: string;

@@ -17,7 +17,7 @@ import { readTar } from '../../core/tar.ts';
 import { parseDpkgStatus } from '../../images/manifest.ts';
 import { renderMmdebstrapArgs } from '../../images/mmdebstrap.ts';
 import { aptSources } from '../../images/recipe.ts';
-import { fillDefaults } from '../../lab/config/defaults.ts';
+import { fillDefaults } from '../../config/defaults.ts';
 import { makeDeb } from '../fixtures/apt-repo.ts';
 import { missingCommand, notRoot, testUnless, throwawayLabConfig, withTempDir } from '../helpers.ts';
 

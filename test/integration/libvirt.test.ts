@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { execaSync } from 'execa';
 import { run } from '../../core/exec.ts';
 import { Progress } from '../../core/progress.ts';
-import { parseLabConfig } from '../../lab/config/load.ts';
+import { parseLabConfig } from '../../config/load.ts';
 import { labDown } from '../../lab/down.ts';
 import { LibvirtDriver } from '../../lab/drivers/libvirt/driver.ts';
 import { synthesizeLibvirtStack } from '../../lab/drivers/libvirt/cdktf.ts';

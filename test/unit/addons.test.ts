@@ -12,7 +12,7 @@ import { sha256 } from '../../core/hash.ts';
 import { CALICO, patchCalicoManifest, PRODUCTION_CALICO } from '../../cloud-init/addons/calico.ts';
 import { renderKubeadmConfig } from '../../cloud-init/addons/kubeadm-config.ts';
 import { renderEgressPolicies } from '../../cloud-init/addons/network-policies.ts';
-import { parseLabConfig } from '../../lab/config/load.ts';
+import { parseLabConfig } from '../../config/load.ts';
 import { NEUTRAL_HOST, testUnless } from '../helpers.ts';
 
 const config = (() => {

@@ -16,7 +16,7 @@ import { renderAddonManifests, type UpstreamTexts } from '../../cloud-init/addon
 import { BOOTSTRAP_UNIT, renderBootstrapScript, renderDnsProbeScript } from '../../cloud-init/bootstrap.ts';
 import { renderClusterSeed } from '../../cloud-init/cluster-seed.ts';
 import { renderSeedFiles, type SeedSecrets } from '../../cloud-init/user-data.ts';
-import { fillDefaults } from '../../lab/config/defaults.ts';
+import { fillDefaults } from '../../config/defaults.ts';
 import { startDnsServer } from '../fixtures/dns-server.ts';
 import { missingCommand, testUnless, withTempDir } from '../helpers.ts';
 

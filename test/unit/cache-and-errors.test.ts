@@ -9,7 +9,7 @@ import { ensureWritableDir } from '../../core/fs.ts';
 import { verifyDiskLayer } from '../../images/build.ts';
 import { renderSha256Sums } from '../../images/manifest.ts';
 import { renderPlaceholderScript } from '../../cloud-init/placeholder-ingress.ts';
-import { parseLabConfig } from '../../lab/config/load.ts';
+import { parseLabConfig } from '../../config/load.ts';
 import { renderLab } from '../../lab/render.ts';
 import { missingCommand, NEUTRAL_HOST, testUnless, withTempDir } from '../helpers.ts';
 

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
-import { parseLabConfig } from '../../lab/config/load.ts';
-import { renderLabConfigJsonSchema } from '../../lab/config/schema.ts';
+import { parseLabConfig } from '../../config/load.ts';
+import { renderLabConfigJsonSchema } from '../../config/schema.ts';
 import { NEUTRAL_HOST } from '../helpers.ts';
 
 const parse = (text: string, host = NEUTRAL_HOST) => parseLabConfig(text, host, '/state');

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabError } from '../../core/errors.ts';
-import { parseIpAddrs, parseIpRoutes } from '../../lab/config/host-facts.ts';
+import { parseIpAddrs, parseIpRoutes } from '../../config/host-facts.ts';
 import { ensurePortsFree, probePort } from '../../lab/ports.ts';
 import { acquireLabLock, isProcessAlive } from '../../lab/state.ts';
 import { parseReleaseDate, readMirrorState } from '../../images/mirror.ts';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ChecksumError, UnreachableError } from '../../core/download.ts';
 import { run } from '../../core/exec.ts';
 import { sha256File } from '../../core/hash.ts';
-import { fillDefaults } from '../../lab/config/defaults.ts';
+import { fillDefaults } from '../../config/defaults.ts';
 import { resolveLockedInputs } from '../../images/artifacts/store.ts';
 import { KUBERNETES_PACKAGES } from '../../images/kubernetes/repository.ts';
 import { renderKubernetesAptSource } from '../../images/kubernetes/rootfs-files.ts';

@@ -11,8 +11,8 @@ import { synthesizeLibvirtStack } from '../../lab/drivers/libvirt/cdktf.ts';
 import { LibvirtDriver } from '../../lab/drivers/libvirt/driver.ts';
 import { labMac, planLibvirtStack, planNatAddressing } from '../../lab/drivers/libvirt/stack.ts';
 import { explainInitFailure, findTerraform, terraformInit } from '../../lab/drivers/libvirt/terraform.ts';
-import { parseLabConfig } from '../../lab/config/load.ts';
-import type { LabConfig } from '../../lab/config/schema.ts';
+import { parseLabConfig } from '../../config/load.ts';
+import type { LabConfig } from '../../config/lab-config.ts';
 import { missingCommand, NEUTRAL_HOST, testUnless, withTempDir } from '../helpers.ts';
 
 const DOCS = resolve('..', 'shared', 'upstream', 'libvirt-provider-v0.9.7-docs');

@@ -7,7 +7,7 @@ import { run } from '../../core/exec.ts';
 import { renderContainerdConfig } from '../../cloud-init/containerd-config.ts';
 import { writeSeedFiles, writeSeedIso } from '../../cloud-init/seed-iso.ts';
 import { renderSeedFiles, type SeedSecrets } from '../../cloud-init/user-data.ts';
-import { parseLabConfig } from '../../lab/config/load.ts';
+import { parseLabConfig } from '../../config/load.ts';
 import { ensureLabCa, ensureSshKey, issueServerCertificate } from '../../lab/secrets.ts';
 import { missingCommand, NEUTRAL_HOST, testUnless, withTempDir } from '../helpers.ts';
 

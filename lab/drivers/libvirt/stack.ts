@@ -8,7 +8,7 @@ import { formatIPv4, parseCidr } from '../../../core/cidr.ts';
 import { sha256 } from '../../../core/hash.ts';
 import { parseSize } from '../../../core/units.ts';
 import type { SeedFiles } from '../../../cloud-init/user-data.ts';
-import type { LabConfig } from '../../config/schema.ts';
+import type { LabConfig } from '../../../config/lab-config.ts';
 import type { LibvirtStackPlan } from './schema.ts';
 
 export interface LibvirtStackInputs {

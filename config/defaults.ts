@@ -1,6 +1,7 @@
 /** Defaults for lab.yaml, in one place (pure). */
 import { join } from 'node:path';
-import type { Forward, LabConfig, LabConfigInput } from './schema.ts';
+import type { Forward, LabConfig } from './lab-config.ts';
+import type { LabConfigInput } from './schema.ts';
 
 export const DEFAULT_FORWARDS: Record<string, { host: number; guest: number }> = {
   http: { host: 80, guest: 30080 },

@@ -1,7 +1,7 @@
 /** Reads the facts config validation needs from this host (effectful). */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { run } from '../../core/exec.ts';
+import { run } from '../core/exec.ts';
 import type { HostFacts } from './validate.ts';
 
 interface IpRoute {

@@ -2,10 +2,10 @@
  * Semantic checks on a filled lab config (pure). Every problem is returned at once, each
  * naming its field path. Facts about the host (routes, addresses, privileges) come in as data.
  */
-import { cidrOverlaps, networkOf, parseCidr, parseIPv4, type Cidr } from '../../core/cidr.ts';
-import type { ConfigProblem } from '../../core/errors.ts';
-import { parseSize } from '../../core/units.ts';
-import type { LabConfig } from './schema.ts';
+import { cidrOverlaps, networkOf, parseCidr, parseIPv4, type Cidr } from '../core/cidr.ts';
+import type { ConfigProblem } from '../core/errors.ts';
+import { parseSize } from '../core/units.ts';
+import type { LabConfig } from './lab-config.ts';
 
 export interface HostFacts {
   isRoot: boolean;

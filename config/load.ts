@@ -5,11 +5,12 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { ConfigError, type ConfigProblem } from '../../core/errors.ts';
-import { stateRoot } from '../../core/paths.ts';
+import { ConfigError, type ConfigProblem } from '../core/errors.ts';
+import { stateRoot } from '../core/paths.ts';
 import { fillDefaults } from './defaults.ts';
 import { readHostFacts } from './host-facts.ts';
-import { labConfigSchema, type LabConfig } from './schema.ts';
+import type { LabConfig } from './lab-config.ts';
+import { labConfigSchema } from './schema.ts';
 import { validateLabConfig, type HostFacts } from './validate.ts';
 
 export const DEFAULT_CONFIG_FILE = 'lab.yaml';

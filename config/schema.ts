@@ -3,13 +3,12 @@
  * keys are errors, and the same schema is exported as JSON Schema for editors.
  */
 import { z } from 'zod';
+import { LOG_TARGET_PATTERN } from './lab-config.ts';
 
 const port = z.number().int().min(1).max(65535);
 const size = z.string().regex(/^\d+(\.\d+)?\s*(K|M|G|T|KiB|MiB|GiB|TiB)$/i, 'a size such as "4GiB" or "512MiB"');
 const cidr = z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d{1,2}$/, 'an IPv4 CIDR such as "10.42.0.0/16"');
 const ipv4 = z.string().regex(/^\d+\.\d+\.\d+\.\d+$/, 'an IPv4 address such as "127.0.0.1"');
-/** `udp://HOST:PORT` or `tcp://HOST:PORT`: protocol, host and port are its groups. */
-export const LOG_TARGET_PATTERN = /^(udp|tcp):\/\/([^\s:/]+):(\d{1,5})$/;
 const dnsName = z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'a lowercase DNS name such as "cluster.local"');
 
 export const forwardSchema = z
@@ -97,25 +96,6 @@ export const labConfigSchema = z
   .strict();
 
 export type LabConfigInput = z.infer<typeof labConfigSchema>;
-
-export interface Forward {
-  name: string;
-  host: number;
-  guest: number;
-}
-
-/** The config after defaults: every field present. */
-export interface LabConfig {
-  name: string;
-  stateDir: string;
-  debian: { suite: string; mirror: string; securityMirror: string; sourceDateEpoch?: number };
-  vm: { cpus: number; memory: string; disk: string; accel: 'auto' | 'kvm' | 'tcg' };
-  network: { hostAddress: string; forwards: Forward[] };
-  kubernetes: { version: string; dnsDomain: string; podSubnet: string; serviceSubnet: string; enabled: boolean };
-  addons: { ingressDomain: string; storageDir: string; logTarget?: string; policyNamespaces: string[]; defaultDenyEgress: boolean };
-  ssh: { user: string };
-  libvirt: { uri: string; pool: string; networkMode: 'nat' | 'bridge'; subnet: string; bridge?: string };
-}
 
 export function renderLabConfigJsonSchema(): string {
   const schema = z.toJSONSchema(labConfigSchema, { target: 'draft-2020-12' }) as Record<string, unknown>;
