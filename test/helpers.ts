@@ -1,6 +1,7 @@
 /** Shared test helpers: temp dirs, host facts, and skips that say why. */
 import test, { type ExecutionContext } from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commandExistsSync } from '../core/exec.ts';
@@ -40,6 +41,22 @@ export function testUnless(reason: string | undefined, title: string, body: (t: 
 export function missingCommand(...commands: string[]): string | undefined {
   for (const c of commands) if (!commandExistsSync(c)) return `${c} is not installed (npm run doctor -- --install)`;
   return undefined;
+}
+
+export type TcpOutcome = 'connected' | 'refused' | 'timeout' | 'error';
+
+/** One TCP connection attempt from the host: tells a listener, a refusal and a silent drop apart. */
+export function tcpProbe(address: string, port: number, timeoutMs = 3000): Promise<TcpOutcome> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: address, port });
+    const done = (outcome: TcpOutcome) => {
+      socket.destroy();
+      resolve(outcome);
+    };
+    socket.setTimeout(timeoutMs, () => done('timeout'));
+    socket.once('connect', () => done('connected'));
+    socket.once('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED' ? 'refused' : e.code === 'ETIMEDOUT' ? 'timeout' : 'error'));
+  });
 }
 
 export const notRoot = (): string | undefined => (process.getuid?.() === 0 ? undefined : 'needs root');

@@ -8,14 +8,22 @@ import { join } from 'node:path';
 import { CancelledError } from '../../core/errors.ts';
 import type { Check, CheckResult } from './check.ts';
 import { runCheckList } from './check.ts';
-import { CLUSTER_CHECKS, SYSTEM_NAMESPACES } from './cluster-checks.ts';
+import { DNS_IN_CLUSTER_CHECK } from './checks/dns.ts';
+import { EGRESS_CHECKS } from './checks/egress.ts';
+import { hostChecksFor, nodeReady, SYSTEM_NAMESPACES, systemPodsReady } from './checks/health.ts';
+import { INGRESS_CHECKS } from './checks/ingress.ts';
+import { LOGS_CHECK } from './checks/logs.ts';
+import { STORAGE_CHECK } from './checks/storage.ts';
+import { TLS_CHECKS } from './checks/tls.ts';
 import { writeLogBundle } from './cluster/bundle.ts';
-import { setUpSuite, tearDownSuite, type ClusterCheckContext, type SuiteEnv } from './cluster/env.ts';
+import { SetUpError, setUpSuite, tearDownSuite, type ClusterCheckContext, type SetUpOptions, type SuiteEnv } from './cluster/env.ts';
 import type { AcceptanceContext } from './context.ts';
-import { hostChecksFor } from './os-checks.ts';
 import { parseTap, renderJsonReport, renderJunit, renderSummary, type TapReport } from './report.ts';
 
-export const REPORT_FILES = { tap: 'results.tap', junit: 'junit.xml', json: 'results.json' } as const;
+const REPORT_FILES = { tap: 'results.tap', junit: 'junit.xml', json: 'results.json' } as const;
+
+/** In order: health first, positive controls before any blocked result, the policy deletion last. */
+export const CLUSTER_CHECKS: Check<ClusterCheckContext>[] = [nodeReady, systemPodsReady, DNS_IN_CLUSTER_CHECK, ...INGRESS_CHECKS, ...TLS_CHECKS, ...EGRESS_CHECKS.slice(0, 2), STORAGE_CHECK, LOGS_CHECK, ...EGRESS_CHECKS.slice(2)];
 
 export interface SuiteRun {
   report: TapReport;
@@ -35,6 +43,8 @@ export interface SuiteOptions {
   onTapLine?: (line: string) => void;
   signal?: AbortSignal;
   now?: () => Date;
+  /** Where the public target listens (default 198.51.100.10:443 and :80). */
+  publicTarget?: SetUpOptions['publicTarget'];
 }
 
 /** An OS-only lab still runs the placeholder checks; a cluster's ingress is checked by the cluster checks. */
@@ -52,18 +62,19 @@ export async function runAcceptanceSuite(opts: SuiteOptions): Promise<SuiteRun> 
   const { host, cluster } = suiteChecks(ctx);
   write('TAP version 14');
   write(`1..${host.length + cluster.length}`);
-  const results: CheckResult[] = await runCheckList(host, ctx, write, { first: 1, signal: opts.signal });
   let env: SuiteEnv | undefined;
   const leftovers: string[] = [];
   let bundle: string | undefined;
   let bailedOut = false;
   try {
+    const results: CheckResult[] = await runCheckList(host, ctx, write, { first: 1, signal: opts.signal });
     const cctx: ClusterCheckContext = { ...ctx };
-    if (!('missing' in ctx.cluster) && !opts.signal?.aborted) {
+    if (!('missing' in ctx.cluster)) {
       try {
-        env = await setUpSuite(ctx, opts.signal);
+        env = await setUpSuite(ctx, { signal: opts.signal, publicTarget: opts.publicTarget, onMade: (what) => write(`# set up: ${what}`) });
         cctx.env = env;
       } catch (error) {
+        if (error instanceof SetUpError) leftovers.push(...error.leftovers);
         if (opts.signal?.aborted) throw new CancelledError();
         bailedOut = true;
         write(`Bail out! the suite could not set up its test objects: ${(error instanceof Error ? error.message : String(error)).split('\n')[0]}`);
@@ -71,14 +82,15 @@ export async function runAcceptanceSuite(opts: SuiteOptions): Promise<SuiteRun> 
       }
     }
     if (!bailedOut) results.push(...(await runCheckList(cluster, cctx, write, { first: host.length + 1, signal: opts.signal })));
-    if (opts.signal?.aborted) throw new CancelledError();
     const failed = results.filter((r) => !r.ok);
     if (failed.length || bailedOut) {
       const stamp = (opts.now?.() ?? new Date()).toISOString().replace(/[:.]/g, '-');
-      bundle = await writeLogBundle(join(opts.reportDir, `bundle-${stamp}`), ctx, failed, [...SYSTEM_NAMESPACES, ...(env ? [env.ns.plain, env.ns.egress] : [])]);
+      bundle = await writeLogBundle(join(opts.reportDir, `bundle-${stamp}`), ctx, failed, [...SYSTEM_NAMESPACES, ...(env ? [env.ns.plain, env.ns.egress] : [])], opts.signal);
     }
+    if (opts.signal?.aborted) throw new CancelledError();
   } finally {
-    if (env) leftovers.push(...(await tearDownSuite(ctx, env)));
+    // Runs once the check in progress has stopped (runCheckList awaits it), also after Ctrl-C.
+    if (env) leftovers.push(...(await tearDownSuite(env)));
   }
   const tap = lines.join('\n') + '\n';
   const report = await parseTap(tap);

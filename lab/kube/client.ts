@@ -27,7 +27,7 @@ export interface KubeObject {
 const PLURALS: Record<string, string> = { Ingress: 'ingresses', NetworkPolicy: 'networkpolicies', Endpoints: 'endpoints', StorageClass: 'storageclasses', IngressClass: 'ingressclasses' };
 const CLUSTER_SCOPED = new Set(['Namespace', 'Node', 'ClusterRole', 'ClusterRoleBinding', 'ClusterIssuer', 'StorageClass', 'IngressClass', 'PersistentVolume', 'CustomResourceDefinition']);
 
-export function pluralOf(kind: string): string {
+function pluralOf(kind: string): string {
   return PLURALS[kind] ?? `${kind.toLowerCase()}s`;
 }
 
@@ -38,7 +38,7 @@ export function resourcePath(apiVersion: string, kind: string, namespace?: strin
   return `${base}${ns}/${pluralOf(kind)}${name ? `/${name}` : ''}`;
 }
 
-export function objectPath(obj: KubeObject): string {
+function objectPath(obj: KubeObject): string {
   return resourcePath(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name);
 }
 
@@ -81,7 +81,8 @@ export class KubeClient {
         },
       );
       req.on('timeout', () => req.destroy(new Error(`no answer from ${this.creds.server} within ${opts.timeoutMs ?? this.defaultTimeoutMs}ms`)));
-      req.on('error', (e) => reject(new LabError(`Kubernetes API ${method} ${path}: ${e.message}`, `is the API server at ${this.creds.server} up and reachable?`)));
+      // Aborted by the caller (Ctrl-C, a check's deadline): the caller's reason, not a connection problem.
+      req.on('error', (e) => reject(opts.signal?.aborted ? (opts.signal.reason ?? e) : new LabError(`Kubernetes API ${method} ${path}: ${e.message}`, `is the API server at ${this.creds.server} up and reachable?`)));
       if (opts.body !== undefined) req.write(opts.body);
       req.end();
     });

@@ -11,7 +11,6 @@ import { Progress } from '../../core/progress.ts';
 import { buildImage } from '../../images/build.ts';
 import { KUBERNETES_PACKAGES, kubernetesRepository } from '../../images/kubernetes/repository.ts';
 import { osOnlySourceAtMirrorHead } from '../../images/source.ts';
-import { tcpProbe } from '../../lab/acceptance/cluster/host-side.ts';
 import { run } from '../../core/exec.ts';
 import { readTar } from '../../core/tar.ts';
 import { parseDpkgStatus } from '../../images/manifest.ts';
@@ -19,7 +18,7 @@ import { renderMmdebstrapArgs } from '../../images/mmdebstrap.ts';
 import { aptSources } from '../../images/recipe.ts';
 import { fillDefaults } from '../../config/defaults.ts';
 import { makeDeb } from '../fixtures/apt-repo.ts';
-import { missingCommand, notRoot, testUnless, throwawayLabConfig, withTempDir } from '../helpers.ts';
+import { missingCommand, notRoot, tcpProbe, testUnless, throwawayLabConfig, withTempDir } from '../helpers.ts';
 
 const PKGS = 'pkgs.k8s.io';
 const reachable = async () => (await tcpProbe(PKGS, 443, 5000).catch(() => 'error')) === 'connected';

@@ -9,8 +9,8 @@ import { get } from 'node:https';
 import { join } from 'node:path';
 import { run } from '../../core/exec.ts';
 import { renderRsyslogForwarding } from '../../cloud-init/addons/rsyslog.ts';
-import { parseSyslogMessage, startPublicTarget, startSyslogListener, tcpProbe } from '../../lab/acceptance/cluster/host-side.ts';
-import { missingCommand, notRoot, testUnless, withTempDir } from '../helpers.ts';
+import { parseSyslogMessage, startPublicTarget, startSyslogListener } from '../../lab/acceptance/cluster/host-side.ts';
+import { missingCommand, notRoot, tcpProbe, testUnless, withTempDir } from '../helpers.ts';
 import test from 'ava';
 
 const NFT = '/usr/sbin/nft';

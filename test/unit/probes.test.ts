@@ -12,7 +12,7 @@ import { run } from '../../core/exec.ts';
 import { PLACEHOLDER_SERVER_HEADER } from '../../cloud-init/placeholder-ingress.ts';
 import { runCheck } from '../../lab/acceptance/check.ts';
 import type { AcceptanceContext } from '../../lab/acceptance/context.ts';
-import { PLACEHOLDER_CHECKS } from '../../lab/acceptance/os-checks.ts';
+import { PLACEHOLDER_CHECKS } from '../../lab/acceptance/checks/placeholder.ts';
 import { httpsGet } from '../../lab/acceptance/probes.ts';
 import { ensureLabCa, issueServerCertificate } from '../../lab/secrets.ts';
 import { missingCommand, testUnless, withTempDir } from '../helpers.ts';

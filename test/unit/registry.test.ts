@@ -14,10 +14,9 @@ import { sleep } from '../../core/sleep.ts';
 import { fetchImageArchive, ociArchiveDigest } from '../../images/artifacts/store.ts';
 import { inspectImage, parseRawManifest } from '../../images/lock/refresh.ts';
 import { freePort } from '../../lab/ports.ts';
-import { tcpProbe } from '../../lab/acceptance/cluster/host-side.ts';
 import { ensureLabCa, issueServerCertificate } from '../../lab/secrets.ts';
 import { buildOciLayout } from '../fixtures/oci.ts';
-import { missingCommand, testUnless, withTempDir } from '../helpers.ts';
+import { missingCommand, tcpProbe, testUnless, withTempDir } from '../helpers.ts';
 
 test('a multi-platform index: its own digest, and the linux/amd64 manifest inside it', (t) => {
   const index = JSON.stringify({

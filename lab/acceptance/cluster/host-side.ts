@@ -7,29 +7,12 @@ import { createSocket, type Socket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { run } from '../../../core/exec.ts';
 import { sleep } from '../../../core/sleep.ts';
 
 /** TEST-NET-2 (RFC 5737): never routed on the internet, so the target is certainly ours. */
-export const PUBLIC_TARGET_ADDRESS = '198.51.100.10';
-
-export type TcpOutcome = 'connected' | 'refused' | 'timeout' | 'error';
-
-/** One TCP connection attempt from the host. */
-export function tcpProbe(address: string, port: number, timeoutMs = 3000): Promise<TcpOutcome> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: address, port });
-    const done = (outcome: TcpOutcome) => {
-      socket.destroy();
-      resolve(outcome);
-    };
-    socket.setTimeout(timeoutMs, () => done('timeout'));
-    socket.once('connect', () => done('connected'));
-    socket.once('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED' ? 'refused' : e.code === 'ETIMEDOUT' ? 'timeout' : 'error'));
-  });
-}
+const PUBLIC_TARGET_ADDRESS = '198.51.100.10';
 
 export interface PublicTarget {
   address: string;
@@ -48,36 +31,41 @@ async function listen(server: Server, address: string, port: number): Promise<vo
 /**
  * Adds the documentation address to the host's loopback interface (the host accepts packets
  * for any of its addresses, whichever interface they arrive on) and serves HTTPS and HTTP there.
+ * A failure (or an abort) after the address was added takes it away again.
  */
-export async function startPublicTarget(workDir: string, opts: { address?: string; httpsPort?: number; httpPort?: number } = {}): Promise<PublicTarget> {
+export async function startPublicTarget(workDir: string, opts: { address?: string; httpsPort?: number; httpPort?: number; signal?: AbortSignal } = {}): Promise<PublicTarget> {
   const address = opts.address ?? PUBLIC_TARGET_ADDRESS;
-  const existing = await run('ip', ['-4', '-o', 'addr', 'show', 'dev', 'lo'], { allowFailure: true });
+  const { signal } = opts;
+  const existing = await run('ip', ['-4', '-o', 'addr', 'show', 'dev', 'lo'], { allowFailure: true, signal });
   const added = !existing.stdout.includes(` ${address}/`);
-  if (added) await run('ip', ['addr', 'add', `${address}/32`, 'dev', 'lo']);
-  const key = join(workDir, 'public-target.key');
-  const cert = join(workDir, 'public-target.crt');
-  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=public-target.labsmith.invalid', '-keyout', key, '-out', cert]);
-  const answer = (_req: unknown, res: import('node:http').ServerResponse) => res.end('labsmith public target\n');
-  const https = createHttpsServer({ key: await readFile(key), cert: await readFile(cert) }, answer);
-  const http = createHttpServer(answer);
-  try {
-    await listen(https, address, opts.httpsPort ?? 443);
-    await listen(http, address, opts.httpPort ?? 80);
-  } catch (error) {
-    https.close();
-    http.close();
+  const servers: Server[] = [];
+  const undo = async () => {
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     if (added) await run('ip', ['addr', 'del', `${address}/32`, 'dev', 'lo'], { allowFailure: true });
+  };
+  if (added) await run('ip', ['addr', 'add', `${address}/32`, 'dev', 'lo'], { signal });
+  try {
+    const key = join(workDir, 'public-target.key');
+    const cert = join(workDir, 'public-target.crt');
+    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=public-target.labsmith.invalid', '-keyout', key, '-out', cert], { signal });
+    const answer = (_req: unknown, res: import('node:http').ServerResponse) => res.end('labsmith public target\n');
+    const https = createHttpsServer({ key: await readFile(key), cert: await readFile(cert) }, answer);
+    const http = createHttpServer(answer);
+    await listen(https, address, opts.httpsPort ?? 443);
+    servers.push(https);
+    await listen(http, address, opts.httpPort ?? 80);
+    servers.push(http);
+    if (signal?.aborted) throw signal.reason;
+    return {
+      address,
+      httpsPort: (https.address() as import('node:net').AddressInfo).port,
+      httpPort: (http.address() as import('node:net').AddressInfo).port,
+      close: undo,
+    };
+  } catch (error) {
+    await undo();
     throw error;
   }
-  return {
-    address,
-    httpsPort: (https.address() as import('node:net').AddressInfo).port,
-    httpPort: (http.address() as import('node:net').AddressInfo).port,
-    async close() {
-      await Promise.all([new Promise((r) => https.close(r)), new Promise((r) => http.close(r))]);
-      if (added) await run('ip', ['addr', 'del', `${address}/32`, 'dev', 'lo'], { allowFailure: true });
-    },
-  };
 }
 
 export interface SyslogMessage {

@@ -21,10 +21,11 @@ export async function runPodToCompletion(kube: KubeClient, pod: KubeObject, opts
   for (let i = 0; i < 30; i++) {
     try {
       await kube.get(path, opts.signal);
-      await sleep(500, opts.signal);
-    } catch {
+    } catch (error) {
+      if (opts.signal?.aborted) throw error;
       break;
     }
+    await sleep(500, opts.signal);
   }
   await kube.apply(pod, opts.signal);
   const deadline = Date.now() + opts.timeoutMs;

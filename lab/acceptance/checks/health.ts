@@ -1,0 +1,181 @@
+/**
+ * Health: the node's OS is set up the way the kubelet needs (host checks), and the cluster is
+ * up (node Ready and schedulable, every system pod Ready, CoreDNS answering). lab:up's
+ * readiness runs these; they import nothing of the suite's set-up, egress, reports or bundle.
+ */
+import { formatCommand, shellQuote } from '../../../core/exec.ts';
+import { BOOTSTRAP_PATHS } from '../../../core/paths.ts';
+import { TRAEFIK_NAMESPACE } from '../../../cloud-init/addons/traefik.ts';
+import { KUBERNETES_MODULES, KUBERNETES_SYSCTLS, LAB_CA_GUEST_PATH } from '../../../cloud-init/user-data.ts';
+import { resourcePath } from '../../kube/client.ts';
+import { nodeVerdict, podsVerdict, type NodeObject, type PodObject } from '../../kube/readiness.ts';
+import { sshRun } from '../../ssh.ts';
+import type { Check } from '../check.ts';
+import type { AcceptanceContext } from '../context.ts';
+import { clusterOf, fail, isOutcome, kubectl, needsSsh, QUICK_RETRY, remote } from './common.ts';
+import { PLACEHOLDER_CHECKS } from './placeholder.ts';
+
+/** The namespaces whose pods must all be Ready: the control plane, Calico, and every add-on. */
+export const SYSTEM_NAMESPACES = ['kube-system', TRAEFIK_NAMESPACE, 'cert-manager', 'local-path-storage'] as const;
+
+/** On the node: kube-dns's ClusterIP, read with the admin kubeconfig. */
+const KUBE_DNS_IP_ON_NODE = formatCommand('sudo', ['kubectl', '--kubeconfig', BOOTSTRAP_PATHS.adminKubeconfig, '-n', 'kube-system', 'get', 'service', 'kube-dns', '-o', 'jsonpath={.spec.clusterIP}']);
+
+/** The node's OS: reachable, configured for the kubelet, its runtimes active. */
+export const HOST_CHECKS: Check<AcceptanceContext>[] = [
+  {
+    id: 'ssh',
+    description: 'SSH reaches the VM with the lab key and pinned host key',
+    timeoutMs: 60_000,
+    retry: { attempts: 10, intervalMs: 3000 },
+    hint: 'is the VM running (npm run lab:status)? its console is serial.log in the lab directory',
+    skip: needsSsh,
+    reproduce: (ctx) => remote(ctx, 'true'),
+    async probe(ctx, signal) {
+      const r = await sshRun(ctx.ssh!, ['uname', '-sr'], { signal, allowFailure: true });
+      return { ok: r.exitCode === 0, detail: r.exitCode === 0 ? r.stdout.trim() : `ssh exited ${r.exitCode}: ${r.stderr.trim().split('\n').pop()}` };
+    },
+  },
+  {
+    id: 'cloud-init',
+    description: 'cloud-init finished without errors',
+    timeoutMs: 60_000,
+    retry: QUICK_RETRY,
+    hint: 'read /var/log/cloud-init.log and /var/log/cloud-init-output.log in the VM (npm run lab:ssh)',
+    skip: needsSsh,
+    reproduce: (ctx) => remote(ctx, 'cloud-init', 'status', '--long'),
+    async probe(ctx, signal) {
+      const r = await sshRun(ctx.ssh!, ['cloud-init', 'status', '--format', 'json'], { signal, allowFailure: true });
+      const status = JSON.parse(r.stdout || '{}') as { status?: string; errors?: string[]; recoverable_errors?: Record<string, string[]> };
+      const errors = [...(status.errors ?? []), ...Object.values(status.recoverable_errors ?? {}).flat()];
+      return { ok: status.status === 'done' && errors.length === 0, detail: `status ${status.status ?? 'unknown'}${errors.length ? `; errors: ${errors.join('; ')}` : ''}` };
+    },
+  },
+  {
+    id: 'lab-ca-trusted',
+    description: "the lab CA is in the VM's trust store",
+    timeoutMs: 20_000,
+    retry: QUICK_RETRY,
+    hint: 'the seed writes it to /usr/local/share/ca-certificates and runs update-ca-certificates in its final stage',
+    skip: needsSsh,
+    reproduce: (ctx) => remote(ctx, 'openssl', 'verify', '-CApath', '/etc/ssl/certs', LAB_CA_GUEST_PATH),
+    async probe(ctx, signal) {
+      // A self-signed CA verifies against the system store only if the store holds it.
+      const r = await sshRun(ctx.ssh!, ['openssl', 'verify', '-CApath', '/etc/ssl/certs', LAB_CA_GUEST_PATH], { signal, allowFailure: true });
+      return { ok: r.exitCode === 0, detail: (r.stdout || r.stderr).trim().split('\n').pop() ?? '' };
+    },
+  },
+  {
+    id: 'swap-off',
+    description: 'swap is off (the kubelet refuses swap)',
+    timeoutMs: 20_000,
+    retry: QUICK_RETRY,
+    hint: 'the seed turns swap off; check /etc/fstab and `swapon --show` in the VM',
+    skip: needsSsh,
+    reproduce: (ctx) => remote(ctx, 'cat', '/proc/swaps'),
+    async probe(ctx, signal) {
+      const r = await sshRun(ctx.ssh!, ['cat', '/proc/swaps'], { signal });
+      const active = r.stdout.trim().split('\n').slice(1).filter(Boolean);
+      return { ok: active.length === 0, detail: active.length ? `active swap: ${active.join('; ')}` : 'no active swap' };
+    },
+  },
+  {
+    id: 'kernel-prerequisites',
+    description: `kernel modules ${KUBERNETES_MODULES.join(', ')} loaded and kubeadm's sysctls set`,
+    timeoutMs: 20_000,
+    retry: QUICK_RETRY,
+    hint: 'the seed writes /etc/modules-load.d and /etc/sysctl.d; check `sysctl -a` in the VM',
+    skip: needsSsh,
+    reproduce: (ctx) => remote(ctx, 'sh', '-c', `cut -d' ' -f1 /proc/modules; grep . ${Object.keys(KUBERNETES_SYSCTLS).map((k) => `/proc/sys/${k.replace(/\./g, '/')}`).join(' ')}`),
+    async probe(ctx, signal) {
+      // /proc/sys directly: sysctl(8) lives in /usr/sbin, outside a user's PATH.
+      const reads = Object.keys(KUBERNETES_SYSCTLS).map((k) => `echo ${k}=$(cat /proc/sys/${k.replace(/\./g, '/')})`);
+      const r = await sshRun(ctx.ssh!, ['sh', '-c', [`cut -d' ' -f1 /proc/modules`, ...reads].join('; ')], { signal });
+      const lines = new Set(r.stdout.split('\n').map((l) => l.trim()));
+      const missing = [
+        ...KUBERNETES_MODULES.filter((m) => !lines.has(m)),
+        ...Object.entries(KUBERNETES_SYSCTLS).filter(([k, v]) => !lines.has(`${k}=${v}`)).map(([k, v]) => `${k}=${v}`),
+      ];
+      return { ok: missing.length === 0, detail: missing.length ? `missing: ${missing.join(', ')}` : 'all present' };
+    },
+  },
+  ...(['containerd', 'docker'] as const).map(
+    (unit): Check<AcceptanceContext> => ({
+      id: `${unit}-active`,
+      description: `${unit} is active`,
+      timeoutMs: 30_000,
+      retry: QUICK_RETRY,
+      hint: `see \`journalctl -u ${unit}\` in the VM`,
+      skip: needsSsh,
+      reproduce: (ctx) => remote(ctx, 'systemctl', 'is-active', unit),
+      async probe(ctx, signal) {
+        const r = await sshRun(ctx.ssh!, ['systemctl', 'is-active', unit], { signal, allowFailure: true });
+        return { ok: r.stdout.trim() === 'active', detail: r.stdout.trim() || r.stderr.trim() };
+      },
+    }),
+  ),
+];
+
+/** The cluster is up: what lab:up waits for before it hands the cluster over. */
+export const nodeReady: Check<AcceptanceContext> = {
+  id: 'node-ready',
+  description: 'the node is Ready and schedulable (no NoSchedule taint: the single node runs workloads)',
+  timeoutMs: 5 * 60_000,
+  retry: { attempts: 60, intervalMs: 5000 },
+  hint: 'describe the node for its conditions; the kubelet log: journalctl -u kubelet',
+  reproduce: (ctx) => kubectl(ctx, 'get', 'nodes', '-o', 'wide'),
+  async probe(ctx, signal) {
+    const kube = clusterOf(ctx);
+    if (isOutcome(kube)) return kube;
+    return nodeVerdict(await kube.list<NodeObject>('/api/v1/nodes', signal));
+  },
+};
+
+export const systemPodsReady: Check<AcceptanceContext> = {
+  id: 'system-pods-ready',
+  description: `every pod in ${SYSTEM_NAMESPACES.join(', ')} is Ready (control plane, Calico, CoreDNS, ingress, cert-manager, storage)`,
+  timeoutMs: 10 * 60_000,
+  retry: { attempts: 120, intervalMs: 5000 },
+  hint: 'the detail names the pods and why; kubectl describe pod shows their events',
+  reproduce: (ctx) => kubectl(ctx, 'get', 'pods', '-A', '-o', 'wide'),
+  async probe(ctx, signal) {
+    const kube = clusterOf(ctx);
+    if (isOutcome(kube)) return kube;
+    const pods: PodObject[] = [];
+    const empty: string[] = [];
+    for (const ns of SYSTEM_NAMESPACES) {
+      const items = await kube.list<PodObject>(resourcePath('v1', 'Pod', ns), signal);
+      if (!items.length) empty.push(ns);
+      pods.push(...items);
+    }
+    if (empty.length) return fail(`no pods in ${empty.join(', ')}: is that add-on installed?`);
+    return podsVerdict(pods, SYSTEM_NAMESPACES.join(', '));
+  },
+};
+
+/** From the node itself: lab:up's last word before it hands the cluster over. */
+const corednsAnswersFromNode: Check<AcceptanceContext> = {
+  id: 'coredns-answers',
+  description: 'CoreDNS answers kubernetes.default.svc.<dnsDomain> on its Service address',
+  timeoutMs: 5 * 60_000,
+  retry: { attempts: 60, intervalMs: 5000 },
+  hint: 'check the CoreDNS pods and their logs: kubectl -n kube-system logs -l k8s-app=kube-dns',
+  // The same probe, with the address read on the node as the probe does through the API.
+  reproduce: (ctx) => remote(ctx, 'sh', '-c', `python3 ${shellQuote(BOOTSTRAP_PATHS.dnsProbe)} "$(${KUBE_DNS_IP_ON_NODE})" ${shellQuote(`kubernetes.default.svc.${ctx.dnsDomain}`)}`),
+  skip: (ctx) => (ctx.ssh ? undefined : 'no SSH access to the node (server given by --host): the in-cluster DNS check covers it'),
+  async probe(ctx, signal) {
+    const kube = clusterOf(ctx);
+    if (isOutcome(kube)) return kube;
+    const ip = (await kube.get<{ spec: { clusterIP: string } }>(resourcePath('v1', 'Service', 'kube-system', 'kube-dns'), signal)).spec.clusterIP;
+    const name = `kubernetes.default.svc.${ctx.dnsDomain}`;
+    const r = await sshRun(ctx.ssh!, ['python3', BOOTSTRAP_PATHS.dnsProbe, ip, name], { signal, allowFailure: true });
+    return { ok: r.exitCode === 0, detail: r.exitCode === 0 ? `${name} → ${r.stdout.trim()} (from ${ip})` : `${name} via ${ip}: ${(r.stderr || r.stdout).trim()}` };
+  },
+};
+
+export const CLUSTER_READY_CHECKS: Check<AcceptanceContext>[] = [nodeReady, systemPodsReady, corednsAnswersFromNode];
+
+/** The checks that need no cluster; without one, the placeholder ingress is checked too. */
+export function hostChecksFor(withCluster: boolean): Check<AcceptanceContext>[] {
+  return withCluster ? HOST_CHECKS : [...HOST_CHECKS, ...PLACEHOLDER_CHECKS];
+}
