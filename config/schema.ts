@@ -1,97 +1,114 @@
 /**
  * The shape of lab.yaml. Every field is optional here (defaults fill the rest), unknown
- * keys are errors, and the same schema is exported as JSON Schema for editors.
+ * keys are errors, and every field with a format is checked as that format (config/formats.ts)
+ * with a message naming the value. The same schema is exported as JSON Schema for editors.
  */
 import { z } from 'zod';
-import { LOG_TARGET_PATTERN } from './lab-config.ts';
+import {
+  absolutePathProblem,
+  cidrProblem,
+  dnsLabelProblem,
+  dnsNameProblem,
+  FORMAT_PATTERNS,
+  httpUrlProblem,
+  ifnameProblem,
+  integerProblem,
+  ipv4Problem,
+  kubernetesMinorProblem,
+  libvirtUriProblem,
+  logTargetProblem,
+  poolNameProblem,
+  sizeProblem,
+  stateDirProblem,
+} from './formats.ts';
 
-const port = z.number().int().min(1).max(65535);
-const size = z.string().regex(/^\d+(\.\d+)?\s*(K|M|G|T|KiB|MiB|GiB|TiB)$/i, 'a size such as "4GiB" or "512MiB"');
-const cidr = z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d{1,2}$/, 'an IPv4 CIDR such as "10.42.0.0/16"');
-const ipv4 = z.string().regex(/^\d+\.\d+\.\d+\.\d+$/, 'an IPv4 address such as "127.0.0.1"');
-const dnsName = z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'a lowercase DNS name such as "cluster.local"');
+const shown = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : String(v));
 
-export const forwardSchema = z
-  .object({
-    host: port.describe('port on the host (ports below 1024 need root)'),
-    guest: port.optional().describe('port in the VM (defaults per name: http 30080, https 30443, ssh 22, apiserver 6443)'),
-  })
-  .strict();
+/** A string checked by one format function; `pattern` is only for editors. */
+function formatted(problemOf: (v: string) => string | undefined, what: string, pattern?: string) {
+  const base = z.string({ error: (iss) => `expected ${what}, got ${shown(iss.input)}` }).superRefine((v, ctx) => {
+    const problem = problemOf(v);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+  return pattern ? base.meta({ pattern }) : base;
+}
+
+/** A string matching a pattern, the message naming the value. */
+const matching = (pattern: RegExp, what: string) => formatted((v) => (pattern.test(v) ? undefined : `${JSON.stringify(v)} is not ${what}`), what, pattern.source);
+
+function integer(min: number, max: number, what: string) {
+  return z
+    .number({ error: (iss) => `expected a whole number (${what}, ${min} to ${max}), got ${shown(iss.input)}` })
+    .superRefine((v, ctx) => {
+      const problem = integerProblem(v, min, max, what);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .meta({ type: 'integer', minimum: min, maximum: max });
+}
+
+const port = integer(1, 65535, 'a TCP port');
+const size = formatted(sizeProblem, 'a size such as "4GiB" or "512MiB"', FORMAT_PATTERNS.size);
+const cidr = formatted(cidrProblem, 'an IPv4 CIDR such as "10.42.0.0/16"', FORMAT_PATTERNS.cidr);
+const ipv4 = formatted(ipv4Problem, 'an IPv4 address such as "127.0.0.1"', FORMAT_PATTERNS.ipv4);
+const dnsName = formatted(dnsNameProblem, 'a lowercase DNS name such as "cluster.local"', FORMAT_PATTERNS.dnsName);
+const dnsLabel = formatted(dnsLabelProblem, 'a DNS label such as "default"', FORMAT_PATTERNS.dnsLabel);
+const httpUrl = formatted(httpUrlProblem, 'an http(s) URL such as "http://deb.debian.org/debian"', FORMAT_PATTERNS.httpUrl);
+const boolean = z.boolean({ error: (iss) => `expected true or false, got ${shown(iss.input)}` });
+const section = <T extends z.ZodRawShape>(shape: T) => z.object(shape, { error: (iss) => `expected a mapping, got ${shown(iss.input)}` }).strict();
+
+export const forwardSchema = section({
+  host: port.describe('port on the host (ports below 1024 need root)'),
+  guest: port.optional().describe('port in the VM (defaults per name: http 30080, https 30443, ssh 22, apiserver 6443)'),
+});
 
 export const labConfigSchema = z
   .object({
-    name: z
-      .string()
-      .regex(/^[a-z][a-z0-9-]{0,30}[a-z0-9]$/, 'lowercase letters, digits and dashes, 2 to 32 characters, starting with a letter')
+    name: matching(/^[a-z][a-z0-9-]{0,30}[a-z0-9]$/, 'a lab name: lowercase letters, digits and dashes, 2 to 32 characters, starting with a letter')
       .optional()
       .describe('lab name: state directory, VM hostname and lock are named after it'),
-    stateDir: z.string().optional().describe('where the lab keeps its disk overlay, seed, keys and logs (default: $XDG_STATE_HOME/labsmith/<name>)'),
-    debian: z
-      .object({
-        suite: z.string().regex(/^[a-z]+$/, 'a Debian suite name such as "trixie"').optional(),
-        mirror: z.url().optional(),
-        securityMirror: z.url().optional(),
-        sourceDateEpoch: z.number().int().min(0).optional().describe('fixed build time; default: the newest mirror Release date'),
-      })
-      .strict()
-      .optional(),
-    vm: z
-      .object({
-        cpus: z.number().int().min(1).max(64).optional(),
-        memory: size.optional(),
-        disk: size.optional(),
-        accel: z.enum(['auto', 'kvm', 'tcg']).optional().describe('auto: KVM when a trial boot proves it works, else TCG'),
-      })
-      .strict()
-      .optional(),
-    network: z
-      .object({
-        hostAddress: ipv4.optional().describe('host address forwarded ports listen on'),
-        forwards: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/, 'a lowercase name'), forwardSchema).optional(),
-      })
-      .strict()
-      .optional(),
-    kubernetes: z
-      .object({
-        version: z.string().regex(/^1\.\d+$/, 'a Kubernetes minor version such as "1.37"').optional(),
-        dnsDomain: dnsName.optional(),
-        podSubnet: cidr.optional(),
-        serviceSubnet: cidr.optional(),
-        enabled: z.boolean().optional().describe('false: an OS-only image and lab (no Kubernetes packages or images; cluster checks report not ok)'),
-      })
-      .strict()
-      .optional(),
-    addons: z
-      .object({
-        ingressDomain: dnsName.optional().describe('the lab domain: the ingress serves a wildcard certificate for *.<ingressDomain> (default <name>.test)'),
-        storageDir: z.string().regex(/^\/[^\s]*$/, 'an absolute path in the VM').optional().describe('where local-path volumes live in the VM, one directory per PVC (default /var/lib/labsmith/volumes)'),
-        logTarget: z
-          .string()
-          .regex(LOG_TARGET_PATTERN, 'udp://HOST:PORT or tcp://HOST:PORT')
-          .optional()
-          .describe('syslog target for container logs, e.g. udp://192.0.2.10:514; no forwarding when unset'),
-        policyNamespaces: z.array(dnsName).optional().describe('namespaces that get the egress-dns and egress-https NetworkPolicies (default [default])'),
-        defaultDenyEgress: z.boolean().optional().describe('also deny all other egress in those namespaces (default false)'),
-      })
-      .strict()
-      .optional(),
-    libvirt: z
-      .object({
-        uri: z.string().optional().describe('libvirt connection (default qemu:///system)'),
-        pool: z.string().optional().describe('storage pool for the lab volumes (default "default")'),
-        networkMode: z.enum(['nat', 'bridge']).optional().describe('nat: a lab network with host port forwarding; bridge: the VM joins an existing bridge (server profile)'),
-        subnet: cidr.optional().describe('the NAT network (default 192.168.150.0/24); the VM gets its .10'),
-        bridge: z.string().optional().describe('existing host bridge for networkMode bridge, e.g. br0'),
-      })
-      .strict()
-      .optional()
-      .describe('settings for --driver libvirt'),
-    ssh: z
-      .object({
-        user: z.string().regex(/^[a-z_][a-z0-9_-]{0,30}$/, 'a Linux user name').optional(),
-      })
-      .strict()
-      .optional(),
+    stateDir: formatted(stateDirProblem, 'an absolute path', FORMAT_PATTERNS.absolutePath).optional().describe('where the lab keeps its disk overlay, seed, keys and logs (default: $XDG_STATE_HOME/labsmith/<name>)'),
+    debian: section({
+      suite: matching(/^[a-z]+$/, 'a Debian suite name such as "trixie"').optional(),
+      mirror: httpUrl.optional(),
+      securityMirror: httpUrl.optional(),
+      sourceDateEpoch: integer(0, 2 ** 32 - 1, 'seconds since 1970').optional().describe('fixed build time; default: the newest mirror Release date'),
+    }).optional(),
+    vm: section({
+      cpus: integer(1, 64, 'the number of CPUs').optional(),
+      memory: size.optional(),
+      disk: size.optional(),
+      accel: z.enum(['auto', 'kvm', 'tcg'], { error: (iss) => `expected auto, kvm or tcg, got ${shown(iss.input)}` }).optional().describe('auto: KVM when a trial boot proves it works, else TCG'),
+    }).optional(),
+    network: section({
+      hostAddress: ipv4.optional().describe('host address forwarded ports listen on'),
+      forwards: z.record(matching(/^[a-z][a-z0-9-]*$/, 'a forward name: lowercase letters, digits and dashes'), forwardSchema, { error: (iss) => `expected a mapping of forward names to {host, guest}, got ${shown(iss.input)}` }).optional(),
+    }).optional(),
+    kubernetes: section({
+      version: formatted(kubernetesMinorProblem, 'a Kubernetes minor version such as "1.37"', FORMAT_PATTERNS.kubernetesMinor).optional(),
+      dnsDomain: dnsName.optional(),
+      podSubnet: cidr.optional(),
+      serviceSubnet: cidr.optional(),
+      enabled: boolean.optional().describe('false: an OS-only image and lab (no Kubernetes packages or images; cluster checks report not ok)'),
+    }).optional(),
+    addons: section({
+      ingressDomain: dnsName.optional().describe('the lab domain: the ingress serves a wildcard certificate for *.<ingressDomain> (default <name>.test)'),
+      storageDir: formatted((v) => absolutePathProblem(v, 'VM'), 'an absolute path in the VM', FORMAT_PATTERNS.absolutePath).optional().describe('where local-path volumes live in the VM, one directory per PVC (default /var/lib/labsmith/volumes)'),
+      logTarget: formatted(logTargetProblem, 'udp://HOST:PORT or tcp://HOST:PORT', FORMAT_PATTERNS.logTarget)
+        .optional()
+        .describe('syslog target for container logs, e.g. udp://192.0.2.10:514; no forwarding when unset'),
+      policyNamespaces: z.array(dnsLabel, { error: (iss) => `expected a list of namespace names, got ${shown(iss.input)}` }).optional().describe('namespaces that get the egress-dns and egress-https NetworkPolicies (default [default])'),
+      defaultDenyEgress: boolean.optional().describe('also deny all other egress in those namespaces (default false)'),
+    }).optional(),
+    libvirt: section({
+      uri: formatted(libvirtUriProblem, 'a libvirt URI such as "qemu:///system"', FORMAT_PATTERNS.libvirtUri).optional().describe('libvirt connection (default qemu:///system)'),
+      pool: formatted(poolNameProblem, 'a storage pool name').optional().describe('storage pool for the lab volumes (default "default")'),
+      networkMode: z.enum(['nat', 'bridge'], { error: (iss) => `expected nat or bridge, got ${shown(iss.input)}` }).optional().describe('nat: a lab network with host port forwarding; bridge: the VM joins an existing bridge (server profile)'),
+      subnet: cidr.optional().describe('the NAT network (default 192.168.150.0/24); the VM gets its .10'),
+      bridge: formatted(ifnameProblem, 'a bridge interface name such as "br0"', FORMAT_PATTERNS.ifname).optional().describe('existing host bridge for networkMode bridge, e.g. br0'),
+    }).optional().describe('settings for --driver libvirt'),
+    ssh: section({
+      user: matching(/^[a-z_][a-z0-9_-]{0,30}$/, 'a Linux user name: lowercase letters, digits, dashes and underscores, at most 31').optional(),
+    }).optional(),
   })
   .strict();
 

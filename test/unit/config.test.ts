@@ -1,6 +1,7 @@
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { parseLabConfig } from '../../config/load.ts';
+import { cidrProblem, httpUrlProblem, kubernetesMinorProblem, sizeProblem } from '../../config/formats.ts';
 import { renderLabConfigJsonSchema } from '../../config/schema.ts';
 import { NEUTRAL_HOST } from '../helpers.ts';
 
@@ -70,8 +71,8 @@ test('subnets overlapping qemu user networking and host routes and addresses are
   t.deepEqual(routeOnly, ['kubernetes.podSubnet: 10.42.0.0/16 overlaps the host route 10.42.0.0/24: pick a range the host does not use']);
 });
 
-test('host bits in a CIDR are an error', (t) => {
-  t.deepEqual(problemsOf('kubernetes:\n  podSubnet: 10.42.0.1/16\n'), ['kubernetes.podSubnet: 10.42.0.1/16 is not a network address (host bits must be zero, e.g. 10.42.0.0/16)']);
+test('host bits in a CIDR are an error naming the network', (t) => {
+  t.deepEqual(problemsOf('kubernetes:\n  podSubnet: 10.42.0.1/16\n'), ['kubernetes.podSubnet: "10.42.0.1/16" has host bits set: the network is 10.42.0.0/16']);
 });
 
 test('privileged host ports without root say so and suggest the unprivileged port', (t) => {
@@ -132,4 +133,111 @@ test('add-on settings: a bad log target, a relative storage dir and a bad namesp
   const problems = problemsOf('addons:\n  logTarget: syslog.example:514\n  storageDir: volumes\n  policyNamespaces: [Mail]\n');
   t.deepEqual(problems.map((p) => p.split(':')[0]).sort(), ['addons.logTarget', 'addons.policyNamespaces.0', 'addons.storageDir']);
   t.true(problems.some((p) => p.includes('udp://HOST:PORT or tcp://HOST:PORT')));
+});
+
+/** YAML for one field at a dotted path, with the value written as YAML (JSON is YAML). */
+function yamlAt(path: string, value: unknown): string {
+  const keys = path.split('.');
+  return keys.map((k, i) => `${'  '.repeat(i)}${k}:${i === keys.length - 1 ? ` ${JSON.stringify(value)}` : ''}`).join('\n') + '\n';
+}
+
+// [field, malformed value, what the message must say]: each is refused when lab.yaml is loaded,
+// as its own field, with the value in the message, and nothing else is reported.
+const MALFORMED: [string, unknown, RegExp][] = [
+  ['kubernetes.podSubnet', '10.42.0.300/16', /is not an IPv4 CIDR: 300 is more than 255/],
+  ['kubernetes.podSubnet', '10.42.0.1/16', /has host bits set: the network is 10\.42\.0\.0\/16/],
+  ['kubernetes.podSubnet', '10.42.0.0/33', /the prefix 33 is more than 32/],
+  ['kubernetes.serviceSubnet', '10.96.0.0', /write ADDRESS\/PREFIX/],
+  ['libvirt.subnet', '192.168.150.1/24', /host bits set: the network is 192\.168\.150\.0\/24/],
+  ['vm.memory', '4GB', /decimal unit: sizes here are binary, write 4GiB/],
+  ['vm.memory', '4096', /has no unit: write e\.g\. 4096GiB or 4096MiB/],
+  ['vm.disk', '20 gigs', /unknown unit "gigs"/],
+  ['vm.disk', '0GiB', /is zero/],
+  ['vm.cpus', 2.5, /2\.5 is not a whole number/],
+  ['vm.cpus', 0, /0 is out of range: the number of CPUs is 1 to 64/],
+  ['vm.cpus', 'two', /expected a whole number .* got "two"/],
+  ['vm.accel', 'fast', /expected auto, kvm or tcg, got "fast"/],
+  ['kubernetes.version', '1.37.0', /is a patch release: write the minor version 1\.37/],
+  ['kubernetes.version', 'v1.37', /without the v, 1\.37/],
+  ['kubernetes.version', 1.37, /expected a Kubernetes minor version .* got 1\.37/],
+  ['kubernetes.enabled', 'yes', /expected true or false, got "yes"/],
+  ['debian.mirror', 'ftp://ftp.debian.org/debian', /uses ftp: the mirror must be an http:\/\/ or https:\/\/ URL/],
+  ['debian.securityMirror', 'deb.debian.org/debian-security', /is not a URL/],
+  ['debian.mirror', 'http://me:secret@mirror.example/debian', /carries credentials/],
+  ['debian.suite', 'Trixie', /is not a Debian suite name/],
+  ['debian.sourceDateEpoch', -1, /-1 is out of range/],
+  ['stateDir', 'labs/mine', /is relative: write an absolute path on the host/],
+  ['stateDir', '~/labs', /~ is not expanded/],
+  ['stateDir', '/srv/labs,x', /comma, which qemu's option syntax splits on/],
+  ['addons.storageDir', 'volumes', /is relative: write an absolute path in the VM/],
+  ['addons.storageDir', '/var/lib/my volumes', /whitespace/],
+  ['network.hostAddress', '127.0.0.256', /is not an IPv4 address: 256 is more than 255/],
+  ['network.hostAddress', 'localhost', /write four numbers 0-255/],
+  ['network.hostAddress', '127.000.0.1', /leading zero .* write 127\.0\.0\.1/],
+  ['network.forwards.http.host', 99999, /99999 is out of range: a TCP port is 1 to 65535/],
+  ['network.forwards.http.host', '8080', /expected a whole number .* got "8080"/],
+  ['addons.logTarget', 'udp://10.0.2.2:99999', /port 99999 is not 1-65535/],
+  ['addons.logTarget', 'syslog.example:514', /write udp:\/\/HOST:PORT or tcp:\/\/HOST:PORT/],
+  ['addons.logTarget', 'tcp://10.0.2.300:514', /its host "10\.0\.2\.300" is not an IPv4 address: 300 is more than 255/],
+  ['addons.logTarget', 'udp://Syslog.Example:514', /its host "Syslog\.Example" has capitals/],
+  ['addons.ingressDomain', 'Lab.Test', /has capitals: write it in lowercase, lab\.test/],
+  ['addons.ingressDomain', 'lab..test', /"" is an empty label/],
+  ['addons.ingressDomain', 'lab.test.', /ends with a dot: write lab\.test/],
+  ['kubernetes.dnsDomain', '-cluster.local', /"-cluster" must be letters, digits and dashes/],
+  ['addons.policyNamespaces.0', 'mail.ns', /is not a DNS label: .* no dots/],
+  ['libvirt.uri', 'qemu:/system', /is not a libvirt URI/],
+  ['libvirt.uri', 'qemu://', /names no instance: end it with \/system or \/session/],
+  ['libvirt.bridge', 'bridge-name-too-long', /is not an interface name: 1 to 15/],
+  ['libvirt.pool', 'my pool', /is not a storage pool name/],
+  ['ssh.user', 'Admin', /is not a Linux user name/],
+  ['name', 'Lab', /is not a lab name/],
+  ['vm', 'big', /expected a mapping, got "big"/],
+];
+
+test('every field with a format is checked as that format when loaded, naming the field and the value', (t) => {
+  for (const [path, value, expected] of MALFORMED) {
+    const yaml = path.endsWith('.0') ? yamlAt(path.slice(0, -2), [value]) : yamlAt(path, value);
+    const problems = problemsOf(yaml);
+    t.is(problems.length, 1, `${path}=${JSON.stringify(value)}: exactly its own problem, got ${JSON.stringify(problems)}`);
+    const [field, ...rest] = (problems[0] ?? '').split(': ');
+    const message = rest.join(': ');
+    t.is(field, path, `${path}=${JSON.stringify(value)}`);
+    t.regex(message, expected, `${path}=${JSON.stringify(value)}`);
+    t.true(message.includes(typeof value === 'string' ? JSON.stringify(value) : String(value)), `${path}: the message names the value: ${message}`);
+  }
+});
+
+// Well-formed values of the same fields load.
+const WELL_FORMED: [string, unknown][] = [
+  ['kubernetes.podSubnet', '10.44.0.0/16'],
+  ['libvirt.subnet', '192.168.160.0/24'],
+  ['vm.memory', '8GiB'],
+  ['vm.memory', '6144MiB'],
+  ['vm.disk', '40G'],
+  ['vm.cpus', 4],
+  ['kubernetes.version', '1.36'],
+  ['debian.mirror', 'https://mirror.example/debian/'],
+  ['stateDir', '/srv/labs/mine'],
+  ['addons.storageDir', '/srv/volumes'],
+  ['network.hostAddress', '127.0.0.1'],
+  ['addons.logTarget', 'udp://10.0.2.2:514'],
+  ['addons.logTarget', 'tcp://syslog.lab.test:6514'],
+  ['addons.ingressDomain', 'mail.example.test'],
+  ['libvirt.uri', 'qemu+ssh://root@host.example/system'],
+  ['libvirt.bridge', 'br0'],
+  ['debian.sourceDateEpoch', 1764547200],
+];
+
+test('well-formed values of the same fields load', (t) => {
+  for (const [path, value] of WELL_FORMED) t.deepEqual(problemsOf(yamlAt(path, value)), [], `${path}=${JSON.stringify(value)}`);
+});
+
+test('the format checks are pure functions with the value in every message', (t) => {
+  t.is(cidrProblem('10.42.0.0/16'), undefined);
+  t.is(cidrProblem('0.0.0.0/0'), undefined);
+  t.is(sizeProblem('4GiB'), undefined);
+  t.regex(sizeProblem('4MB')!, /^"4MB" is a decimal unit: .* write 4MiB/);
+  t.is(kubernetesMinorProblem('1.37'), undefined);
+  t.regex(kubernetesMinorProblem('1.037')!, /not a Kubernetes minor version/);
+  t.regex(httpUrlProblem('file:///srv/mirror')!, /^"file:\/\/\/srv\/mirror" uses file/);
 });
