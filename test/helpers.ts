@@ -24,17 +24,43 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
 export const NEUTRAL_HOST: HostFacts = { isRoot: true, unprivilegedPortStart: 1024, routes: [], addresses: [], kvmDevice: true };
 
 /**
- * Registers the test, or a skipped test whose title carries the reason (printed once on
- * stderr too), when `reason` is set. A skip never hides a failure: the body does not run.
+ * Why a test cannot run here. A plain string is a missing prerequisite (root, a host tool, an
+ * upstream file): CI must provide it, so under CI=true the test FAILS instead of skipping. A
+ * `worldFact` is about the world outside the machine (a registry CI cannot reach, a hypervisor
+ * that hangs): it skips, also under CI.
  */
-export function testUnless(reason: string | undefined, title: string, body: (t: ExecutionContext) => Promise<void> | void, opts: { serial?: boolean } = {}): void {
-  if (reason) {
-    process.stderr.write(`skip: ${title}: ${reason}\n`);
-    test.skip(`${title} (skipped: ${reason})`, () => undefined);
-  } else if (opts.serial) {
-    test.serial(title, body);
+export type SkipReason = string | { world: string };
+
+export const worldFact = (reason: string): SkipReason => ({ world: reason });
+
+export const isCi = (env: NodeJS.ProcessEnv = process.env): boolean => Boolean(env.CI) && !['false', '0'].includes(env.CI!.toLowerCase());
+
+export type SkipDecision = { action: 'run' } | { action: 'skip'; reason: string } | { action: 'fail'; reason: string };
+
+/** What testUnless does with a reason (pure): run, skip saying why, or fail because CI lacks a prerequisite. */
+export function skipDecision(reason: SkipReason | undefined, env: NodeJS.ProcessEnv = process.env): SkipDecision {
+  if (reason === undefined || reason === '') return { action: 'run' };
+  if (typeof reason === 'object') return { action: 'skip', reason: reason.world };
+  return isCi(env) ? { action: 'fail', reason } : { action: 'skip', reason };
+}
+
+/**
+ * Registers the test; or, when `reason` is set, a skipped test whose title carries the reason
+ * (printed once on stderr too); or, under CI with a missing prerequisite, a failing one. A skip
+ * never hides a failure: the body does not run.
+ */
+export function testUnless(reason: SkipReason | undefined, title: string, body: (t: ExecutionContext) => Promise<void> | void, opts: { serial?: boolean } = {}): void {
+  const decision = skipDecision(reason);
+  const register = opts.serial ? test.serial : test;
+  if (decision.action === 'skip') {
+    process.stderr.write(`skip: ${title}: ${decision.reason}\n`);
+    test.skip(`${title} (skipped: ${decision.reason})`, () => undefined);
+  } else if (decision.action === 'fail') {
+    register(`${title} (prerequisite missing under CI)`, (t) => {
+      t.fail(`${decision.reason}: CI must provide this (a CI run that skips its real tests is not green); if no machine can, mark the reason worldFact()`);
+    });
   } else {
-    test(title, body);
+    register(title, body);
   }
 }
 

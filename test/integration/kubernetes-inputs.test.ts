@@ -18,11 +18,11 @@ import { renderMmdebstrapArgs } from '../../images/mmdebstrap.ts';
 import { aptSources } from '../../images/recipe.ts';
 import { fillDefaults } from '../../config/defaults.ts';
 import { makeDeb } from '../fixtures/apt-repo.ts';
-import { missingCommand, notRoot, tcpProbe, testUnless, throwawayLabConfig, withTempDir } from '../helpers.ts';
+import { missingCommand, notRoot, tcpProbe, testUnless, throwawayLabConfig, withTempDir, worldFact } from '../helpers.ts';
 
 const PKGS = 'pkgs.k8s.io';
 const reachable = async () => (await tcpProbe(PKGS, 443, 5000).catch(() => 'error')) === 'connected';
-const reason = notRoot() ?? missingCommand('mmdebstrap') ?? ((await reachable()) ? `${PKGS} is reachable here: the offline stop cannot be shown` : undefined);
+const reason = notRoot() ?? missingCommand('mmdebstrap') ?? ((await reachable()) ? worldFact(`${PKGS} is reachable here: the offline stop cannot be shown`) : undefined);
 
 testUnless(reason, 'a Kubernetes build where pkgs.k8s.io is unreachable: OS layers built and cached, then a clear stop naming the URL', async (t) => {
   t.timeout(40 * 60_000);
