@@ -3,7 +3,8 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { commandExistsSync } from '../core/exec.ts';
 import type { HostFacts } from '../config/validate.ts';
 import { readHostFacts } from '../config/host-facts.ts';
@@ -68,6 +69,13 @@ export function missingCommand(...commands: string[]): string | undefined {
   for (const c of commands) if (!commandExistsSync(c)) return `${c} is not installed (npm run doctor -- --install)`;
   return undefined;
 }
+
+/**
+ * Real upstream files the tests read (Calico, cert-manager CRDs, local-path, provider docs), kept
+ * outside the repo: LABSMITH_UPSTREAM_DIR, else ../shared/upstream beside the checkout, else
+ * /work/shared/upstream (where worktrees find it).
+ */
+export const UPSTREAM_DIR = process.env.LABSMITH_UPSTREAM_DIR ?? [resolve('..', 'shared', 'upstream'), '/work/shared/upstream'].find((d) => existsSync(d)) ?? resolve('..', 'shared', 'upstream');
 
 export type TcpOutcome = 'connected' | 'refused' | 'timeout' | 'error';
 

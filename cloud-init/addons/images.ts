@@ -34,7 +34,3 @@ export function parseKubeadmImageList(output: string): string[] {
   return output.split('\n').map((l) => l.trim()).filter((l) => /^[a-z0-9.-]+(\/[\w.-]+)+:[\w.-]+$/.test(l));
 }
 
-/** Images without a tag or digest float: the lock must pin them first. */
-export function floatingImages(images: string[]): string[] {
-  return images.filter((i) => !i.includes('@sha256:') && !/:[\w.-]+$/.test(i.split('/').pop() ?? ''));
-}

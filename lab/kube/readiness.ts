@@ -1,6 +1,6 @@
 /**
  * Verdicts on Kubernetes API objects (pure): node Ready and schedulable, pods Ready (with the
- * reason when not), a Certificate Ready for its current generation, Warning events. Each
+ * reason when not), a Certificate Ready for its current generation. Each
  * returns ok plus one line a person can act on.
  */
 
@@ -99,12 +99,3 @@ export function certificateVerdict(cert: CertificateObject): Verdict {
   return { ok: true, detail: `${name} Ready (generation ${cert.metadata.generation ?? '?'}), notAfter ${cert.status?.notAfter ?? '?'}` };
 }
 
-/** Warning events, newest last, one line each (for failure details and log bundles). */
-export function warningEvents(events: EventObject[], limit = 10): string[] {
-  const time = (e: EventObject) => e.lastTimestamp ?? e.eventTime ?? '';
-  return events
-    .filter((e) => e.type === 'Warning')
-    .sort((a, b) => (time(a) < time(b) ? -1 : 1))
-    .slice(-limit)
-    .map((e) => `${e.involvedObject?.kind}/${e.involvedObject?.name}: ${e.reason}: ${e.message}${(e.count ?? 1) > 1 ? ` (x${e.count})` : ''}`);
-}

@@ -24,7 +24,7 @@ import { CLUSTER_CHECKS, runAcceptanceSuite, suiteChecks } from '../../lab/accep
 import { parseTap } from '../../lab/acceptance/report.ts';
 import { KubeApiError, KubeClient, resourcePath } from '../../lab/kube/client.ts';
 import { loadKubeconfig, parseKubeconfig } from '../../lab/kube/kubeconfig.ts';
-import { certificateVerdict, nodeVerdict, podsVerdict, warningEvents } from '../../lab/kube/readiness.ts';
+import { certificateVerdict, nodeVerdict, podsVerdict } from '../../lab/kube/readiness.ts';
 import { ensureLabCa, issueServerCertificate } from '../../lab/secrets.ts';
 import { missingCommand, testUnless, withTempDir } from '../helpers.ts';
 
@@ -63,13 +63,6 @@ test('certificate verdicts: Ready for the current generation only', async (t) =>
   t.is(stale.detail, 'traefik/lab-wildcard Ready is for generation 1, the spec is generation 2');
   const issuing = certificateVerdict(await fixture('certificate-issuing.json'));
   t.is(issuing.detail, 'traefik/lab-wildcard not Ready: DoesNotExist (Issuing certificate as Secret does not exist)');
-});
-
-test('warning events come out one line each, newest last, with their counts', async (t) => {
-  const lines = warningEvents((await fixture('events-kube-system.json')).items);
-  t.is(lines.length, 2);
-  t.regex(lines[0]!, /^Pod\/calico-kube-controllers-6b7b9c4f5d-2lqzj: ErrImageNeverPull: .* \(x7\)$/);
-  t.regex(lines[1]!, /^Pod\/coredns-7c65d6cfc9-q8w4n: FailedCreatePodSandBox: .*nodename: no such file or directory \(x4\)$/);
 });
 
 test('API paths for core, grouped, namespaced and cluster-scoped kinds', (t) => {

@@ -22,7 +22,7 @@ export const SYSTEM_NAMESPACES = ['kube-system', TRAEFIK_NAMESPACE, 'cert-manage
 const KUBE_DNS_IP_ON_NODE = formatCommand('sudo', ['kubectl', '--kubeconfig', BOOTSTRAP_PATHS.adminKubeconfig, '-n', 'kube-system', 'get', 'service', 'kube-dns', '-o', 'jsonpath={.spec.clusterIP}']);
 
 /** The node's OS: reachable, configured for the kubelet, its runtimes active. */
-export const HOST_CHECKS: Check<AcceptanceContext>[] = [
+const HOST_CHECKS: Check<AcceptanceContext>[] = [
   {
     id: 'ssh',
     description: 'SSH reaches the VM with the lab key and pinned host key',

@@ -11,7 +11,7 @@ import type { KubeObject } from '../../kube/client.ts';
 export const AGNHOST_IMAGE = ACCEPTANCE_IMAGES[0];
 /** busybox is in the image already (local-path's helper): nslookup, wget and a shell. */
 export const BUSYBOX_IMAGE = LOCAL_PATH_HELPER_IMAGE;
-export const SUITE_LABEL = { 'app.kubernetes.io/managed-by': 'labsmith-e2e' } as const;
+const SUITE_LABEL = { 'app.kubernetes.io/managed-by': 'labsmith-e2e' } as const;
 export const ECHO = { name: 'echo', port: 8080, servicePort: 80 } as const;
 export const POLICY_LABELS = { dns: { 'egress-dns': 'true' }, https: { 'egress-https': 'true' } } as const;
 
