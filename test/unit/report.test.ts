@@ -2,6 +2,8 @@ import test from 'ava';
 import { Parser } from 'tap-parser';
 import { renderTapPoint, runCheck, runChecks, type Check } from '../../lab/acceptance/check.ts';
 import { parseTap, renderCountsLine, renderJsonReport, renderJunit, renderSummary } from '../../lab/acceptance/report.ts';
+import { CancelledError } from '../../core/errors.ts';
+import { sleep } from '../../core/sleep.ts';
 
 const TAP = `TAP version 14
 1..5
@@ -92,4 +94,28 @@ test('runChecks writes TAP that tap-parser reads back', async (t) => {
   t.is(r.tests[1]!.diag?.hint, 'h');
   t.regex(renderTapPoint(1, { id: 'x', description: 'has # hash', ok: true, detail: '', attempts: 1, durationMs: 5, hint: '', reproduce: '' }), /^ok 1 - x: has \\# hash # time=5ms/);
   t.truthy(Parser);
+});
+
+test('Ctrl-C during the wait between attempts stops the check at once', async (t) => {
+  const controller = new AbortController();
+  const slow = check(async () => ({ ok: false, detail: 'not yet' }), { timeoutMs: 60_000, retry: { attempts: 5, intervalMs: 10_000 } });
+  setTimeout(() => controller.abort(), 100);
+  const started = Date.now();
+  await t.throwsAsync(runCheck(slow, null, Date.now, controller.signal), { instanceOf: CancelledError });
+  t.true(Date.now() - started < 1000, `stopped after ${Date.now() - started}ms`);
+});
+
+test('an aborted check returns only once its probe has stopped, so cleanup after it cannot race it', async (t) => {
+  const controller = new AbortController();
+  let probeStoppedAt = 0;
+  const busy = check(async (_ctx, signal) => {
+    await sleep(30_000, signal).catch(() => undefined);
+    // Some work of its own to wind down after the abort (closing what it opened).
+    await sleep(200);
+    probeStoppedAt = Date.now();
+    return { ok: false, detail: 'stopped' };
+  }, { timeoutMs: 60_000 });
+  setTimeout(() => controller.abort(), 100);
+  await t.throwsAsync(runChecks([busy], null, () => undefined, controller.signal), { instanceOf: CancelledError });
+  t.true(probeStoppedAt > 0 && Date.now() >= probeStoppedAt, 'the probe had finished before runChecks returned');
 });
