@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'yaml';
 import { run } from '../../core/exec.ts';
-import { BOOTSTRAP_PATHS } from '../../core/paths.ts';
+import { BOOTSTRAP_PATHS, GUEST_PARAM_FILES, GUEST_PATHS } from '../../core/paths.ts';
 import { renderAddonManifests, type UpstreamTexts } from '../../cloud-init/addons/bundle.ts';
 import { BOOTSTRAP_UNIT, renderBootstrapParams } from '../../cloud-init/bootstrap.ts';
-import { guestScriptPath } from '../../cloud-init/guest-scripts.ts';
+import { guestScript, guestScriptPath } from '../../cloud-init/guest-scripts.ts';
 import { renderClusterSeed } from '../../cloud-init/cluster-seed.ts';
 import { renderSeedFiles, type SeedSecrets } from '../../cloud-init/user-data.ts';
 import { fillDefaults } from '../../config/defaults.ts';
@@ -89,7 +89,8 @@ async function bootstrapRig(dir: string) {
       { addons, dnsDomain: 'cluster.local' },
       {
         paths: { BOOTSTRAP_DIR: bootstrapDir, KUBEADM_CONFIG: join(dir, 'kubeadm.yaml'), ADMIN_KUBECONFIG: join(standins.node, 'admin.conf'), STATE_DIR: state, DNS_PROBE: standins.dnsProbe },
-        waits: { api: 2, node: 2, rollout: 2, certificate: 2, dns: 2 },
+        // Generous where a wait ends when ready; short for rollout, the apply retry's deadline the first test runs into.
+        waits: { api: 30, node: 30, rollout: 3, certificate: 30, dns: 30 },
         pollSeconds: 0.2,
       },
     ),
@@ -192,15 +193,59 @@ testUnless(missingCommand('python3'), 'the DNS probe reads A answers over UDP an
   }
 });
 
-testUnless(haveUpstream, 'lab:render writes the kubeadm config and every add-on it has inputs for, and no secret', async (t) => {
-  const { renderLab } = await import('../../lab/render.ts');
+testUnless(haveUpstream, 'lab:render writes the kubeadm config and every add-on it has inputs for, secrets only as placeholders, and names what it went without', async (t) => {
+  const { renderLab, PLACEHOLDER_CA } = await import('../../lab/render.ts');
   await withTempDir(async (dir) => {
     const upstream = await upstreamTexts();
-    const written = await renderLab(config, dir, { kubernetesVersion: 'v1.37.2', upstream: { calico: upstream.calico } });
+    const warnings: string[] = [];
+    const written = await renderLab(config, dir, { kubernetesVersion: 'v1.37.2', upstream: { calico: upstream.calico }, lockedImages: LOCKED_IMAGES }, (m) => warnings.push(m));
     const names = written.filter((p) => p.includes('/cluster/')).map((p) => p.split('/').pop());
-    t.deepEqual(names, ['kubeadm.yaml', '10-calico.yaml', '50-traefik.yaml', '60-network-policies.yaml'], 'cert-manager and local-path are left out without their manifests');
+    t.deepEqual(names, ['kubeadm.yaml', '10-calico.yaml', '30-lab-tls.yaml', '50-traefik.yaml', '60-network-policies.yaml'], 'cert-manager and local-path are left out without their manifests');
+    t.deepEqual(warnings.map((w) => w.split(':')[0]), ['cert-manager', 'local-path']);
     t.regex(await readFile(join(dir, 'cluster', '10-calico.yaml'), 'utf8'), /value: 10\.42\.0\.0\/16/);
+    t.true((await readFile(join(dir, 'cluster', '30-lab-tls.yaml'), 'utf8')).includes(PLACEHOLDER_CA.keyPem), 'the CA key is a named placeholder');
     const everything = (await Promise.all(written.map((p) => readFile(p, 'utf8')))).join('\n');
     t.notRegex(everything, /BEGIN (EC |RSA |OPENSSH )?PRIVATE KEY/);
+  });
+});
+
+type RenderedFile = { path: string; content: string; encoding?: string };
+async function renderedUserData(dir: string, cfg: typeof config, cluster?: Parameters<typeof import('../../lab/render.ts').renderLab>[2]) {
+  const { renderLab } = await import('../../lab/render.ts');
+  await renderLab(cfg, dir, cluster);
+  const doc = parse(await readFile(join(dir, 'seed', 'user-data'), 'utf8')) as { write_files: RenderedFile[]; runcmd: string[][] };
+  return { files: Object.fromEntries(doc.write_files.map((f) => [f.path, f])), runcmd: doc.runcmd };
+}
+
+test('lab:render gives a Kubernetes lab the seed it really receives: the bootstrap and add-ons, no placeholder ingress', async (t) => {
+  await withTempDir(async (dir) => {
+    const { files, runcmd } = await renderedUserData(dir, config, { kubernetesVersion: 'v1.37.2', upstream: {}, lockedImages: LOCKED_IMAGES });
+    t.falsy(files[GUEST_PATHS.placeholderUnit], 'no placeholder ingress where Traefik owns the NodePorts');
+    t.falsy(files[GUEST_PATHS.placeholderScript]);
+    t.is(files[BOOTSTRAP_PATHS.script]?.content, guestScript('bootstrap'));
+    t.truthy(files[GUEST_PARAM_FILES.bootstrap]);
+    t.truthy(files[`${BOOTSTRAP_PATHS.dir}/50-traefik.yaml`]);
+    t.truthy(files[`${BOOTSTRAP_PATHS.dir}/30-lab-tls.yaml`]);
+    t.true(runcmd.some((c) => c.includes(BOOTSTRAP_UNIT)));
+    t.regex(files['/etc/containerd/config.toml']!.content, /sandbox_image = "registry\.k8s\.io\/pause:3\.10\.1"/);
+  });
+  // Without a lock at all (kubernetes.enabled, nothing fetched yet) it is still the Kubernetes seed.
+  await withTempDir(async (dir) => {
+    const { files } = await renderedUserData(dir, config);
+    t.falsy(files[GUEST_PATHS.placeholderUnit]);
+    t.truthy(files[BOOTSTRAP_PATHS.unit]);
+  });
+});
+
+test('lab:render of an OS-only lab keeps the placeholder ingress and has no bootstrap', async (t) => {
+  await withTempDir(async (dir) => {
+    const osOnly = fillDefaults({ name: 'mail', kubernetes: { enabled: false } }, '/state');
+    const { files, runcmd } = await renderedUserData(dir, osOnly, { upstream: {} });
+    t.is(files[GUEST_PATHS.placeholderScript]?.content, guestScript('placeholderIngress'));
+    t.truthy(files[GUEST_PATHS.placeholderUnit]);
+    t.truthy(files[GUEST_PARAM_FILES.placeholderIngress]);
+    t.falsy(files[BOOTSTRAP_PATHS.script]);
+    t.false(runcmd.some((c) => c.includes(BOOTSTRAP_UNIT)));
+    t.false(existsSync(join(dir, 'cluster')));
   });
 });
