@@ -1,8 +1,10 @@
 /**
- * The cluster's first boot: the seed a Kubernetes lab gets (checked by `cloud-init schema`),
- * the bootstrap script's resume-after-failure behaviour (its state and kubeconfig paths pointed
- * into a temp dir, with kubeadm and kubectl stand-ins since neither can run here), and the DNS
- * probe against a real DNS server on loopback.
+ * The cluster's first boot: the seed a Kubernetes lab gets (checked by `cloud-init schema`), the
+ * shipped bootstrap script run for real with a parameter file pointing into a temp dir (as the
+ * unit passes the node's), against the kubeadm/kubectl stand-ins in test/fixtures/kube-standins.ts
+ * since neither can run here: resume after a failed step, kubeadm init retried after a reset when
+ * it stopped half-way, the kube-dns address read on every try; the DNS probe against a real DNS
+ * server on loopback; and lab:render's seed for Kubernetes and OS-only labs.
  */
 import test from 'ava';
 import { readFile, writeFile } from 'node:fs/promises';
