@@ -5,14 +5,14 @@
  */
 import { stringify } from 'yaml';
 import { sha256 } from '../core/hash.ts';
-import { BOOTSTRAP_PATHS, GUEST_PATHS } from '../core/paths.ts';
+import { BOOTSTRAP_PATHS, GUEST_PARAM_FILES, GUEST_PATHS } from '../core/paths.ts';
 import { LOG_TARGET_PATTERN, type LabConfig } from '../config/lab-config.ts';
 import { renderContainerdConfig } from './containerd-config.ts';
-import { renderPlaceholderScript, renderPlaceholderUnit } from './placeholder-ingress.ts';
+import { placeholderScript, renderPlaceholderParams, renderPlaceholderUnit } from './placeholder-ingress.ts';
 import { gzipSync } from 'node:zlib';
 import type { AddonManifest } from './addons/bundle.ts';
 import { renderRsyslogForwarding, type LogTarget } from './addons/rsyslog.ts';
-import { BOOTSTRAP_UNIT, renderBootstrapScript, renderBootstrapUnit, renderDnsProbeScript } from './bootstrap.ts';
+import { BOOTSTRAP_UNIT, bootstrapScript, dnsProbeScript, renderBootstrapParams, renderBootstrapUnit } from './bootstrap.ts';
 
 export interface SeedSecrets {
   sshPublicKey: string;
@@ -69,8 +69,10 @@ function clusterFiles(config: LabConfig, cluster: ClusterSeed): WriteFile[] {
     { path: BOOTSTRAP_PATHS.kubeadmConfig, content: cluster.kubeadmConfig, permissions: '0600' },
     // 0600: the lab TLS manifest carries the CA key.
     ...cluster.addons.map((a) => compressed(`${BOOTSTRAP_PATHS.dir}/${a.file}`, a.text, '0600')),
-    { path: BOOTSTRAP_PATHS.script, content: renderBootstrapScript({ addons: cluster.addons, dnsDomain: config.kubernetes.dnsDomain }), permissions: '0755' },
-    { path: BOOTSTRAP_PATHS.dnsProbe, content: renderDnsProbeScript(), permissions: '0755' },
+    // The scripts are the repository's files as they are; what varies per lab is in the parameter file.
+    { path: BOOTSTRAP_PATHS.script, content: bootstrapScript(), permissions: '0755' },
+    { path: GUEST_PARAM_FILES.bootstrap, content: renderBootstrapParams({ addons: cluster.addons, dnsDomain: config.kubernetes.dnsDomain }), permissions: '0644' },
+    { path: BOOTSTRAP_PATHS.dnsProbe, content: dnsProbeScript(), permissions: '0755' },
     { path: BOOTSTRAP_PATHS.unit, content: renderBootstrapUnit(), permissions: '0644' },
   ];
 }
@@ -80,10 +82,11 @@ function placeholderFiles(config: LabConfig, secrets: SeedSecrets): WriteFile[] 
   return [
     { path: `${tls}/placeholder.crt`, content: secrets.tlsCert, permissions: '0644' },
     { path: `${tls}/placeholder.key`, content: secrets.tlsKey, permissions: '0600' },
+    { path: GUEST_PATHS.placeholderScript, content: placeholderScript(), permissions: '0755' },
     {
-      path: GUEST_PATHS.placeholderScript,
-      content: renderPlaceholderScript({ httpPort: guestPort(config, 'http', 30080), httpsPort: guestPort(config, 'https', 30443) }),
-      permissions: '0755',
+      path: GUEST_PARAM_FILES.placeholderIngress,
+      content: renderPlaceholderParams({ httpPort: guestPort(config, 'http', 30080), httpsPort: guestPort(config, 'https', 30443) }),
+      permissions: '0644',
     },
     {
       path: GUEST_PATHS.placeholderUnit,

@@ -34,6 +34,7 @@ export const HOST_TOOLS: HostTool[] = [
   { command: 'dpkg-deb', aptPackage: 'dpkg', purpose: "runs the locked kubeadm to list its images" },
   { command: 'skopeo', aptPackage: 'skopeo', purpose: 'resolves image digests and copies images into OCI archives' },
   { command: 'apt-ftparchive', aptPackage: 'apt-utils', purpose: 'builds the signed test apt repository (tests)' },
+  { command: 'shellcheck', aptPackage: 'shellcheck', purpose: 'checks the guest scripts in cloud-init/guest/ (tests)' },
   { command: 'containerd', aptPackage: 'containerd', purpose: 'imports OCI archives in the image-import test (tests)' },
   { command: 'docker-registry', aptPackage: 'docker-registry', purpose: 'a registry on loopback for the digest and archive tests (tests)' },
   { command: 'debian-archive-keyring', aptPackage: 'debian-archive-keyring', purpose: 'verifies the Debian mirror' },

@@ -1,6 +1,7 @@
 /** Where things live on the host, and file names used inside images and labs: one place. */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export function cacheRoot(env = process.env): string {
   return env.LABSMITH_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'labsmith');
@@ -69,4 +70,32 @@ export const KUBERNETES_GUEST_PATHS = {
   imageList: 'var/lib/labsmith/images/images.list',
   importScript: 'usr/local/lib/labsmith/import-images.sh',
   importUnit: 'etc/systemd/system/labsmith-import-images.service',
+} as const;
+
+/** The repository's root: guest scripts are read from it at render time. */
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Scripts that run in the guest, as files in the repository (relative to its root), shipped byte for byte. */
+export const GUEST_SCRIPT_SOURCES = {
+  dir: 'cloud-init/guest',
+  bootstrap: 'cloud-init/guest/bootstrap.sh',
+  importImages: 'cloud-init/guest/import-images.sh',
+  dnsProbe: 'cloud-init/guest/dns-probe.py',
+  placeholderIngress: 'cloud-init/guest/placeholder-ingress.py',
+} as const;
+
+/** The rendered parameter files (shell-quoted KEY=value lines) the guest scripts read, in the guest (absolute). */
+export const GUEST_PARAM_FILES = {
+  bootstrap: '/etc/labsmith/bootstrap.env',
+  placeholderIngress: '/etc/labsmith/placeholder-ingress.env',
+} as const;
+
+/** The image-import script's parameter file in the Kubernetes layer (relative to the root filesystem). */
+export const KUBERNETES_IMPORT_PARAMS = 'etc/labsmith/import-images.env';
+
+/** systemd units labsmith puts into images and labs. */
+export const GUEST_UNITS = {
+  bootstrap: 'labsmith-bootstrap.service',
+  importImages: 'labsmith-import-images.service',
+  placeholderIngress: 'labsmith-placeholder-ingress.service',
 } as const;

@@ -1,11 +1,14 @@
 /**
- * lab:render: what a lab would receive, for review before booting. Secrets are generated
- * per lab at lab:up; here they are named placeholders, so the output is stable and diffable.
+ * lab:render: what a lab would receive, for review before booting: the same seed lab:up writes
+ * (the Kubernetes seed with the bootstrap and its add-ons for a Kubernetes lab, the placeholder
+ * ingress for an OS-only one). Secrets are generated per lab at lab:up; here they are named
+ * placeholders, so the output is stable and diffable. Nothing here needs the network.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { renderSeedFiles, type SeedSecrets } from '../cloud-init/user-data.ts';
-import { renderAddonManifests, type UpstreamTexts } from '../cloud-init/addons/bundle.ts';
+import { renderSeedFiles, type ClusterSeed, type SeedFiles, type SeedSecrets } from '../cloud-init/user-data.ts';
+import { renderAddonManifests, renderLabTlsManifest, UPSTREAM_MANIFEST_NAMES, type UpstreamTexts } from '../cloud-init/addons/bundle.ts';
+import { pauseImageOf } from '../cloud-init/cluster-seed.ts';
 import { apiServerSans } from '../cloud-init/addons/kubeconfig.ts';
 import { renderKubeadmConfig } from '../cloud-init/addons/kubeadm-config.ts';
 import type { LabConfig } from '../config/lab-config.ts';
@@ -21,31 +24,67 @@ export const PLACEHOLDER_SECRETS: SeedSecrets = {
   tlsKey: '<placeholder ingress key, generated at lab:up>',
 };
 
+export const PLACEHOLDER_CA = { certPem: PLACEHOLDER_SECRETS.caCert, keyPem: '<lab CA key, generated at lab:up>' };
+const PLACEHOLDER_PAUSE_IMAGE = '<pause image: the lock file lists none, run npm run image:lock>';
+
 export interface RenderCluster {
   /** kubeadm's version from the lock, when it has one. */
   kubernetesVersion?: string;
   /** The upstream manifests available locally (verified against the lock). */
   upstream: Partial<UpstreamTexts>;
+  /** The lock's image references (kubeadm's pause image among them), when it has them. */
+  lockedImages?: string[];
 }
 
-export async function renderLab(config: LabConfig, outDir: string, cluster?: RenderCluster): Promise<string[]> {
-  const seed = renderSeedFiles(config, PLACEHOLDER_SECRETS);
+export interface RenderedLab {
+  seed: SeedFiles;
+  /** The Kubernetes part of the seed; undefined for an OS-only lab. */
+  cluster?: ClusterSeed;
+  /** Inputs the render went without, each naming what lab:up would stop at. */
+  missing: string[];
+}
+
+/**
+ * The seed lab:up would write (pure). A Kubernetes lab (kubernetes.enabled) gets the cluster seed
+ * from whatever inputs are at hand; what is not (an upstream manifest, the pause image) is named.
+ */
+export function planRenderedLab(config: LabConfig, cluster: RenderCluster = { upstream: {} }): RenderedLab {
+  if (!config.kubernetes.enabled) return { seed: renderSeedFiles(config, PLACEHOLDER_SECRETS), missing: [] };
+  const missing = UPSTREAM_MANIFEST_NAMES.filter((n) => cluster.upstream[n] === undefined).map(
+    (n) => `${n}: not rendered, its locked manifest is not in the cache yet (image:build or image:fetch-artifacts fetches it)`,
+  );
+  const pauseImage = pauseImageOf(cluster.lockedImages ?? []);
+  if (!pauseImage) missing.push("containerd's sandbox image: the lock lists no pause image (npm run image:lock where the registries are reachable)");
+  const clusterSeed: ClusterSeed = {
+    kubeadmConfig: renderKubeadmConfig(config, { kubernetesVersion: cluster.kubernetesVersion ?? `v${config.kubernetes.version}.0`, certSANs: apiServerSans(config.name, config.network.hostAddress) }),
+    // The lab TLS manifest carries the CA key at lab:up; here its placeholder.
+    addons: [...renderAddonManifests(config, cluster.upstream), renderLabTlsManifest(config, PLACEHOLDER_CA)],
+    pauseImage: pauseImage ?? PLACEHOLDER_PAUSE_IMAGE,
+  };
+  return { seed: renderSeedFiles(config, PLACEHOLDER_SECRETS, clusterSeed), cluster: clusterSeed, missing };
+}
+
+/**
+ * Writes seed/ (the three NoCloud files), the resolved config, the libvirt driver's Terraform
+ * JSON, and for a Kubernetes lab given its inputs, cluster/: the kubeadm config and add-ons the
+ * seed carries compressed, as plain files to read.
+ */
+export async function renderLab(config: LabConfig, outDir: string, cluster?: RenderCluster, warn: (message: string) => void = () => undefined): Promise<string[]> {
+  const rendered = planRenderedLab(config, cluster);
+  for (const m of rendered.missing) warn(m);
   const written: string[] = [];
-  if (cluster) {
-    // The add-ons without secrets; the lab TLS manifest carries the CA key and exists only at lab:up.
+  if (cluster && rendered.cluster) {
     const dir = join(outDir, 'cluster');
     await mkdir(dir, { recursive: true });
-    const files: Record<string, string> = {
-      'kubeadm.yaml': renderKubeadmConfig(config, { kubernetesVersion: cluster.kubernetesVersion ?? `v${config.kubernetes.version}.0`, certSANs: apiServerSans(config.name, config.network.hostAddress) }),
-      ...Object.fromEntries(renderAddonManifests(config, cluster.upstream).map((a) => [a.file, a.text])),
-    };
+    const addons = [...rendered.cluster.addons].sort((a, b) => (a.file < b.file ? -1 : 1));
+    const files: Record<string, string> = { 'kubeadm.yaml': rendered.cluster.kubeadmConfig, ...Object.fromEntries(addons.map((a) => [a.file, a.text])) };
     for (const [name, text] of Object.entries(files)) {
       await writeFile(join(dir, name), text);
       written.push(join(dir, name));
     }
   }
   await mkdir(join(outDir, 'seed'), { recursive: true });
-  for (const [name, content] of Object.entries(seed)) {
+  for (const [name, content] of Object.entries(rendered.seed)) {
     const path = join(outDir, 'seed', name);
     await writeFile(path, content);
     written.push(path);
@@ -56,7 +95,7 @@ export async function renderLab(config: LabConfig, outDir: string, cluster?: Ren
       config,
       accel: config.vm.accel === 'tcg' ? 'tcg' : 'kvm',
       baseImage: { path: '<cached base image: see npm run image:build>', hash: 'render'.padEnd(64, '0') },
-      seed,
+      seed: rendered.seed,
       firmware: { code: OVMF_CODE, varsTemplate: OVMF_VARS },
     }),
     join(outDir, 'terraform'),

@@ -1,4 +1,4 @@
-// npm run lab:render -- --out DIR [--config lab.yaml] [--lock FILE]
+// npm run lab:render -- --out DIR [--config lab.yaml] [--lock FILE] [--os-only]
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -15,29 +15,35 @@ import { renderLab, type RenderCluster } from '../lab/render.ts';
 runMain(
   {
     string: ['config', 'out', 'lock'],
+    boolean: ['os-only'],
     usage: `
-npm run lab:render -- --out DIR [--config FILE] [--lock FILE]
-  Writes the cloud-init seed, the resolved config, the libvirt Terraform JSON and the cluster's
-  kubeadm config and add-ons a lab would get (secrets as placeholders; add-ons whose upstream
-  manifest is not in the cache yet are left out and named).`,
+npm run lab:render -- --out DIR [--config FILE] [--lock FILE] [--os-only]
+  Writes the cloud-init seed a lab would get (for a Kubernetes lab the cluster seed: bootstrap,
+  kubeadm config and add-ons, also under cluster/ as plain files; --os-only or
+  kubernetes.enabled: false: the OS-only seed with the placeholder ingress), the resolved config
+  and the libvirt Terraform JSON. Secrets are placeholders. Needs no network: add-ons whose
+  upstream manifest is not in the cache yet are left out and named.`,
   },
   async ({ args, progress }) => {
     if (!args.out) throw new LabError('--out DIR is required', 'for example: npm run lab:render -- --out out/render', 2);
-    const config = await loadLabConfig(args.config);
+    const loaded = await loadLabConfig(args.config);
+    const config = args['os-only'] ? { ...loaded, kubernetes: { ...loaded.kubernetes, enabled: false } } : loaded;
     let cluster: RenderCluster | undefined;
-    const lockPath = resolve(args.lock ?? DEFAULT_LOCK_FILE);
-    if (config.kubernetes.enabled && existsSync(lockPath)) {
-      const lock = await readImageLock(lockPath);
-      const upstream: Partial<UpstreamTexts> = {};
-      for (const name of UPSTREAM_MANIFEST_NAMES) {
-        const entry = lock.manifests[name];
-        const path = entry && (await cachedLockedFile(entry.url, entry.sha256, join(cacheRoot(), 'artifacts')));
-        if (path) upstream[name] = await readFile(path, 'utf8');
-        else progress.warn(`${name}: not rendered, its locked manifest is not in the cache yet (image:build or image:fetch-artifacts fetches it)`);
-      }
-      const kubeadm = lock.kubernetes.packages.kubeadm;
-      cluster = { kubernetesVersion: kubeadm && kubernetesVersionOf(kubeadm.version), upstream };
+    if (config.kubernetes.enabled) {
+      cluster = { upstream: {} };
+      const lockPath = resolve(args.lock ?? DEFAULT_LOCK_FILE);
+      if (existsSync(lockPath)) {
+        const lock = await readImageLock(lockPath);
+        const upstream: Partial<UpstreamTexts> = {};
+        for (const name of UPSTREAM_MANIFEST_NAMES) {
+          const entry = lock.manifests[name];
+          const path = entry && (await cachedLockedFile(entry.url, entry.sha256, join(cacheRoot(), 'artifacts')));
+          if (path) upstream[name] = await readFile(path, 'utf8');
+        }
+        const kubeadm = lock.kubernetes.packages.kubeadm;
+        cluster = { kubernetesVersion: kubeadm && kubernetesVersionOf(kubeadm.version), upstream, lockedImages: Object.keys(lock.images) };
+      } else progress.warn(`${lockPath} does not exist: rendering with kubernetes.version's .0 release and no locked inputs`);
     }
-    for (const path of await renderLab(config, args.out, cluster)) process.stdout.write(`${path}\n`);
+    for (const path of await renderLab(config, args.out, cluster, (m) => progress.warn(m))) process.stdout.write(`${path}\n`);
   },
 );

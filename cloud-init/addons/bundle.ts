@@ -27,6 +27,17 @@ export const ACCEPTANCE_IMAGES = ['registry.k8s.io/e2e-test-images/agnhost:2.53'
 
 export const NODE_PORTS = { http: 30080, https: 30443 } as const;
 
+/**
+ * Where the acceptance suite's Ingress must live: Traefik serves (and reads Secrets in) only the
+ * namespaces it is given, so the suite gets a fixed one the bootstrap creates.
+ */
+export const ACCEPTANCE_INGRESS_NAMESPACE = 'labsmith-e2e';
+
+/** The namespaces whose Ingresses Traefik serves: the app namespaces (policyNamespaces) and the suite's. */
+export function ingressNamespaces(config: LabConfig): string[] {
+  return [...new Set([...config.addons.policyNamespaces, ACCEPTANCE_INGRESS_NAMESPACE])];
+}
+
 export interface AddonManifest {
   /** File name under the bootstrap directory; the prefix orders the steps. */
   file: string;
@@ -48,7 +59,7 @@ export function renderAddonManifests(config: LabConfig, upstream: Partial<Upstre
     ...(calico === undefined ? [] : [{ file: '10-calico.yaml', text: patchCalicoManifest(calico, { podSubnet: config.kubernetes.podSubnet, ...PRODUCTION_CALICO }) }]),
     ...(certManager === undefined ? [] : [{ file: '20-cert-manager.yaml', text: certManager }]),
     ...(localPath === undefined ? [] : [{ file: '40-local-path.yaml', text: patchLocalPathManifest(localPath, { dataDir: config.addons.storageDir, helperImage: LOCAL_PATH_HELPER_IMAGE }) }]),
-    { file: '50-traefik.yaml', text: yamlDocs(renderTraefikObjects({ image: TRAEFIK_IMAGE, httpNodePort: NODE_PORTS.http, httpsNodePort: NODE_PORTS.https })) },
+    { file: '50-traefik.yaml', text: yamlDocs(renderTraefikObjects({ image: TRAEFIK_IMAGE, httpNodePort: NODE_PORTS.http, httpsNodePort: NODE_PORTS.https, ingressNamespaces: ingressNamespaces(config) })) },
     { file: '60-network-policies.yaml', text: yamlDocs(policies) },
   ];
 }

@@ -15,6 +15,7 @@ export const CERT_MANAGER = {
 
 export const LAB_CA_ISSUER = 'labsmith-lab-ca';
 export const WILDCARD_SECRET = 'lab-wildcard-tls';
+export const WILDCARD_CERTIFICATE = 'lab-wildcard';
 
 const labels = { ...MANAGED_BY };
 
@@ -37,7 +38,7 @@ export function renderWildcardCertificate(opts: { domain: string; namespace: str
   return {
     apiVersion: 'cert-manager.io/v1',
     kind: 'Certificate',
-    metadata: { name: 'lab-wildcard', namespace: opts.namespace, labels },
+    metadata: { name: WILDCARD_CERTIFICATE, namespace: opts.namespace, labels },
     spec: {
       secretName: WILDCARD_SECRET,
       commonName: `*.${opts.domain}`,

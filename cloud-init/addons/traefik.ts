@@ -15,7 +15,18 @@ export interface TraefikOptions {
   image: string;
   httpNodePort: number;
   httpsNodePort: number;
+  /**
+   * The namespaces whose Ingresses Traefik serves, and the only ones where it may read Secrets.
+   * Its Ingress provider keeps an informer on Secrets in every namespace it watches (for Ingress
+   * TLS secrets; traefik/traefik#7097): watching all namespaces would need list/watch on every
+   * Secret in the cluster, and resourceNames cannot narrow a list (traefik-helm-chart#1653).
+   * Default: `default`.
+   */
+  ingressNamespaces?: string[];
 }
+
+/** Namespaces Kubernetes creates itself: never declared here. */
+const BUILT_IN_NAMESPACES = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease']);
 
 
 const ns = TRAEFIK_NAMESPACE;
@@ -25,6 +36,8 @@ export function renderTraefikObjects(opts: TraefikOptions): K8sObject[] {
   const dynamicConfig = stringify({
     tls: { stores: { default: { defaultCertificate: { certFile: '/certs/tls.crt', keyFile: '/certs/tls.key' } } } },
   });
+  const watched = [...new Set(opts.ingressNamespaces ?? ['default'])].sort();
+  if (watched.length === 0) throw new Error('Traefik needs at least one namespace to serve Ingresses from');
   return [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels } },
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'traefik', namespace: ns, labels } },
@@ -32,8 +45,9 @@ export function renderTraefikObjects(opts: TraefikOptions): K8sObject[] {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRole',
       metadata: { name: 'traefik', labels },
+      // No Secrets here: those are granted per watched namespace below.
       rules: [
-        { apiGroups: [''], resources: ['services', 'secrets', 'nodes'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: [''], resources: ['services', 'nodes'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: ['networking.k8s.io'], resources: ['ingresses', 'ingressclasses'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: ['networking.k8s.io'], resources: ['ingresses/status'], verbs: ['update'] },
@@ -46,6 +60,23 @@ export function renderTraefikObjects(opts: TraefikOptions): K8sObject[] {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'traefik' },
       subjects: [{ kind: 'ServiceAccount', name: 'traefik', namespace: ns }],
     },
+    ...watched.filter((n) => !BUILT_IN_NAMESPACES.has(n) && n !== ns).map((n): K8sObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: n, labels: { ...MANAGED_BY } } })),
+    ...watched.flatMap((n): K8sObject[] => [
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: 'traefik-ingress-secrets', namespace: n, labels },
+        // list and watch: Traefik's informer lists the namespace's Secrets (no resourceNames possible for a list).
+        rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] }],
+      },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: 'traefik-ingress-secrets', namespace: n, labels },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'traefik-ingress-secrets' },
+        subjects: [{ kind: 'ServiceAccount', name: 'traefik', namespace: ns }],
+      },
+    ]),
     {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'IngressClass',
@@ -74,6 +105,7 @@ export function renderTraefikObjects(opts: TraefikOptions): K8sObject[] {
                   '--entryPoints.websecure.http.tls=true',
                   '--providers.kubernetesingress=true',
                   '--providers.kubernetesingress.ingressclass=traefik',
+                  `--providers.kubernetesingress.namespaces=${watched.join(',')}`,
                   '--providers.file.filename=/config/tls.yml',
                   '--ping=true',
                   '--log.level=INFO',

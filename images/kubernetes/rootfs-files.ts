@@ -1,18 +1,19 @@
 /**
  * What the Kubernetes layer adds to the root filesystem besides the packages (pure): the
  * pkgs.k8s.io apt source (for later upgrades, held until the user moves them), and the first-boot
- * import { KUBERNETES_GUEST_PATHS } from '../../core/paths.ts';
-export { KUBERNETES_GUEST_PATHS };
-import of the baked image archives into containerd's k8s.io namespace, pinned so image garbage
+ * import of the baked image archives into containerd's k8s.io namespace, pinned so image garbage
  * collection keeps them. Importing needs a running containerd, so it runs once at boot, before
  * the kubelet, and remembers what it imported.
  */
-import { KUBERNETES_GUEST_PATHS } from '../../core/paths.ts';
+import { basename } from 'node:path';
+import { GUEST_UNITS, KUBERNETES_GUEST_PATHS, KUBERNETES_IMPORT_PARAMS } from '../../core/paths.ts';
+import { renderParamFile, type GuestParams } from '../../cloud-init/guest-params.ts';
+import { guestScript } from '../../cloud-init/guest-scripts.ts';
 import type { FileSpec } from '../boot-files.ts';
 import type { KubernetesLayerInputs } from '../recipe.ts';
 
 
-export const IMPORT_UNIT = 'labsmith-import-images.service';
+export const IMPORT_UNIT = GUEST_UNITS.importImages;
 /** The label the CRI plugin reads to keep an image from garbage collection. */
 export const PINNED_LABEL = 'io.cri-containerd.pinned=pinned';
 export const HELD_PACKAGES = ['kubelet', 'kubeadm', 'kubectl', 'cri-tools', 'kubernetes-cni'] as const;
@@ -21,37 +22,28 @@ export function renderKubernetesAptSource(repository: string, keyring = `/${KUBE
   return `Types: deb\nURIs: ${repository}\nSuites: /\nSigned-By: ${keyring}\n`;
 }
 
+/** What the import script reads: where the archives and their list are, and what to pin them with. */
+export function importImagesParams(opts: { imagesDir?: string; stateDir?: string; containerdAddress?: string } = {}): GuestParams {
+  return {
+    IMAGES_DIR: opts.imagesDir ?? `/${KUBERNETES_GUEST_PATHS.imagesDir}`,
+    IMAGE_LIST: `${opts.imagesDir ?? `/${KUBERNETES_GUEST_PATHS.imagesDir}`}/${basename(KUBERNETES_GUEST_PATHS.imageList)}`,
+    STATE_DIR: opts.stateDir ?? '/var/lib/labsmith/imported',
+    CONTAINERD_ADDRESS: opts.containerdAddress ?? '/run/containerd/containerd.sock',
+    NAMESPACE: 'k8s.io',
+    PINNED_LABEL,
+  };
+}
+
 /**
- * Imports every archive not imported yet, then pins every image the list names. Environment
- * overrides exist so the same script runs against a test containerd on the build host.
+ * Imports every archive not imported yet, then pins every image the list names: the repository's
+ * cloud-init/guest/import-images.sh, unchanged; its paths are in the parameter file beside it.
  */
-export function renderImportImagesScript(): string {
-  return `#!/bin/sh
-# Written by labsmith: the image archives baked into this image -> containerd's k8s.io namespace.
-set -eu
-dir="\${LABSMITH_IMAGES_DIR:-/${KUBERNETES_GUEST_PATHS.imagesDir}}"
-state="\${LABSMITH_IMPORT_STATE:-/var/lib/labsmith/imported}"
-address="\${CONTAINERD_ADDRESS:-/run/containerd/containerd.sock}"
-ctr() { command ctr --address "$address" --namespace k8s.io "$@"; }
-mkdir -p "$state"
-for archive in "$dir"/*.oci.tar; do
-  [ -e "$archive" ] || continue
-  name=$(basename "$archive")
-  if [ -e "$state/$name" ]; then continue; fi
-  echo "labsmith: importing $name"
-  ctr images import "$archive"
-  touch "$state/$name"
-done
-while read -r ref; do
-  [ -n "$ref" ] || continue
-  if ! ctr images ls -q | grep -qxF "$ref"; then
-    echo "labsmith: $ref is not in containerd after the import" >&2
-    exit 1
-  fi
-  ctr images label "$ref" ${PINNED_LABEL} >/dev/null
-done < "$dir/images.list"
-echo "labsmith: $(wc -l < "$dir/images.list") images present and pinned"
-`;
+export function importImagesScript(): string {
+  return guestScript('importImages');
+}
+
+export function renderImportImagesParams(opts?: Parameters<typeof importImagesParams>[0]): string {
+  return renderParamFile('import-images.sh', importImagesParams(opts));
 }
 
 export function renderImportImagesUnit(): string {
@@ -64,7 +56,7 @@ Before=kubelet.service
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/${KUBERNETES_GUEST_PATHS.importScript}
+ExecStart=/${KUBERNETES_GUEST_PATHS.importScript} /${KUBERNETES_IMPORT_PARAMS}
 
 [Install]
 WantedBy=multi-user.target
@@ -79,7 +71,8 @@ export function renderImageList(images: Record<string, string>): string {
 export function renderKubernetesRootfsFiles(k: KubernetesLayerInputs): Record<string, FileSpec> {
   return {
     [KUBERNETES_GUEST_PATHS.aptSource]: { content: renderKubernetesAptSource(k.repository), mode: 0o644 },
-    [KUBERNETES_GUEST_PATHS.importScript]: { content: renderImportImagesScript(), mode: 0o755 },
+    [KUBERNETES_GUEST_PATHS.importScript]: { content: importImagesScript(), mode: 0o755 },
+    [KUBERNETES_IMPORT_PARAMS]: { content: renderImportImagesParams(), mode: 0o644 },
     [KUBERNETES_GUEST_PATHS.importUnit]: { content: renderImportImagesUnit(), mode: 0o644 },
     [KUBERNETES_GUEST_PATHS.imageList]: { content: renderImageList(k.images), mode: 0o644 },
   };

@@ -17,7 +17,7 @@ import { renderSeedFiles } from '../../cloud-init/user-data.ts';
 import { buildImage } from '../../images/build.ts';
 import { osOnlySourceAtMirrorHead } from '../../images/source.ts';
 import { QemuDriver } from '../../lab/drivers/qemu.ts';
-import { ensureLabCa, ensureSshKey } from '../../lab/secrets.ts';
+import { ensureLabCa, ensureSshKey, labCaScope } from '../../lab/secrets.ts';
 import { renderKnownHosts, sshRun, type SshTarget } from '../../lab/ssh.ts';
 import type { LabState } from '../../lab/state.ts';
 import { missingCommand, notRoot, testUnless, throwawayLabConfig, withTempDir } from '../helpers.ts';
@@ -35,7 +35,7 @@ testUnless(reason, 'a Kubernetes seed in a real guest: add-ons written intact an
     await mkdir(stateDir, { recursive: true });
     const user = await ensureSshKey(stateDir, 'it-seed', LAB_FILES.sshKey);
     const host = await ensureSshKey(stateDir, 'it-seed-host', LAB_FILES.hostKey);
-    const ca = await ensureLabCa(stateDir, config.name, { key: LAB_FILES.caKey, cert: LAB_FILES.caCert });
+    const ca = await ensureLabCa(stateDir, labCaScope(config, 'localhost'), { key: LAB_FILES.caKey, cert: LAB_FILES.caCert });
     const crds = join(SHARED, 'cert-manager-v1.21.1-crds');
     const upstream = {
       calico: await readFile(join(SHARED, 'calico-v3.32.1.yaml'), 'utf8'),
@@ -60,12 +60,20 @@ testUnless(reason, 'a Kubernetes seed in a real guest: add-ons written intact an
     const state = { name: config.name, driver: driver.name, accel: 'tcg', startedAt: new Date().toISOString(), hostAddress: config.network.hostAddress, forwards: config.network.forwards, sshUser: config.ssh.user, imageDir: image.dir, ...started } as LabState;
     try {
       const ssh: SshTarget = { stateDir, user: config.ssh.user, ...driver.sshEndpoint(state) };
-      const deadline = Date.now() + 20 * 60_000;
+      const deadline = Date.now() + 30 * 60_000;
       let done = false;
+      let last = '';
       while (!done && Date.now() < deadline) {
-        const r = await sshRun(ssh, ['cloud-init', 'status', '--wait'], { allowFailure: true, timeoutMs: 15 * 60_000, connectTimeoutSeconds: 5 });
+        const r = await sshRun(ssh, ['cloud-init', 'status', '--wait', '--long'], { allowFailure: true, timeoutMs: 15 * 60_000, connectTimeoutSeconds: 5 });
         done = r.exitCode === 0 || r.exitCode === 2;
+        last = `exit ${r.exitCode}: ${(r.stdout + r.stderr).trim().split('\n').slice(-6).join(' | ')}`;
         if (!done) await sleep(3000);
+      }
+      if (!done) {
+        // Say why: the last status and the end of the guest's console.
+        const serial = await readFile(join(stateDir, LAB_FILES.serialLog), 'utf8').catch(() => '(no serial log)');
+        t.log(`last cloud-init status: ${last}`);
+        t.log(`serial log tail:\n${serial.split('\n').slice(-40).join('\n')}`);
       }
       t.true(done, 'cloud-init finished');
 

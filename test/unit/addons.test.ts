@@ -10,6 +10,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { sha256 } from '../../core/hash.ts';
 import { CALICO, patchCalicoManifest, PRODUCTION_CALICO } from '../../cloud-init/addons/calico.ts';
+import { ACCEPTANCE_INGRESS_NAMESPACE, ingressNamespaces, renderAddonManifests } from '../../cloud-init/addons/bundle.ts';
 import { renderKubeadmConfig } from '../../cloud-init/addons/kubeadm-config.ts';
 import { renderEgressPolicies } from '../../cloud-init/addons/network-policies.ts';
 import { parseLabConfig } from '../../config/load.ts';
@@ -113,4 +114,14 @@ test('the kubeconfig names the forwarded API port; SANs cover it', async (t) => 
   t.throws(() => rewriteKubeconfigServer('apiVersion: v1\nkind: Config\n', 'https://x'), { message: /no clusters/ });
   t.deepEqual(apiServerSans('mail', '192.0.2.2'), ['127.0.0.1', 'localhost', 'mail', '192.0.2.2']);
   t.deepEqual(apiServerSans('mail', '0.0.0.0'), ['127.0.0.1', 'localhost', 'mail']);
+});
+
+test("the add-on bundle gives Traefik the app namespaces and the suite's, and Secret access only there", (t) => {
+  const traefik = renderAddonManifests(config, {}).find((a) => a.file === '50-traefik.yaml')!;
+  const docs = parseAllDocuments(traefik.text).map((d) => d.toJSON() as { kind: string; metadata: { name: string; namespace?: string } });
+  t.deepEqual(ingressNamespaces(config), ['default', ACCEPTANCE_INGRESS_NAMESPACE]);
+  t.deepEqual(docs.filter((d) => d.kind === 'Role').map((d) => d.metadata.namespace).sort(), ['default', ACCEPTANCE_INGRESS_NAMESPACE].sort());
+  t.true(docs.some((d) => d.kind === 'Namespace' && d.metadata.name === ACCEPTANCE_INGRESS_NAMESPACE), 'the suite namespace exists before its Role is applied');
+  t.regex(traefik.text, new RegExp(`--providers.kubernetesingress.namespaces=default,${ACCEPTANCE_INGRESS_NAMESPACE}`));
+  t.notRegex(traefik.text.split('kind: ClusterRoleBinding')[0]!.split('kind: ClusterRole')[1]!, /secrets/, 'the ClusterRole names no Secrets');
 });

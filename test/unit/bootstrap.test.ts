@@ -1,23 +1,27 @@
 /**
- * The cluster's first boot: the seed a Kubernetes lab gets (checked by `cloud-init schema`),
- * the bootstrap script's resume-after-failure behaviour (its state and kubeconfig paths pointed
- * into a temp dir, with kubeadm and kubectl stand-ins since neither can run here), and the DNS
- * probe against a real DNS server on loopback.
+ * The cluster's first boot: the seed a Kubernetes lab gets (checked by `cloud-init schema`), the
+ * shipped bootstrap script run for real with a parameter file pointing into a temp dir (as the
+ * unit passes the node's), against the kubeadm/kubectl stand-ins in test/fixtures/kube-standins.ts
+ * since neither can run here: resume after a failed step, kubeadm init retried after a reset when
+ * it stopped half-way, the kube-dns address read on every try; the DNS probe against a real DNS
+ * server on loopback; and lab:render's seed for Kubernetes and OS-only labs.
  */
 import test from 'ava';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'yaml';
 import { run } from '../../core/exec.ts';
-import { BOOTSTRAP_PATHS } from '../../core/paths.ts';
+import { BOOTSTRAP_PATHS, GUEST_PARAM_FILES, GUEST_PATHS } from '../../core/paths.ts';
 import { renderAddonManifests, type UpstreamTexts } from '../../cloud-init/addons/bundle.ts';
-import { BOOTSTRAP_UNIT, renderBootstrapScript, renderDnsProbeScript } from '../../cloud-init/bootstrap.ts';
+import { BOOTSTRAP_UNIT, renderBootstrapParams } from '../../cloud-init/bootstrap.ts';
+import { guestScript, guestScriptPath } from '../../cloud-init/guest-scripts.ts';
 import { renderClusterSeed } from '../../cloud-init/cluster-seed.ts';
 import { renderSeedFiles, type SeedSecrets } from '../../cloud-init/user-data.ts';
 import { fillDefaults } from '../../config/defaults.ts';
 import { startDnsServer } from '../fixtures/dns-server.ts';
+import { STANDIN_DNS_SERVICE_ADDRESS, writeKubeStandins } from '../fixtures/kube-standins.ts';
 import { missingCommand, testUnless, withTempDir } from '../helpers.ts';
 
 const SHARED = '../shared/upstream';
@@ -70,65 +74,112 @@ test('a lock without a pause image cannot make a cluster seed', (t) => {
   t.throws(() => renderClusterSeed(config, { kubernetesVersion: 'v1.37.2', lockedImages: ['registry.k8s.io/kube-apiserver:v1.37.2'], upstream, ca: { certPem: '', keyPem: '' } }), { message: /lists no pause image/ });
 });
 
-const STUBS = {
-  // kubeadm writes admin.conf like the real one; every call is logged.
-  kubeadm: `#!/bin/sh\necho "kubeadm $*" >> "$CALLS"\necho admin > "$LABSMITH_ADMIN_KUBECONFIG"\n`,
-  // kubectl fails to apply the file named in $FAIL_APPLY (a webhook not serving yet); answers the rest.
-  kubectl: `#!/bin/sh\necho "kubectl $*" >> "$CALLS"\ncase "$*" in *"apply"*"$FAIL_APPLY"*) [ -n "$FAIL_APPLY" ] && exit 1;; esac\ncase "$*" in *"get service kube-dns"*) echo 10.96.0.10;; esac\nexit 0\n`,
-  systemctl: `#!/bin/sh\necho "systemctl $*" >> "$CALLS"\n`,
-  python3: `#!/bin/sh\necho "python3 $*" >> "$CALLS"\necho 10.96.0.1\n`,
-  sleep: '#!/bin/sh\nexec /bin/sleep 0.2\n',
-};
+/** Runs the shipped bootstrap script with a parameter file pointing into `dir`, as the unit runs it with the node's. */
+async function bootstrapRig(dir: string) {
+  const standins = await writeKubeStandins(dir);
+  const addons = [
+    { file: '10-calico.yaml', text: 'kind: List\n' },
+    { file: '20-cert-manager.yaml', text: 'kind: List\n' },
+    { file: '30-lab-tls.yaml', text: 'kind: List\n' },
+  ];
+  const params = join(dir, 'bootstrap.env');
+  const state = join(dir, 'state');
+  const bootstrapDir = join(dir, 'bootstrap');
+  await writeFile(
+    params,
+    renderBootstrapParams(
+      { addons, dnsDomain: 'cluster.local' },
+      {
+        paths: { BOOTSTRAP_DIR: bootstrapDir, KUBEADM_CONFIG: join(dir, 'kubeadm.yaml'), ADMIN_KUBECONFIG: join(standins.node, 'admin.conf'), STATE_DIR: state, DNS_PROBE: standins.dnsProbe },
+        // Generous where a wait ends when ready; short for rollout, the apply retry's deadline the first test runs into.
+        waits: { api: 30, node: 30, rollout: 3, certificate: 30, dns: 30 },
+        pollSeconds: 0.2,
+      },
+    ),
+  );
+  const once = (fixture: Record<string, string> = {}) =>
+    run(guestScriptPath('bootstrap'), [params], {
+      env: { PATH: `${standins.bin}:/usr/sbin:/usr/bin:/sbin:/bin`, FIXTURE_CALLS: standins.calls, FIXTURE_NODE: standins.node, FIXTURE_FAIL_APPLY: '', FIXTURE_CONTROL_PLANE: '', FIXTURE_DNS_SERVICE_AFTER: '0', ...fixture },
+      allowFailure: true,
+    });
+  const calls = async () => (existsSync(standins.calls) ? (await readFile(standins.calls, 'utf8')).split('\n') : []);
+  return { standins, state, bootstrapDir, once, calls };
+}
 
-testUnless(missingCommand('bash'), 'the bootstrap resumes after a failed step, never runs kubeadm init twice, and does nothing once complete', async (t) => {
+testUnless(missingCommand('bash', 'python3'), 'the bootstrap resumes after a failed add-on step, runs kubeadm init once, and does nothing once complete', async (t) => {
   await withTempDir(async (dir) => {
-    const addons = [
-      { file: '10-calico.yaml', text: 'kind: List\n' },
-      { file: '20-cert-manager.yaml', text: 'kind: List\n' },
-      { file: '30-lab-tls.yaml', text: 'kind: List\n' },
-    ];
-    const bin = join(dir, 'bin');
-    await mkdir(bin);
-    for (const [name, body] of Object.entries(STUBS)) await writeFile(join(bin, name), body, { mode: 0o755 });
-    const script = join(dir, 'bootstrap.sh');
-    await writeFile(script, renderBootstrapScript({ addons, dnsDomain: 'cluster.local' }));
-    await chmod(script, 0o755);
-    t.is((await run('bash', ['-n', script], { allowFailure: true })).exitCode, 0, 'bash accepts the script');
-    // The node's state and kubeconfig paths point into the test directory: the host's stay untouched.
-    const calls = join(dir, 'calls.log');
-    const once = (failApply: string) =>
-      run(script, [], {
-        env: { PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`, CALLS: calls, FAIL_APPLY: failApply, LABSMITH_BOOTSTRAP_STATE: join(dir, 'state'), LABSMITH_ADMIN_KUBECONFIG: join(dir, 'admin.conf'), LABSMITH_MAX_WAIT: '1' },
-        allowFailure: true,
-      });
-    const first = await once('20-cert-manager.yaml');
+    const rig = await bootstrapRig(dir);
+    const first = await rig.once({ FIXTURE_FAIL_APPLY: '20-cert-manager.yaml' });
     t.not(first.exitCode, 0, 'the failing apply fails the unit');
     t.regex(first.stdout, /calico: done in/);
     t.notRegex(first.stdout, /complete/);
 
-    const second = await once('');
+    const second = await rig.once();
     t.is(second.exitCode, 0, second.stdout + second.stderr);
     t.regex(second.stdout, /images: already done/);
     t.regex(second.stdout, /kubeadm-init: already done/);
     t.regex(second.stdout, /calico: already done/);
     t.regex(second.stdout, /cert-manager: done in/);
     t.regex(second.stdout, /labsmith-bootstrap: complete/);
-    const log = await readFile(calls, 'utf8');
-    t.is(log.split('\n').filter((l) => l.startsWith('kubeadm init')).length, 1, 'kubeadm init ran once');
-    t.regex(log, /python3 \/usr\/local\/lib\/labsmith\/dns-query\.py 10\.96\.0\.10 kubernetes\.default\.svc\.cluster\.local/);
-    const order = log.split('\n').filter((l) => / apply /.test(l)).map((l) => /bootstrap\/(\S+)/.exec(l)?.[1]);
+    const log = await rig.calls();
+    t.is(log.filter((l) => l.startsWith('kubeadm init')).length, 1, 'kubeadm init ran once');
+    t.false(log.some((l) => l.startsWith('kubeadm reset')), 'a finished init is never reset');
+    t.true(log.includes('systemctl start labsmith-import-images.service'));
+    t.true(log.includes(`dns-probe '${STANDIN_DNS_SERVICE_ADDRESS}' 'kubernetes.default.svc.cluster.local'`), log.join('\n'));
+    const order = log.filter((l) => / apply /.test(l)).map((l) => /bootstrap\/(\S+)/.exec(l)?.[1]);
     t.deepEqual([...new Set(order)], ['10-calico.yaml', '20-cert-manager.yaml', '30-lab-tls.yaml'], 'add-ons go in file order');
 
-    const third = await once('');
+    const third = await rig.once();
     t.is(third.exitCode, 0);
     t.regex(third.stdout, /bootstrap complete before; nothing to do/);
   });
 });
 
-testUnless(missingCommand('python3'), 'the DNS probe reads A answers over UDP and TCP and fails on NXDOMAIN', async (t) => {
+testUnless(missingCommand('bash', 'python3'), 'kubeadm init that wrote admin.conf and then timed out runs again after a reset, so its later phases are not skipped', async (t) => {
   await withTempDir(async (dir) => {
-    const probe = join(dir, 'dns-query.py');
-    await writeFile(probe, renderDnsProbeScript(), { mode: 0o755 });
+    const rig = await bootstrapRig(dir);
+    const first = await rig.once({ FIXTURE_CONTROL_PLANE: 'timeout' });
+    t.not(first.exitCode, 0);
+    t.regex(first.stderr, /wait-control-plane/);
+    t.true(existsSync(join(rig.standins.node, 'admin.conf')), 'kubeadm wrote admin.conf before it failed (as the real one does)');
+    t.false(existsSync(join(rig.state, 'kubeadm-init.done')));
+
+    // The fixture models kubeadm's preflight: a plain second init on this half-made node fails.
+    const plain = await run(join(rig.standins.bin, 'kubeadm'), ['init'], { env: { FIXTURE_CALLS: join(dir, 'plain.log'), FIXTURE_NODE: rig.standins.node }, allowFailure: true });
+    t.not(plain.exitCode, 0);
+    t.regex(plain.stderr, /kube-apiserver\.yaml already exists/);
+
+    const second = await rig.once();
+    t.is(second.exitCode, 0, second.stdout + second.stderr);
+    t.regex(second.stdout, /an earlier init did not finish; resetting the node first/);
+    t.regex(second.stdout, /\[upload-config\][\s\S]*\[bootstrap-token\][\s\S]*essential addon: CoreDNS[\s\S]*essential addon: kube-proxy/, 'the phases after wait-control-plane ran');
+    const kubeadm = (await rig.calls()).filter((l) => l.startsWith('kubeadm'));
+    t.deepEqual(kubeadm, [
+      `kubeadm init --config ${join(dir, 'kubeadm.yaml')} --skip-token-print`,
+      'kubeadm reset --force --cri-socket unix:///run/containerd/containerd.sock',
+      `kubeadm init --config ${join(dir, 'kubeadm.yaml')} --skip-token-print`,
+    ]);
+    t.true(existsSync(join(rig.standins.node, 'initialised')));
+    t.regex(second.stdout, /labsmith-bootstrap: complete/);
+  });
+});
+
+testUnless(missingCommand('bash', 'python3'), 'the DNS wait reads the kube-dns Service address on every try', async (t) => {
+  await withTempDir(async (dir) => {
+    const rig = await bootstrapRig(dir);
+    // kube-dns is NotFound for the first three reads: an address read once would stay empty.
+    const r = await rig.once({ FIXTURE_DNS_SERVICE_AFTER: '3' });
+    t.is(r.exitCode, 0, r.stdout + r.stderr);
+    const log = await rig.calls();
+    t.is(log.filter((l) => l.includes('get service kube-dns')).length, 4, 'read again after each miss');
+    t.true(log.includes(`dns-probe '${STANDIN_DNS_SERVICE_ADDRESS}' 'kubernetes.default.svc.cluster.local'`));
+    t.false(log.some((l) => l.startsWith("dns-probe ''")), 'the probe never ran without an address');
+  });
+});
+
+testUnless(missingCommand('python3'), 'the DNS probe reads A answers over UDP and TCP and fails on NXDOMAIN', async (t) => {
+  {
+    const probe = guestScriptPath('dnsProbe');
     const server = await startDnsServer({ 'kubernetes.default.svc.cluster.local': '10.96.0.1' });
     try {
       for (const transport of [[], ['--tcp']]) {
@@ -141,18 +192,62 @@ testUnless(missingCommand('python3'), 'the DNS probe reads A answers over UDP an
     } finally {
       await server.close();
     }
+  }
+});
+
+testUnless(haveUpstream, 'lab:render writes the kubeadm config and every add-on it has inputs for, secrets only as placeholders, and names what it went without', async (t) => {
+  const { renderLab, PLACEHOLDER_CA } = await import('../../lab/render.ts');
+  await withTempDir(async (dir) => {
+    const upstream = await upstreamTexts();
+    const warnings: string[] = [];
+    const written = await renderLab(config, dir, { kubernetesVersion: 'v1.37.2', upstream: { calico: upstream.calico }, lockedImages: LOCKED_IMAGES }, (m) => warnings.push(m));
+    const names = written.filter((p) => p.includes('/cluster/')).map((p) => p.split('/').pop());
+    t.deepEqual(names, ['kubeadm.yaml', '10-calico.yaml', '30-lab-tls.yaml', '50-traefik.yaml', '60-network-policies.yaml'], 'cert-manager and local-path are left out without their manifests');
+    t.deepEqual(warnings.map((w) => w.split(':')[0]), ['cert-manager', 'local-path']);
+    t.regex(await readFile(join(dir, 'cluster', '10-calico.yaml'), 'utf8'), /value: 10\.42\.0\.0\/16/);
+    t.true((await readFile(join(dir, 'cluster', '30-lab-tls.yaml'), 'utf8')).includes(PLACEHOLDER_CA.keyPem), 'the CA key is a named placeholder');
+    const everything = (await Promise.all(written.map((p) => readFile(p, 'utf8')))).join('\n');
+    t.notRegex(everything, /BEGIN (EC |RSA |OPENSSH )?PRIVATE KEY/);
   });
 });
 
-testUnless(haveUpstream, 'lab:render writes the kubeadm config and every add-on it has inputs for, and no secret', async (t) => {
+type RenderedFile = { path: string; content: string; encoding?: string };
+async function renderedUserData(dir: string, cfg: typeof config, cluster?: Parameters<typeof import('../../lab/render.ts').renderLab>[2]) {
   const { renderLab } = await import('../../lab/render.ts');
+  await renderLab(cfg, dir, cluster);
+  const doc = parse(await readFile(join(dir, 'seed', 'user-data'), 'utf8')) as { write_files: RenderedFile[]; runcmd: string[][] };
+  return { files: Object.fromEntries(doc.write_files.map((f) => [f.path, f])), runcmd: doc.runcmd };
+}
+
+test('lab:render gives a Kubernetes lab the seed it really receives: the bootstrap and add-ons, no placeholder ingress', async (t) => {
   await withTempDir(async (dir) => {
-    const upstream = await upstreamTexts();
-    const written = await renderLab(config, dir, { kubernetesVersion: 'v1.37.2', upstream: { calico: upstream.calico } });
-    const names = written.filter((p) => p.includes('/cluster/')).map((p) => p.split('/').pop());
-    t.deepEqual(names, ['kubeadm.yaml', '10-calico.yaml', '50-traefik.yaml', '60-network-policies.yaml'], 'cert-manager and local-path are left out without their manifests');
-    t.regex(await readFile(join(dir, 'cluster', '10-calico.yaml'), 'utf8'), /value: 10\.42\.0\.0\/16/);
-    const everything = (await Promise.all(written.map((p) => readFile(p, 'utf8')))).join('\n');
-    t.notRegex(everything, /BEGIN (EC |RSA |OPENSSH )?PRIVATE KEY/);
+    const { files, runcmd } = await renderedUserData(dir, config, { kubernetesVersion: 'v1.37.2', upstream: {}, lockedImages: LOCKED_IMAGES });
+    t.falsy(files[GUEST_PATHS.placeholderUnit], 'no placeholder ingress where Traefik owns the NodePorts');
+    t.falsy(files[GUEST_PATHS.placeholderScript]);
+    t.is(files[BOOTSTRAP_PATHS.script]?.content, guestScript('bootstrap'));
+    t.truthy(files[GUEST_PARAM_FILES.bootstrap]);
+    t.truthy(files[`${BOOTSTRAP_PATHS.dir}/50-traefik.yaml`]);
+    t.truthy(files[`${BOOTSTRAP_PATHS.dir}/30-lab-tls.yaml`]);
+    t.true(runcmd.some((c) => c.includes(BOOTSTRAP_UNIT)));
+    t.regex(files['/etc/containerd/config.toml']!.content, /sandbox_image = "registry\.k8s\.io\/pause:3\.10\.1"/);
+  });
+  // Without a lock at all (kubernetes.enabled, nothing fetched yet) it is still the Kubernetes seed.
+  await withTempDir(async (dir) => {
+    const { files } = await renderedUserData(dir, config);
+    t.falsy(files[GUEST_PATHS.placeholderUnit]);
+    t.truthy(files[BOOTSTRAP_PATHS.unit]);
+  });
+});
+
+test('lab:render of an OS-only lab keeps the placeholder ingress and has no bootstrap', async (t) => {
+  await withTempDir(async (dir) => {
+    const osOnly = fillDefaults({ name: 'mail', kubernetes: { enabled: false } }, '/state');
+    const { files, runcmd } = await renderedUserData(dir, osOnly, { upstream: {} });
+    t.is(files[GUEST_PATHS.placeholderScript]?.content, guestScript('placeholderIngress'));
+    t.truthy(files[GUEST_PATHS.placeholderUnit]);
+    t.truthy(files[GUEST_PARAM_FILES.placeholderIngress]);
+    t.falsy(files[BOOTSTRAP_PATHS.script]);
+    t.false(runcmd.some((c) => c.includes(BOOTSTRAP_UNIT)));
+    t.false(existsSync(join(dir, 'cluster')));
   });
 });

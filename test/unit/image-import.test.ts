@@ -1,6 +1,7 @@
 /**
  * The first-boot image import, run for real: an OCI archive built from a tiny rootfs, archived
- * by skopeo, imported by the rendered import script into a containerd the test starts.
+ * by skopeo, imported by the shipped import script (its parameter file pointing at the test's
+ * paths) into a containerd the test starts.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
@@ -9,7 +10,8 @@ import { join } from 'node:path';
 import { run } from '../../core/exec.ts';
 import { sleep } from '../../core/sleep.ts';
 import { imageArchiveName, ociArchiveDigest } from '../../images/artifacts/store.ts';
-import { PINNED_LABEL, renderImageList, renderImportImagesScript } from '../../images/kubernetes/rootfs-files.ts';
+import { guestScriptPath } from '../../cloud-init/guest-scripts.ts';
+import { PINNED_LABEL, renderImageList, renderImportImagesParams } from '../../images/kubernetes/rootfs-files.ts';
 import { buildOciLayout, ociArchiveFromLayout } from '../fixtures/oci.ts';
 import { missingCommand, notRoot, testUnless, withTempDir } from '../helpers.ts';
 
@@ -41,12 +43,13 @@ testUnless(reason, 'baked OCI archives are imported into containerd k8s.io, pinn
     await ociArchiveFromLayout(layout, '1.0', REF, archive);
     t.is(await ociArchiveDigest(archive), manifestDigest, 'the archive holds exactly the manifest built (what the lock pins)');
     await writeFile(join(images, 'images.list'), renderImageList({ [REF]: manifestDigest }));
-    const script = join(dir, 'import-images.sh');
-    await writeFile(script, renderImportImagesScript(), { mode: 0o755 });
+    // The shipped script, with a parameter file pointing at the test's paths, as the unit passes the node's.
+    const script = guestScriptPath('importImages');
+    const params = join(dir, 'import-images.env');
 
     await withContainerd(join(dir, 'containerd'), async (socket) => {
-      const env = { LABSMITH_IMAGES_DIR: images, LABSMITH_IMPORT_STATE: join(dir, 'imported'), CONTAINERD_ADDRESS: socket };
-      const first = await run(script, [], { env });
+      await writeFile(params, renderImportImagesParams({ imagesDir: images, stateDir: join(dir, 'imported'), containerdAddress: socket }));
+      const first = await run(script, [params]);
       t.regex(first.stdout, /importing registry\.labsmith\.invalid_tests_hello_1\.0\.oci\.tar/);
       t.regex(first.stdout, /1 images present and pinned/);
 
@@ -58,11 +61,11 @@ testUnless(reason, 'baked OCI archives are imported into containerd k8s.io, pinn
       const other = await run('ctr', ['--address', socket, '--namespace', 'default', 'images', 'ls', '-q']);
       t.is(other.stdout.trim(), '', "nothing lands in containerd's default namespace");
 
-      const again = await run(script, [], { env });
+      const again = await run(script, [params]);
       t.notRegex(again.stdout, /importing/, 'a reboot does not import again');
 
       await writeFile(join(images, 'images.list'), `${REF}\nregistry.labsmith.invalid/tests/missing:1.0\n`);
-      const missing = await run(script, [], { env, allowFailure: true });
+      const missing = await run(script, [params], { allowFailure: true });
       t.not(missing.exitCode, 0);
       t.regex(missing.stderr, /registry\.labsmith\.invalid\/tests\/missing:1\.0 is not in containerd after the import/);
     });
