@@ -1,7 +1,9 @@
 /**
- * `image:build`: reads the mirror's state, plans content-addressed layers, and builds the
- * ones not cached: tools (disk tools chroot), rootfs (mmdebstrap tarball, hygiene-checked)
- * and disk (qcow2 + compressed qcow2 + SHA256SUMS + manifest.json).
+ * `image:build`: plans every content-addressed layer once, from the lock (checked against the
+ * mirror first), then builds the ones not cached by executing their plans: tools (disk tools
+ * chroot), rootfs (mmdebstrap tarball, hygiene-checked), Kubernetes (the same with the locked
+ * packages, keyring and image archives) and disk (qcow2 + compressed qcow2 + SHA256SUMS +
+ * manifest.json + stamp). Nothing is planned again after a step has run.
  */
 import { existsSync } from 'node:fs';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
@@ -75,7 +77,7 @@ interface BuildContext {
 
 const MINUTE = 60_000;
 
-export const IMAGE_HOST_TOOLS = ['mmdebstrap', 'debian-archive-keyring'] as const;
+export const IMAGE_HOST_TOOLS = ['mmdebstrap', 'debian-archive-keyring', 'unshare'] as const;
 export const KUBERNETES_HOST_TOOLS = ['gpg', 'skopeo'] as const;
 
 function mustPlan(ctx: BuildContext): ImagePlan {

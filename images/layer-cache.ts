@@ -119,10 +119,6 @@ export async function ensureLayer(layer: CachedLayer, build: (tmpDir: string) =>
   }
 }
 
-export async function removeLayer(layer: Pick<LayerPlan, 'dir'>): Promise<void> {
-  await removeTree(layer.dir);
-}
-
 /** Where a failed layer build leaves its log. */
 export function failedLogPath(layer: Pick<LayerPlan, 'dir'>): string {
   return `${layer.dir}.failed.log`;
