@@ -10,7 +10,7 @@ import { GUEST_UNITS, KUBERNETES_GUEST_PATHS, KUBERNETES_IMPORT_PARAMS } from '.
 import { renderParamFile, type GuestParams } from '../../cloud-init/guest-params.ts';
 import { guestScript } from '../../cloud-init/guest-scripts.ts';
 import type { FileSpec } from '../boot-files.ts';
-import type { KubernetesLayerInputs } from '../recipe.ts';
+import type { KubernetesLayerInputs } from './layer-inputs.ts';
 
 
 export const IMPORT_UNIT = GUEST_UNITS.importImages;
