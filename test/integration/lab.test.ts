@@ -44,7 +44,7 @@ testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, l
       t.deepEqual(up.checks.filter((c) => !c.ok).map((c) => `${c.id}: ${c.detail}`), []);
       t.log(`accelerator: ${up.state.accel}; steps: ${up.timings.map((s) => `${s.title} ${Math.round(s.durationMs / 1000)}s`).join(', ')}`);
 
-      const status = await labStatus(config, driver);
+      const status = await labStatus(config);
       t.true(status.running);
 
       // An OS-only lab: the host checks pass, and every cluster check says plainly that there is no cluster.
@@ -65,7 +65,7 @@ testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, l
         t.is((await stat(join(config.stateDir, f))).mode & 0o077, 0, `${f} must be owner-only`);
       }
     } finally {
-      await labDown({ config, driver, progress });
+      await labDown({ config, progress });
     }
     t.is(await qemuProcessesFor(config.stateDir), 0, 'no qemu process is left');
     for (const f of config.network.forwards) t.is(await probePort('127.0.0.1', f.host), undefined, `${f.name} port ${f.host} is free again`);

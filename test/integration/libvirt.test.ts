@@ -52,7 +52,7 @@ testUnless(whyNot(), 'libvirt lab: apply, boot, checks, destroy, nothing left', 
     const up = await labUp({ config, driver, source: await osOnlySourceAtMirrorHead(config), progress });
     t.deepEqual(up.checks.filter((c) => !c.ok).map((c) => c.id), []);
   } finally {
-    await labDown({ config, driver, progress });
+    await labDown({ config, progress });
   }
   const names = libvirtNames(config.name);
   t.not((await run('virsh', ['-c', 'qemu:///system', 'dominfo', names.domain], { allowFailure: true })).exitCode, 0, 'no domain');
