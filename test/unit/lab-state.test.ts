@@ -11,7 +11,7 @@ import { LabError } from '../../core/errors.ts';
 import { ensureWritableDir } from '../../core/fs.ts';
 import { run } from '../../core/exec.ts';
 import { LAB_FILES } from '../../core/paths.ts';
-import { acquireLabLock, LAB_STATE_VERSION, readLabState, writeLabState, type LabState } from '../../lab/state.ts';
+import { LAB_STATE_VERSION, readLabState, writeLabState, type LabState } from '../../lab/state.ts';
 import { notRoot, testUnless, withTempDir } from '../helpers.ts';
 
 const TSX = join(process.cwd(), 'node_modules', '.bin', 'tsx');
