@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { run } from '../../core/exec.ts';
@@ -20,21 +20,8 @@ import { findTerraform, terraformApply, terraformInit } from '../../lab/drivers/
 import { isOurQemu, QemuDriver } from '../../lab/drivers/qemu.ts';
 import { throwawayLabYaml } from '../../lab/ports.ts';
 import { isProcessAlive } from '../../lab/state.ts';
+import { filesOpenToOthers } from '../file-modes.ts';
 import { missingCommand, NEUTRAL_HOST, testUnless, withTempDir } from '../helpers.ts';
-
-/** Files and directories under `dir` that group or others may read (or enter). */
-export async function filesOpenToOthers(dir: string): Promise<string[]> {
-  const open: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isSymbolicLink()) continue;
-    const path = join(entry.parentPath, entry.name);
-    // Provider plugins terraform downloads are programs, not secrets.
-    if (path.includes('/.terraform/providers/')) continue;
-    const mode = (await stat(path)).mode & 0o777;
-    if (mode & 0o077) open.push(`${path} ${mode.toString(8)}`);
-  }
-  return open;
-}
 
 const SECRET_USER_DATA = '#cloud-config\nssh_keys:\n  ed25519_private: |\n    -----BEGIN OPENSSH PRIVATE KEY-----\n    fixture\n';
 
