@@ -102,14 +102,24 @@ test('taking over a stale lock is atomic: of eight processes racing for it, exac
     const script = join(dir, 'take.mts');
     await writeFile(
       script,
-      `import { acquireLabLock } from ${JSON.stringify(join(process.cwd(), 'lab', 'state.ts'))};\n` +
+      `import { acquireLabLock } from ${JSON.stringify(join(process.cwd(), 'lab', 'state.ts'))};\nimport { existsSync } from 'node:fs';\n` +
         `const at = Number(process.argv[2]);\n` +
         `await new Promise((r) => setTimeout(r, Math.max(0, at - Date.now())));\n` +
-        `try { await acquireLabLock(process.argv[3], 'race'); console.log('got'); await new Promise((r) => setTimeout(r, 3000)); }\n` +
+        // The winner holds the lock until every other process has answered (the test then writes "release").
+        `try { await acquireLabLock(process.argv[3], 'race'); console.log('got'); while (!existsSync(process.argv[4])) await new Promise((r) => setTimeout(r, 100)); }\n` +
         `catch (e) { console.log('busy', e.message); }\n`,
     );
     const at = Date.now() + 15_000;
-    const results = await Promise.all(Array.from({ length: 8 }, () => execa(TSX, [script, String(at), dir], { reject: false })));
+    const release = join(dir, 'release');
+    let answered = 0;
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        execa(TSX, [script, String(at), dir, release], { reject: false, timeout: 150_000 }).then((r) => {
+          if (++answered === 7) void writeFile(release, '');
+          return r;
+        }),
+      ),
+    );
     const got = results.filter((r) => r.stdout.startsWith('got')).length;
     t.is(got, 1, results.map((r) => r.stdout || r.stderr).join('\n'));
     t.true(results.every((r) => /^(got|busy lab "race" is busy)/.test(r.stdout)), results.map((r) => r.stdout || r.stderr).join('\n'));

@@ -178,5 +178,5 @@ testUnless(kthreadd, 'terminating a process that survives SIGKILL gives up after
   t.true(error instanceof LabError);
   t.regex(error!.message, /process 2 is still there 0s after SIGKILL/);
   t.regex((error as LabError).hint!, /\/proc\/2\/stack/);
-  t.true(Date.now() - started < 5000);
+  t.true(Date.now() - started < 30_000, 'bounded, not forever');
 });
