@@ -146,9 +146,9 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
   {
     title: 'Choosing KVM or TCG',
     timeoutMs: 2 * MINUTE,
-    async run(ctx) {
+    async run(ctx, { signal }) {
       const image = need(ctx.image, 'image');
-      const probe = ctx.config.vm.accel === 'tcg' ? undefined : await probeKvm(await readImageKernel(image), cacheRoot());
+      const probe = ctx.config.vm.accel === 'tcg' ? undefined : await probeKvm(await readImageKernel(image), cacheRoot(), undefined, signal);
       const choice = chooseAccel(ctx.config.vm.accel, probe);
       if (choice.warning) ctx.progress.warn(choice.warning);
       ctx.accel = choice.accel;
