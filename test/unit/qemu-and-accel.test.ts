@@ -44,7 +44,6 @@ test('qemu command line for TCG (golden)', (t) => {
     '-qmp', 'unix:/s/qmp.sock,server=on,wait=off',
     '-pidfile', '/s/qemu.pid',
     '-D', '/s/qemu.log',
-    '-d', 'guest_errors',
     '-daemonize',
   ]);
 });
