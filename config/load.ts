@@ -1,5 +1,6 @@
 /**
- * lab.yaml → LabConfig: parse YAML, check the shape, fill defaults, validate semantics.
+ * lab.yaml → LabConfig: parse YAML, check the shape, fill defaults, validate semantics, and,
+ * for commands that create something, check the host can make it (validateHostFit).
  * `parseLabConfig` is pure (host facts come in as data); `loadLabConfig` reads the file and host.
  */
 import { readFile } from 'node:fs/promises';
@@ -11,13 +12,15 @@ import { fillDefaults } from './defaults.ts';
 import { readHostFacts } from './host-facts.ts';
 import type { LabConfig } from './lab-config.ts';
 import { labConfigSchema } from './schema.ts';
-import { validateLabConfig, type HostFacts } from './validate.ts';
+import { validateHostFit, validateLabConfig, type HostFacts } from './validate.ts';
 
 export const DEFAULT_CONFIG_FILE = 'lab.yaml';
 
 export type ParseResult = { ok: true; config: LabConfig } | { ok: false; problems: ConfigProblem[] };
 
-export function parseLabConfig(text: string, host: HostFacts, stateRootDir: string): ParseResult {
+/** `host`: the facts to check the config against for creating a lab; undefined skips those checks. */
+export function parseLabConfig(text: string, host: HostFacts | undefined, stateRootDir: string): ParseResult {
+  const validate = (config: LabConfig) => [...validateLabConfig(config), ...(host ? validateHostFit(config, host) : [])];
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length) {
     return { ok: false, problems: doc.errors.map((e) => ({ path: e.linePos ? `line ${e.linePos[0].line}` : '', message: e.message.split(' at line ')[0]!.split('\n')[0]! })) };
@@ -26,13 +29,13 @@ export function parseLabConfig(text: string, host: HostFacts, stateRootDir: stri
   const shape = labConfigSchema.safeParse(raw);
   if (shape.success) {
     const config = fillDefaults(shape.data, stateRootDir);
-    const problems = validateLabConfig(config, host);
+    const problems = validate(config);
     return problems.length ? { ok: false, problems } : { ok: true, config };
   }
   const shapeProblems = shape.error.issues.map((issue) => ({ path: issue.path.join('.') || '(top level)', message: describeIssue(issue) }));
   // Every problem at once: drop the malformed fields, then check what remains for meaning too.
   const pruned = labConfigSchema.safeParse(withoutPaths(raw, shape.error.issues));
-  const semantic = pruned.success ? validateLabConfig(fillDefaults(pruned.data, stateRootDir), host) : [];
+  const semantic = pruned.success ? validate(fillDefaults(pruned.data, stateRootDir)) : [];
   const reported = new Set(shapeProblems.map((p) => p.path));
   return { ok: false, problems: [...shapeProblems, ...semantic.filter((p) => ![...reported].some((r) => p.path === r || p.path.startsWith(`${r}.`)))] };
 }
@@ -57,7 +60,18 @@ function describeIssue(issue: { code: string; message: string; keys?: string[]; 
   return issue.message;
 }
 
-export async function loadLabConfig(file: string = DEFAULT_CONFIG_FILE, host?: HostFacts): Promise<LabConfig> {
+export interface LoadOptions {
+  /**
+   * 'create' (lab:up, image commands): also check this host can make the lab.
+   * 'existing' (lab:down, lab:status, lab:ssh, test:e2e): only what the file says; a running
+   * lab's own bridge or an unprivileged user must never stop its teardown.
+   */
+  purpose?: 'create' | 'existing';
+  /** Host facts to check against (default: read from this host). */
+  host?: HostFacts;
+}
+
+export async function loadLabConfig(file: string = DEFAULT_CONFIG_FILE, opts: LoadOptions = {}): Promise<LabConfig> {
   const path = resolve(file);
   let text: string;
   try {
@@ -65,7 +79,8 @@ export async function loadLabConfig(file: string = DEFAULT_CONFIG_FILE, host?: H
   } catch (error) {
     throw new ConfigError(file, [{ path: '', message: `cannot read it (${(error as NodeJS.ErrnoException).code}): pass an existing file with --config` }]);
   }
-  const result = parseLabConfig(text, host ?? (await readHostFacts()), stateRoot());
+  const host = opts.purpose === 'existing' ? undefined : (opts.host ?? (await readHostFacts()));
+  const result = parseLabConfig(text, host, stateRoot());
   if (!result.ok) throw new ConfigError(file, result.problems);
   return { ...result.config, stateDir: resolve(result.config.stateDir) };
 }

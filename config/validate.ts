@@ -1,6 +1,11 @@
 /**
  * Semantic checks on a filled lab config (pure). Every problem is returned at once, each
- * naming its field path. Facts about the host (routes, addresses, privileges) come in as data.
+ * naming its field path. Two kinds:
+ *  - `validateLabConfig`: what the config means on its own; every command runs it.
+ *  - `validateHostFit`: whether this host can create the lab now (routes, addresses,
+ *    privileges, /dev/kvm). Only commands that create something (lab:up, image builds) run
+ *    it: a running lab's own bridge overlaps its subnet, and teardown binds no port.
+ * Facts about the host come in as data.
  */
 import { cidrOverlaps, networkOf, parseCidr, parseIPv4, type Cidr } from '../core/cidr.ts';
 import type { ConfigProblem } from '../core/errors.ts';
@@ -26,7 +31,7 @@ export const REQUIRED_FORWARDS = ['ssh'] as const;
 
 const GiB = 1024 ** 3;
 
-export function validateLabConfig(config: LabConfig, host: HostFacts): ConfigProblem[] {
+export function validateLabConfig(config: LabConfig): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const problem = (path: string, message: string) => problems.push({ path, message });
 
@@ -36,7 +41,6 @@ export function validateLabConfig(config: LabConfig, host: HostFacts): ConfigPro
   if (memory !== undefined && memory < 2 * GiB) problem('vm.memory', `${config.vm.memory} is too little: kubeadm needs at least 2GiB (4GiB recommended)`);
   const disk = parseSize(config.vm.disk);
   if (disk !== undefined && disk < 8 * GiB) problem('vm.disk', `${config.vm.disk} is too small: use at least 8GiB (images and etcd live there)`);
-  if (config.vm.accel === 'kvm' && !host.kvmDevice) problem('vm.accel', 'kvm requested but /dev/kvm does not exist: use "auto" or "tcg"');
 
   // Kubernetes networks.
   const minor = Number(config.kubernetes.version.split('.')[1]);
@@ -53,7 +57,37 @@ export function validateLabConfig(config: LabConfig, host: HostFacts): ConfigPro
   if (pod && service && cidrOverlaps(pod, service)) {
     problem('kubernetes.podSubnet', `${pod.text} overlaps kubernetes.serviceSubnet ${service.text}`);
   }
-  const others: { label: string; cidr: Cidr }[] = [{ label: `qemu's user network ${QEMU_USER_NET}`, cidr: parseCidr(QEMU_USER_NET)! }];
+  const labNet = checkCidr(problem, 'libvirt.subnet', config.libvirt.subnet);
+  if (labNet && labNet.prefix > 28) problem('libvirt.subnet', `${labNet.text} is too small: use a /24`);
+  if (config.libvirt.networkMode === 'bridge' && !config.libvirt.bridge) problem('libvirt.bridge', 'is required with networkMode bridge: name an existing host bridge such as br0');
+  for (const [path, own] of [['kubernetes.podSubnet', pod], ['kubernetes.serviceSubnet', service]] as const) {
+    if (own && labNet && cidrOverlaps(own, labNet)) problem(path, `${own.text} overlaps libvirt.subnet ${labNet.text}`);
+  }
+  for (const [path, own] of labNetworks(config)) {
+    if (cidrOverlaps(own, QEMU_USER_CIDR)) problem(path, `${own.text} overlaps qemu's user network ${QEMU_USER_NET}: pick a range the host does not use`);
+  }
+
+  // Forwards.
+  const byHostPort = new Map<number, string>();
+  for (const f of config.network.forwards) {
+    const path = `network.forwards.${f.name}`;
+    const clash = byHostPort.get(f.host);
+    if (clash) problem(`${path}.host`, `port ${f.host} is also used by network.forwards.${clash}`);
+    byHostPort.set(f.host, f.name);
+  }
+  if (/[\0\n]/.test(config.stateDir)) problem('stateDir', 'must not contain a newline or NUL');
+  for (const name of REQUIRED_FORWARDS) {
+    if (!config.network.forwards.some((f) => f.name === name)) problem(`network.forwards.${name}`, 'is required: labsmith reaches the VM through it');
+  }
+  return problems;
+}
+
+/** Create-time checks: can this host make the lab now? (Not for commands on an existing lab.) */
+export function validateHostFit(config: LabConfig, host: HostFacts): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const problem = (path: string, message: string) => problems.push({ path, message });
+  if (config.vm.accel === 'kvm' && !host.kvmDevice) problem('vm.accel', 'kvm requested but /dev/kvm does not exist: use "auto" or "tcg"');
+  const others: { label: string; cidr: Cidr }[] = [];
   for (const route of host.routes) {
     const c = parseCidr(route);
     if (c && c.prefix > 0) others.push({ label: `the host route ${route}`, cidr: c });
@@ -62,14 +96,7 @@ export function validateLabConfig(config: LabConfig, host: HostFacts): ConfigPro
     const ip = parseIPv4(a.address);
     if (ip !== undefined && !a.address.startsWith('127.')) others.push({ label: `the host network ${networkOf(ip, a.prefix).text} on ${a.ifname}`, cidr: networkOf(ip, a.prefix) });
   }
-  const labNet = checkCidr(problem, 'libvirt.subnet', config.libvirt.subnet);
-  if (labNet && labNet.prefix > 28) problem('libvirt.subnet', `${labNet.text} is too small: use a /24`);
-  if (config.libvirt.networkMode === 'bridge' && !config.libvirt.bridge) problem('libvirt.bridge', 'is required with networkMode bridge: name an existing host bridge such as br0');
-  for (const [path, own] of [['kubernetes.podSubnet', pod], ['kubernetes.serviceSubnet', service]] as const) {
-    if (own && labNet && cidrOverlaps(own, labNet)) problem(path, `${own.text} overlaps libvirt.subnet ${labNet.text}`);
-  }
-  for (const [path, own] of [['kubernetes.podSubnet', pod], ['kubernetes.serviceSubnet', service], ['libvirt.subnet', labNet]] as const) {
-    if (!own) continue;
+  for (const [path, own] of labNetworks(config)) {
     const seen = new Set<string>();
     for (const other of others) {
       if (cidrOverlaps(own, other.cidr) && !seen.has(other.cidr.text)) {
@@ -78,19 +105,13 @@ export function validateLabConfig(config: LabConfig, host: HostFacts): ConfigPro
       }
     }
   }
-
-  // Forwards.
   const address = parseIPv4(config.network.hostAddress);
   if (address !== undefined && !config.network.hostAddress.startsWith('127.') && config.network.hostAddress !== '0.0.0.0') {
     const local = host.addresses.some((a) => a.address === config.network.hostAddress);
     if (!local) problem('network.hostAddress', `${config.network.hostAddress} is not an address of this host: use 127.0.0.1 or one of ${host.addresses.map((a) => a.address).join(', ')}`);
   }
-  const byHostPort = new Map<number, string>();
   for (const f of config.network.forwards) {
     const path = `network.forwards.${f.name}`;
-    const clash = byHostPort.get(f.host);
-    if (clash) problem(`${path}.host`, `port ${f.host} is also used by network.forwards.${clash}`);
-    byHostPort.set(f.host, f.name);
     if (f.host < host.unprivilegedPortStart && !host.isRoot) {
       problem(
         `${path}.host`,
@@ -98,10 +119,20 @@ export function validateLabConfig(config: LabConfig, host: HostFacts): ConfigPro
       );
     }
   }
-  for (const name of REQUIRED_FORWARDS) {
-    if (!config.network.forwards.some((f) => f.name === name)) problem(`network.forwards.${name}`, 'is required: labsmith reaches the VM through it');
-  }
   return problems;
+}
+
+const QEMU_USER_CIDR = parseCidr(QEMU_USER_NET)!;
+
+/** The lab's own networks that must not collide with anything else (the valid ones). */
+function labNetworks(config: LabConfig): [string, Cidr][] {
+  return (
+    [
+      ['kubernetes.podSubnet', parseCidr(config.kubernetes.podSubnet)],
+      ['kubernetes.serviceSubnet', parseCidr(config.kubernetes.serviceSubnet)],
+      ['libvirt.subnet', parseCidr(config.libvirt.subnet)],
+    ] as [string, Cidr | undefined][]
+  ).filter((entry): entry is [string, Cidr] => entry[1] !== undefined);
 }
 
 function checkCidr(problem: (p: string, m: string) => void, path: string, text: string): Cidr | undefined {

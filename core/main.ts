@@ -7,6 +7,9 @@ import { minimist } from 'zx';
 import { LabError } from './errors.ts';
 import { chooseProgressMode, Progress } from './progress.ts';
 
+/** After Ctrl-C or SIGTERM, how long cleanup may run before the process exits regardless. */
+export const EXIT_GRACE_MS = 20_000;
+
 export interface MainContext {
   args: minimist.ParsedArgs;
   progress: Progress;
@@ -45,14 +48,21 @@ export function runMain(spec: FlagSpec, body: (ctx: MainContext) => Promise<numb
     return;
   }
   const controller = new AbortController();
-  let interrupts = 0;
-  process.on('SIGINT', () => {
-    interrupts += 1;
-    if (interrupts > 1) process.exit(130);
-    progress.warn('interrupted: cleaning up (press Ctrl-C again to stop at once)');
+  let signals = 0;
+  const onSignal = (name: NodeJS.Signals, code: number) => {
+    signals += 1;
+    if (signals > 1) process.exit(code);
+    progress.warn(`${name === 'SIGINT' ? 'interrupted' : 'terminated'}: cleaning up (press Ctrl-C again to stop at once)`);
     controller.abort();
-  });
-  process.on('SIGTERM', () => controller.abort());
+    // Whatever the work waits on (a hung file system, a process that will not die), the
+    // command ends: cleanup gets a bounded time, then the process exits anyway.
+    setTimeout(() => {
+      process.stderr.write(`✗ cleanup did not finish within ${EXIT_GRACE_MS / 1000}s of ${name}: exiting; files of the run may be left (npm run lab:down removes a lab)\n`);
+      process.exit(code);
+    }, EXIT_GRACE_MS).unref();
+  };
+  process.on('SIGINT', () => onSignal('SIGINT', 130));
+  process.on('SIGTERM', () => onSignal('SIGTERM', 143));
   body({ args, progress, signal: controller.signal, verbose }).then(
     (code) => {
       process.exitCode = code ?? 0;

@@ -29,6 +29,10 @@ export interface RunStepsOptions {
   signal?: AbortSignal;
   /** Keep what the steps made when one fails. */
   retain?: boolean;
+  /** Runs after a step failed and stopped, before anything is undone (e.g. to save its logs). */
+  beforeUndo?: (failure: LabError, timings: StepTiming[]) => Promise<void>;
+  /** How long an aborted step may take to stop before undo runs anyway (default 5s). */
+  settleMs?: number;
 }
 
 export interface StepTiming {
@@ -57,11 +61,12 @@ export async function runSteps<C>(steps: Step<C>[], ctx: C, options: RunStepsOpt
     if (step.skip?.(ctx)) continue;
     progress.start(step.title);
     try {
-      await runWithTimeout(step, ctx, options.signal, progress, (title, undo) => undos.push({ title, undo }));
+      await runWithTimeout(step, ctx, options.signal, progress, (title, undo) => undos.push({ title, undo }), options.settleMs ?? DEFAULT_SETTLE_MS);
       timings.push({ title: step.title, durationMs: progress.end(true), ok: true });
     } catch (error) {
       timings.push({ title: step.title, durationMs: progress.end(false), ok: false });
       const failure = withStepHint(step, error);
+      await options.beforeUndo?.(failure, timings).catch((e: unknown) => progress.warn(`could not save the logs: ${e instanceof Error ? e.message : String(e)}`));
       if (options.retain) {
         if (undos.length) progress.warn(`--retain: left in place: ${undos.map((u) => u.title).join(', ')}`);
       } else {
@@ -86,28 +91,38 @@ export async function undoAll(undos: { title: string; undo: () => Promise<void> 
   }
 }
 
+const DEFAULT_SETTLE_MS = 5_000;
+
+/**
+ * Runs one step under its timeout and the outer signal. On abort the step's signal fires and
+ * the runner waits (bounded by `settleMs`) for the step's own promise to settle, so undo never
+ * removes files or processes that the step is still using.
+ */
 async function runWithTimeout<C>(
   step: Step<C>,
   ctx: C,
   outer: AbortSignal | undefined,
   progress: Progress,
   onUndo: StepContext['onUndo'],
+  settleMs: number,
 ): Promise<void> {
   if (outer?.aborted) throw new CancelledError();
   const controller = new AbortController();
   const abortFromOuter = () => controller.abort(new CancelledError());
   outer?.addEventListener('abort', abortFromOuter, { once: true });
-  let timer: NodeJS.Timeout | undefined;
-  const stopped = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const error = new TimeoutError(`${step.title} did not finish within ${Math.round(step.timeoutMs / 1000)}s`);
-      controller.abort(error);
-    }, step.timeoutMs);
-    controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-  });
-  stopped.catch(() => undefined); // the race below handles it; this avoids an unhandled rejection after success
+  const timer = setTimeout(() => controller.abort(new TimeoutError(`${step.title} did not finish within ${Math.round(step.timeoutMs / 1000)}s`)), step.timeoutMs);
+  const running = Promise.resolve().then(() => step.run(ctx, { signal: controller.signal, progress, onUndo }));
+  const settled = running.then(() => undefined, () => undefined);
+  const aborted = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
   try {
-    await Promise.race([step.run(ctx, { signal: controller.signal, progress, onUndo }), stopped]);
+    await Promise.race([settled, aborted]);
+    if (!controller.signal.aborted) return await running;
+    // Aborted: give the step its bounded chance to stop before the caller undoes its work.
+    let graceTimer: NodeJS.Timeout | undefined;
+    const stoppedInTime = await Promise.race([settled.then(() => true), new Promise<boolean>((resolve) => (graceTimer = setTimeout(() => resolve(false), settleMs)))]);
+    clearTimeout(graceTimer);
+    if (!stoppedInTime) progress.warn(`${step.title} did not stop within ${Math.round(settleMs / 1000)}s of being aborted: cleaning up anyway`);
+    throw controller.signal.reason;
   } finally {
     clearTimeout(timer);
     outer?.removeEventListener('abort', abortFromOuter);

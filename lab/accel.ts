@@ -32,7 +32,7 @@ export function kernelReachedLateBoot(serial: string): boolean {
   return /Kernel panic|VFS: Unable to mount root|Freeing unused kernel/.test(serial);
 }
 
-export async function probeKvm(kernel: Buffer, cacheDir: string, timeoutMs = 30_000): Promise<KvmProbe> {
+export async function probeKvm(kernel: Buffer, cacheDir: string, timeoutMs = 30_000, signal?: AbortSignal): Promise<KvmProbe> {
   if (!existsSync('/dev/kvm')) return { works: false, reason: '/dev/kvm does not exist' };
   const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => 'unknown')).trim();
   const key = sha256(`${bootId}:${sha256(kernel)}`).slice(0, 16);
@@ -48,8 +48,10 @@ export async function probeKvm(kernel: Buffer, cacheDir: string, timeoutMs = 30_
     'qemu-system-x86_64',
     ['-accel', 'kvm', '-cpu', 'host', '-m', '256M', '-nodefaults', '-display', 'none', '-no-reboot', '-serial', 'stdio',
       '-kernel', kernelPath, '-append', 'console=ttyS0 panic=-1 root=/dev/labsmith-probe-nonexistent'],
-    { allowFailure: true, timeoutMs },
+    { allowFailure: true, timeoutMs, signal },
   );
+  // An interrupted trial says nothing about KVM: no verdict is cached.
+  signal?.throwIfAborted();
   const serial = result.stdout + result.stderr;
   const verdict: KvmProbe = kernelReachedLateBoot(serial)
     ? { works: true, reason: 'trial boot under KVM reached late boot' }

@@ -1,30 +1,44 @@
-/** lab:down: stops the VM and removes every file of the lab. */
+/**
+ * lab:down: removes a lab from what it recorded (kind's delete works from the node): the
+ * driver, its names and forwards come from the state file, so an edited lab.yaml or another
+ * --driver can never orphan a running VM. Its files go last, once the VM is gone.
+ */
 import { rm } from 'node:fs/promises';
 import type { Progress } from '../core/progress.ts';
 import type { LabConfig } from '../config/lab-config.ts';
-import type { LabDriver } from './drivers/driver.ts';
+import { existingLabFor, renderConfigChanged } from './existing.ts';
 import { removeForwards } from './forwarding/nft-apply.ts';
-import { acquireLabLock, readLabState } from './state.ts';
+import { acquireLabLock, labDirExists } from './state.ts';
 
-export async function labDown(opts: { config: LabConfig; driver: LabDriver; progress: Progress }): Promise<{ existed: boolean }> {
-  const { config, progress } = opts;
-  const lock = await acquireLabLock(config.stateDir, config.name);
+export interface LabDownResult {
+  existed: boolean;
+  /** Set when lab.yaml no longer describes the lab that was removed. */
+  configChanged?: string;
+}
+
+export async function labDown(opts: { config: LabConfig; progress: Progress }): Promise<LabDownResult> {
+  const { progress } = opts;
+  if (!(await labDirExists(opts.config.stateDir))) return { existed: false };
+  const lock = await acquireLabLock(opts.config.stateDir, opts.config.name);
   try {
-    const state = await readLabState(config.stateDir);
+    const lab = await existingLabFor(opts.config);
+    const { state, driver, stateDir } = lab;
+    const configChanged = renderConfigChanged(lab);
+    if (configChanged) progress.warn(configChanged);
     if (state?.forwarding) {
       progress.start('Removing host port forwarding');
-      await removeForwards(config.name);
+      await removeForwards(state.name);
       progress.end(true);
     }
     if (state) {
-      progress.start('Stopping the VM');
-      await opts.driver.down(state, config.stateDir);
+      progress.start(`Stopping the VM (${driver.name} driver)`);
+      await driver.down(state, stateDir);
       progress.end(true);
     }
     progress.start('Removing lab files');
-    await rm(config.stateDir, { recursive: true, force: true });
+    await rm(stateDir, { recursive: true, force: true });
     progress.end(true);
-    return { existed: Boolean(state) };
+    return { existed: Boolean(state), configChanged };
   } finally {
     // The directory is gone; releasing is a no-op unless removal failed.
     await lock.release();

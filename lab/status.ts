@@ -1,7 +1,7 @@
-/** lab:status: running or stopped, uptime and forwards. */
+/** lab:status: running or stopped, uptime and forwards, from the lab's recorded state. */
 import type { LabConfig } from '../config/lab-config.ts';
-import type { LabDriver } from './drivers/driver.ts';
-import { readLabState, type LabState } from './state.ts';
+import { existingLabFor, renderConfigChanged } from './existing.ts';
+import type { LabState } from './state.ts';
 
 export interface LabStatusReport {
   name: string;
@@ -9,21 +9,25 @@ export interface LabStatusReport {
   state?: LabState;
   pid?: number;
   uptimeSeconds?: number;
+  /** Set when lab.yaml no longer describes the running lab. */
+  configChanged?: string;
 }
 
-export async function labStatus(config: LabConfig, driver: LabDriver): Promise<LabStatusReport> {
-  const state = await readLabState(config.stateDir);
+export async function labStatus(config: LabConfig): Promise<LabStatusReport> {
+  const lab = await existingLabFor(config);
+  const { state } = lab;
   if (!state) return { name: config.name, running: false };
-  const status = await driver.status(state, config.stateDir);
-  return { name: config.name, running: status.running, state, pid: status.pid, uptimeSeconds: status.uptimeSeconds };
+  const status = await lab.driver.status(state, lab.stateDir);
+  return { name: state.name, running: status.running, state, pid: status.pid, uptimeSeconds: status.uptimeSeconds, configChanged: renderConfigChanged(lab) };
 }
 
 export function renderLabStatus(r: LabStatusReport): string {
   if (!r.state) return `lab ${r.name}: not created\n`;
-  const lines = [`lab ${r.name}: ${r.running ? 'running' : 'stopped (its files remain: npm run lab:down removes them)'}`];
-  if (r.running) lines.push(`  pid ${r.pid}, up ${formatUptime(r.uptimeSeconds ?? 0)}, ${r.state.driver} driver, ${r.state.accel.toUpperCase()}`);
+  const lines = [`lab ${r.name}: ${r.running ? 'running' : r.state.complete === false ? 'not running (a lab:up did not finish: npm run lab:down removes what it left)' : 'stopped (its files remain: npm run lab:down removes them)'}`];
+  if (r.running) lines.push(`  ${r.pid ? `pid ${r.pid}, ` : ''}up ${formatUptime(r.uptimeSeconds ?? 0)}, ${r.state.driver} driver, ${r.state.accel.toUpperCase()}`);
   for (const f of r.state.forwards) lines.push(`  ${f.name.padEnd(10)} ${r.state.hostAddress}:${f.host} → guest ${f.guest}`);
   lines.push(r.state.kubernetes ? `  cluster    Kubernetes, ingress *.${r.state.ingressDomain ?? '?'}, kubeconfig: <lab directory>/kubeconfig` : '  cluster    none (OS-only image)');
+  if (r.configChanged) lines.push(`  note: ${r.configChanged}`);
   return lines.join('\n') + '\n';
 }
 

@@ -1,7 +1,9 @@
 /**
  * lab:up: a table of contents of named steps. Each has a timeout and a hint; whatever a
  * step made is removed again if a later step fails or the user presses Ctrl-C, unless
- * --retain is given.
+ * --retain is given. Before that undo, the logs of the failed run are saved where they
+ * survive it (failure-bundle.ts). The guest readiness waits are named requirements
+ * (requirements.ts) polled by one abortable loop.
  */
 import { BOOTSTRAP_UNIT } from '../cloud-init/bootstrap.ts';
 import { renderClusterSeed } from '../cloud-init/cluster-seed.ts';
@@ -17,14 +19,15 @@ import { join } from 'node:path';
 import { LabError } from '../core/errors.ts';
 import { formatCommand } from '../core/exec.ts';
 import { requireHostTools } from '../core/host-tools.ts';
-import { BOOTSTRAP_PATHS, cacheRoot, IMAGE_FILES, LAB_FILES } from '../core/paths.ts';
+import { BOOTSTRAP_PATHS, cacheRoot, IMAGE_FILES, LAB_FILES, stateRoot } from '../core/paths.ts';
 import type { Progress } from '../core/progress.ts';
 import { runSteps, type Step, type StepTiming } from '../core/steps.ts';
+import { CancelledError } from '../core/errors.ts';
 import { readTar } from '../core/tar.ts';
 import { renderSeedFiles, type SeedFiles } from '../cloud-init/user-data.ts';
 import { applyForwards, removeForwards } from './forwarding/nft-apply.ts';
 import { writeSeedFiles, writeSeedIso } from '../cloud-init/seed-iso.ts';
-import { ensureWritableDir } from '../core/fs.ts';
+import { ensureWritableDir, restrictToOwner } from '../core/fs.ts';
 import { buildImage, type BuiltImage } from '../images/build.ts';
 import { chooseAccel, probeKvm } from './accel.ts';
 import { runChecks, type CheckResult } from './acceptance/check.ts';
@@ -32,11 +35,14 @@ import { acceptanceContextFromLab, PLACEHOLDER_TLS_NAME } from './acceptance/con
 import { hostChecksFor } from './acceptance/os-checks.ts';
 import type { LabConfig } from '../config/lab-config.ts';
 import type { LabDriver } from './drivers/driver.ts';
-import { sleep } from '../core/sleep.ts';
+import { getDriver } from './drivers/index.ts';
+import { saveFailureBundle } from './failure-bundle.ts';
+import { waitForRequirement, type Requirement } from './requirements.ts';
 import { ensurePortsFree } from './ports.ts';
 import { ensureLabCa, ensureSshKey, issueServerCertificate, type LabCa, type SshKeyPair } from './secrets.ts';
 import { renderKnownHosts, renderSshArgs, sshRun, type SshTarget } from './ssh.ts';
 import { acquireLabLock, readLabState, writeLabState, type LabState } from './state.ts';
+import { renderConfigChanged, diffConfig } from './existing.ts';
 
 export interface LabUpOptions {
   config: LabConfig;
@@ -48,6 +54,8 @@ export interface LabUpOptions {
   progress: Progress;
   signal?: AbortSignal;
   retain?: boolean;
+  /** Where the logs of a failed run are saved (default: failed/ under the state root). */
+  failedLogsDir?: string;
 }
 
 interface UpContext extends LabUpOptions {
@@ -59,6 +67,8 @@ interface UpContext extends LabUpOptions {
   state?: LabState;
   ssh?: SshTarget;
   checks?: CheckResult[];
+  /** Where the logs of the failed run went. */
+  bundleDir?: string;
 }
 
 const MINUTE = 60_000;
@@ -102,6 +112,7 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
         host: await ensureSshKey(dir, `labsmith-${ctx.config.name}-host`, LAB_FILES.hostKey),
         ca: await ensureLabCa(dir, ctx.config.name, { key: LAB_FILES.caKey, cert: LAB_FILES.caCert }),
       };
+      await restrictToOwner(dir);
     },
   },
   {
@@ -129,14 +140,15 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
       await writeSeedFiles(seedDir, files);
       ctx.seedIso = join(dir, LAB_FILES.seed);
       await writeSeedIso(seedDir, ctx.seedIso, signal);
+      await restrictToOwner(dir);
     },
   },
   {
     title: 'Choosing KVM or TCG',
     timeoutMs: 2 * MINUTE,
-    async run(ctx) {
+    async run(ctx, { signal }) {
       const image = need(ctx.image, 'image');
-      const probe = ctx.config.vm.accel === 'tcg' ? undefined : await probeKvm(await readImageKernel(image), cacheRoot());
+      const probe = ctx.config.vm.accel === 'tcg' ? undefined : await probeKvm(await readImageKernel(image), cacheRoot(), undefined, signal);
       const choice = chooseAccel(ctx.config.vm.accel, probe);
       if (choice.warning) ctx.progress.warn(choice.warning);
       ctx.accel = choice.accel;
@@ -150,22 +162,31 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
       const { config, driver } = ctx;
       const accel = need(ctx.accel, 'accel');
       const image = need(ctx.image, 'image');
-      const started = await driver.up({ config, accel, baseImage: image.disk, imageHash: image.plan.disk.hash, seedIso: need(ctx.seedIso, 'seed'), seed: need(ctx.seed, 'seed') }, step);
-      ctx.state = {
+      // Recorded before the VM exists: a lab:up killed half-way leaves state naming the
+      // driver, so the next command cleans up with the right one.
+      const planned: LabState = {
         name: config.name,
         driver: driver.name,
         accel,
         startedAt: new Date().toISOString(),
+        stateDir: config.stateDir,
+        complete: false,
         hostAddress: config.network.hostAddress,
         forwards: config.network.forwards,
         sshUser: config.ssh.user,
-        imageDir: need(ctx.image, 'image').dir,
+        imageDir: image.dir,
+        libvirtUri: driver.capabilities.forwardsPortsItself ? undefined : config.libvirt.uri,
+        networkMode: driver.capabilities.forwardsPortsItself ? undefined : config.libvirt.networkMode,
         kubernetes: ctx.source.kubernetes,
         dnsDomain: config.kubernetes.dnsDomain,
         ingressDomain: config.addons.ingressDomain,
-        ...started,
+        config,
       };
+      await writeLabState(config.stateDir, planned);
+      const started = await driver.up({ config, accel, baseImage: image.disk, imageHash: image.plan.disk.hash, seedIso: need(ctx.seedIso, 'seed'), seed: need(ctx.seed, 'seed') }, step);
+      ctx.state = { ...planned, ...started, complete: true };
       await writeLabState(config.stateDir, ctx.state);
+      await restrictToOwner(config.stateDir);
       const endpoint = driver.sshEndpoint(ctx.state);
       ctx.ssh = { stateDir: config.stateDir, user: config.ssh.user, ...endpoint };
     },
@@ -189,26 +210,18 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
   {
     title: 'Waiting for SSH',
     timeoutMs: 15 * MINUTE,
-    async run(ctx, { signal }) {
-      await waitForSsh(ctx, signal, bootBudget(ctx, 3 * MINUTE));
-    },
+    run: (ctx, { signal }) => waitForRequirement(SSH_ANSWERS, ctx, signal),
   },
   {
     title: 'Waiting for cloud-init',
     timeoutMs: 20 * MINUTE,
-    hint: 'see /var/log/cloud-init-output.log in the VM: npm run lab:ssh -- sudo cat /var/log/cloud-init-output.log (add --retain to keep a failed lab)',
-    async run(ctx, { signal }) {
-      await waitForCloudInit(ctx, signal, bootBudget(ctx, 4 * MINUTE));
-    },
+    run: (ctx, { signal }) => waitForRequirement(CLOUD_INIT_DONE, ctx, signal),
   },
   {
     title: 'Waiting for the cluster bootstrap',
     timeoutMs: 60 * MINUTE,
     skip: (ctx) => !ctx.source.kubernetes,
-    hint: 'the bootstrap log: npm run lab:ssh -- journalctl -u labsmith-bootstrap (add --retain to keep a failed lab)',
-    async run(ctx, { signal, progress }) {
-      await waitForBootstrap(ctx, signal, progress, bootBudget(ctx, 12 * MINUTE));
-    },
+    run: (ctx, { signal, progress }) => waitForRequirement(bootstrapComplete(progress), ctx, signal),
   },
   {
     title: 'Fetching the kubeconfig',
@@ -249,25 +262,73 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
   },
 ];
 
-async function waitForSsh(ctx: UpContext, signal: AbortSignal, budgetMs: number): Promise<void> {
-  const ssh = need(ctx.ssh, 'ssh');
-  const state = need(ctx.state, 'state');
-  const deadline = Date.now() + budgetMs;
-  let last = '';
-  while (Date.now() < deadline) {
+/** The guest answers SSH with its pinned host key; a VM that stopped fails at once with its console. */
+const SSH_ANSWERS: Requirement<UpContext> = {
+  description: 'SSH answers',
+  timeoutMs: (ctx) => bootBudget(ctx, 3 * MINUTE),
+  hint: 'the saved logs hold serial.log, the VM\'s console (or rerun with --retain and read it in the lab directory)',
+  intervalMs: 500,
+  async probe(ctx, signal) {
+    const state = need(ctx.state, 'state');
     const status = await ctx.driver.status(state, ctx.config.stateDir);
     if (!status.running) {
-      throw new LabError(`the VM stopped while booting:\n${await tailFile(ctx.driver.consoleLog(ctx.config.stateDir, ctx.config.name))}`, 'the lines above are the end of its serial console');
+      throw new LabError(`the VM stopped while booting:\n${await tailFile(ctx.driver.consoleLog(ctx.config.stateDir, ctx.config.name))}`, 'the lines above are the end of its serial console; qemu\'s own messages are in qemu.log');
     }
-    const r = await sshRun(ssh, ['true'], { signal, allowFailure: true, connectTimeoutSeconds: 5, timeoutMs: 20_000 });
-    if (r.exitCode === 0) return;
-    last = r.stderr.trim().split('\n').pop() ?? '';
-    await sleep(2000, signal);
-  }
-  throw new LabError(
-    `no SSH after ${Math.round(budgetMs / 1000)}s (last: ${last}); end of the serial console:\n${await tailFile(ctx.driver.consoleLog(ctx.config.stateDir, ctx.config.name))}`,
-    'rerun with --retain and read serial.log in the lab directory',
-  );
+    const r = await sshRun(need(ctx.ssh, 'ssh'), ['true'], { signal, allowFailure: true, connectTimeoutSeconds: 5, timeoutMs: 20_000 });
+    return r.exitCode === 0 ? { ready: true } : { ready: false, detail: r.stderr.trim().split('\n').pop() || `ssh exit ${r.exitCode}` };
+  },
+};
+
+/**
+ * cloud-init finished: one SSH session waits in the guest (`cloud-init status --wait`).
+ * cloud-init restarts sshd when it installs host keys, so a dropped session (ssh's 255) is
+ * "not yet" and the next probe opens a new one.
+ */
+const CLOUD_INIT_DONE: Requirement<UpContext> = {
+  description: 'cloud-init finished',
+  timeoutMs: (ctx) => bootBudget(ctx, 4 * MINUTE),
+  hint: 'see /var/log/cloud-init-output.log in the VM (in the saved logs, or: npm run lab:ssh -- sudo cat /var/log/cloud-init-output.log with --retain)',
+  intervalMs: 500,
+  async probe(ctx, signal, remainingMs) {
+    const r = await sshRun(need(ctx.ssh, 'ssh'), ['cloud-init', 'status', '--wait'], { signal, allowFailure: true, timeoutMs: remainingMs });
+    // 0: done, 2: done with recoverable errors (the checks report them); 1: failed.
+    if (r.exitCode === 0 || r.exitCode === 2) return { ready: true };
+    if (r.exitCode === 255 || r.timedOut) return { ready: false, detail: r.timedOut ? 'still running' : 'the SSH session dropped (sshd restarted)' };
+    throw new LabError(`cloud-init did not finish cleanly (status exit ${r.exitCode}): ${(r.stdout || r.stderr).trim().split('\n').pop() ?? ''}`, CLOUD_INIT_DONE.hint);
+  },
+};
+
+/**
+ * The bootstrap unit completed. Each probe is one SSH session that waits in the guest (up to
+ * 30s, checking every 500ms) for the unit to complete or fail, then prints the new log lines.
+ */
+function bootstrapComplete(progress: Progress): Requirement<UpContext> {
+  let shown = 0;
+  const hint = 'the bootstrap log: npm run lab:ssh -- journalctl -u labsmith-bootstrap (also in the saved logs)';
+  return {
+    description: 'the cluster bootstrap completed',
+    timeoutMs: (ctx) => bootBudget(ctx, 12 * MINUTE),
+    hint,
+    intervalMs: 500,
+    async probe(ctx, signal) {
+      const done = `test -e ${BOOTSTRAP_PATHS.complete} || systemctl is-failed -q ${BOOTSTRAP_UNIT}`;
+      const script = `i=0; until ${done} || [ "$i" -ge 60 ]; do sleep 0.5; i=$((i+1)); done; sudo journalctl -u ${BOOTSTRAP_UNIT} -o cat --no-pager; echo "@state=$(systemctl is-active ${BOOTSTRAP_UNIT}) complete=$(test -e ${BOOTSTRAP_PATHS.complete} && echo yes || echo no)"`;
+      const r = await sshRun(need(ctx.ssh, 'ssh'), ['sh', '-c', script], { signal, allowFailure: true, timeoutMs: 90_000 });
+      const lines = r.stdout.trimEnd().split('\n');
+      const status = lines.pop() ?? '';
+      const log = lines.filter((l) => l.startsWith('labsmith-bootstrap:'));
+      for (const line of log.slice(shown)) progress.info(line.replace(/^labsmith-bootstrap: /, ''));
+      shown = Math.max(shown, log.length);
+      if (/complete=yes/.test(status)) return { ready: true };
+      if (/@state=failed/.test(status)) {
+        throw new LabError(
+          `the cluster bootstrap failed; its last lines:\n${lines.slice(-15).map((l) => `    ${l}`).join('\n')}`,
+          'fix the cause, then rerun it in the VM: sudo systemctl restart labsmith-bootstrap (it resumes after the last finished step)',
+        );
+      }
+      return { ready: false, detail: status.replace('@', '') || `ssh exit ${r.exitCode}` };
+    },
+  };
 }
 
 /** Through the host forward when there is one; a bridged VM is reached on its own address. */
@@ -291,47 +352,6 @@ async function clusterSeedFor(ctx: UpContext, ca: LabCa): Promise<ClusterSeed> {
     upstream,
     ca: { certPem: ca.certPem, keyPem: await readFile(ca.keyPath, 'utf8') },
   });
-}
-
-/** Follows the bootstrap unit: prints its new log lines as they come, stops when it completes or fails. */
-async function waitForBootstrap(ctx: UpContext, signal: AbortSignal, progress: Progress, budgetMs: number): Promise<void> {
-  const ssh = need(ctx.ssh, 'ssh');
-  const deadline = Date.now() + budgetMs;
-  let shown = 0;
-  for (;;) {
-    const script = `sudo journalctl -u ${BOOTSTRAP_UNIT} -o cat --no-pager; echo "@state=$(systemctl is-active ${BOOTSTRAP_UNIT}) complete=$(test -e ${BOOTSTRAP_PATHS.complete} && echo yes || echo no)"`;
-    const r = await sshRun(ssh, ['sh', '-c', script], { signal, allowFailure: true, timeoutMs: 60_000 });
-    const lines = r.stdout.trimEnd().split('\n');
-    const status = lines.pop() ?? '';
-    const log = lines.filter((l) => l.startsWith('labsmith-bootstrap:'));
-    for (const line of log.slice(shown)) progress.info(line.replace(/^labsmith-bootstrap: /, ''));
-    shown = Math.max(shown, log.length);
-    if (/complete=yes/.test(status)) return;
-    if (/@state=failed/.test(status)) {
-      throw new LabError(
-        `the cluster bootstrap failed; its last lines:\n${lines.slice(-15).map((l) => `    ${l}`).join('\n')}`,
-        'fix the cause, then rerun it in the VM: sudo systemctl restart labsmith-bootstrap (it resumes after the last finished step)',
-      );
-    }
-    if (Date.now() > deadline) throw new LabError(`the cluster bootstrap is not done after ${Math.round(budgetMs / 1000)}s (${status.replace('@', '')})`, 'see its log: npm run lab:ssh -- journalctl -u labsmith-bootstrap');
-    await sleep(5000, signal);
-  }
-}
-
-/** cloud-init restarts sshd when it installs host keys, so a dropped connection (ssh's 255) is retried. */
-async function waitForCloudInit(ctx: UpContext, signal: AbortSignal, budgetMs: number): Promise<void> {
-  const ssh = need(ctx.ssh, 'ssh');
-  const deadline = Date.now() + budgetMs;
-  for (;;) {
-    const r = await sshRun(ssh, ['cloud-init', 'status', '--wait'], { signal, allowFailure: true, timeoutMs: Math.max(1000, deadline - Date.now()) });
-    // 0: done, 2: done with recoverable errors (the checks report them); 1: failed.
-    if (r.exitCode === 0 || r.exitCode === 2) return;
-    if (r.exitCode !== 255 || Date.now() > deadline) {
-      const why = r.timedOut ? `not done after ${Math.round(budgetMs / 1000)}s` : `status exit ${r.exitCode}`;
-      throw new LabError(`cloud-init did not finish cleanly (${why}): ${(r.stdout || r.stderr).trim().split('\n').pop() ?? ''}`);
-    }
-    await sleep(2000, signal);
-  }
 }
 
 async function tailFile(path: string, lines = 15): Promise<string> {
@@ -358,19 +378,36 @@ export interface LabUpResult {
 
 export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
   const { config } = opts;
-  await ensureWritableDir(config.stateDir, `the lab directory for "${config.name}"`);
+  // 0700 from the first mkdir: the directory holds the lab's keys.
+  await ensureWritableDir(config.stateDir, `the lab directory for "${config.name}"`, { mode: 0o700 });
   const lock = await acquireLabLock(config.stateDir, config.name);
   try {
-    const existing = await readLabState(config.stateDir);
-    if (existing) {
-      const status = await opts.driver.status(existing, config.stateDir);
-      if (status.running) throw new LabError(`lab "${config.name}" is already running (pid ${status.pid})`, 'use it (npm run lab:ssh), or remove it first: npm run lab:down');
-      // Left over from a crash: the VM is gone, so its files are stale.
-      await opts.driver.down(existing, config.stateDir);
-      await clearLabDir(config.stateDir);
-    }
+    await clearLeftovers(opts);
     const ctx: UpContext = { ...opts };
-    const timings = await runSteps(LAB_UP_STEPS, ctx, { progress: opts.progress, signal: opts.signal, retain: opts.retain });
+    let timings: StepTiming[];
+    try {
+      timings = await runSteps(LAB_UP_STEPS, ctx, {
+        progress: opts.progress,
+        signal: opts.signal,
+        retain: opts.retain,
+        beforeUndo: async (failure, stepTimings) => {
+          if (failure instanceof CancelledError) return;
+          ctx.bundleDir = await saveFailureBundle({
+            root: opts.failedLogsDir ?? join(stateRoot(), 'failed'),
+            labName: config.name,
+            stateDir: config.stateDir,
+            consoleLog: ctx.driver.consoleLog(config.stateDir, config.name),
+            failure,
+            timings: stepTimings,
+            ssh: ctx.ssh,
+          });
+          opts.progress.warn(`the logs of this failed lab:up are saved in ${ctx.bundleDir}`);
+        },
+      });
+    } catch (error) {
+      if (ctx.bundleDir && error instanceof LabError) throw new LabError(`${error.message}\n  logs of the failed run: ${ctx.bundleDir}`, error.hint, error.exitCode);
+      throw error;
+    }
     const state = need(ctx.state, 'state');
     const ssh = need(ctx.ssh, 'ssh');
     return {
@@ -387,9 +424,34 @@ export async function labUp(opts: LabUpOptions): Promise<LabUpResult> {
   }
 }
 
+/**
+ * What an earlier lab of this directory left, judged by its recorded driver (never by
+ * --driver): a running lab is refused; a dead one is cleaned up by the driver that made it.
+ */
+async function clearLeftovers(opts: LabUpOptions): Promise<void> {
+  const { config } = opts;
+  const existing = await readLabState(config.stateDir);
+  if (!existing) return;
+  const recorded = getDriver(existing.driver);
+  const status = await recorded.status(existing, config.stateDir);
+  if (status.running) {
+    const other = recorded.name === opts.driver.name ? '' : ` under the ${recorded.name} driver (this run asked for ${opts.driver.name})`;
+    const changed = existing.config ? renderConfigChanged({ config, stateDir: config.stateDir, state: existing, driver: recorded, configChanges: diffConfig(existing.config, config) }) : undefined;
+    throw new LabError(
+      `lab "${config.name}" is already running${status.pid ? ` (pid ${status.pid})` : ''}${other}${changed ? `; ${changed}` : ''}`,
+      'use it (npm run lab:ssh), or remove it first: npm run lab:down',
+    );
+  }
+  // Left over from a crash: the VM is gone, so its files are stale.
+  opts.progress.warn(`removing what an earlier lab:up of "${existing.name}" left (${recorded.name} driver, VM not running)`);
+  if (existing.forwarding) await removeForwards(existing.name);
+  await recorded.down(existing, config.stateDir);
+  await clearLabDir(config.stateDir);
+}
+
 /** Empties a lab directory except its lock. */
 export async function clearLabDir(dir: string): Promise<void> {
   for (const name of await readdir(dir).catch(() => [] as string[])) {
-    if (name !== LAB_FILES.lock) await rm(join(dir, name), { recursive: true, force: true });
+    if (name !== LAB_FILES.lock && !name.startsWith(`${LAB_FILES.lock}.`)) await rm(join(dir, name), { recursive: true, force: true });
   }
 }

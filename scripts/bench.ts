@@ -48,7 +48,7 @@ npm run bench -- [--warm]
       const sshSeconds = (t['Booting the VM'] ?? 0) + (t['Waiting for SSH'] ?? 0);
       const cloudInitSeconds = sshSeconds + (t['Waiting for cloud-init'] ?? 0);
       const downStart = Date.now();
-      await labDown({ config, driver, progress });
+      await labDown({ config, progress });
       const downSeconds = (Date.now() - downStart) / 1000;
 
       const m = cold.manifest;

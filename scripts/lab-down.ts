@@ -2,20 +2,19 @@
 import { runMain } from '../core/main.ts';
 import { loadLabConfig } from '../config/load.ts';
 import { labDown } from '../lab/down.ts';
-import { getDriver } from '../lab/drivers/index.ts';
-import { readLabState } from '../lab/state.ts';
 
 runMain(
   {
     string: ['config'],
     usage: `
 npm run lab:down -- [options]
-  --config FILE   lab config (default: lab.yaml)`,
+  --config FILE   lab config (default: lab.yaml): names the lab; what is removed comes from
+                  the lab's recorded state, whatever the file says now`,
   },
   async ({ args, progress }) => {
-    const config = await loadLabConfig(args.config);
-    const state = await readLabState(config.stateDir);
-    const { existed } = await labDown({ config, driver: getDriver(state?.driver ?? 'qemu'), progress });
+    const config = await loadLabConfig(args.config, { purpose: 'existing' });
+    const { existed, configChanged } = await labDown({ config, progress });
+    if (configChanged) process.stdout.write(`note: ${configChanged}\n`);
     process.stdout.write(existed ? `lab ${config.name} removed\n` : `lab ${config.name} was not running; nothing left of it\n`);
   },
 );

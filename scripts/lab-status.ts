@@ -1,8 +1,6 @@
 // npm run lab:status -- [--config lab.yaml] [--json]
 import { runMain } from '../core/main.ts';
 import { loadLabConfig } from '../config/load.ts';
-import { getDriver } from '../lab/drivers/index.ts';
-import { readLabState } from '../lab/state.ts';
 import { labStatus, renderLabStatus } from '../lab/status.ts';
 
 runMain(
@@ -15,9 +13,7 @@ npm run lab:status -- [options]
 Exit code: 0 running, 3 not running.`,
   },
   async ({ args }) => {
-    const config = await loadLabConfig(args.config);
-    const state = await readLabState(config.stateDir);
-    const report = await labStatus(config, getDriver(state?.driver ?? 'qemu'));
+    const report = await labStatus(await loadLabConfig(args.config, { purpose: 'existing' }));
     process.stdout.write(args.json ? JSON.stringify(report, null, 2) + '\n' : renderLabStatus(report));
     return report.running ? 0 : 3;
   },

@@ -6,8 +6,7 @@ import { LAB_FILES } from '../core/paths.ts';
 import { acceptanceContextForLab, acceptanceContextFromServer } from '../lab/acceptance/context.ts';
 import { runAcceptanceSuite } from '../lab/acceptance/suite.ts';
 import { loadLabConfig } from '../config/load.ts';
-import { getDriver } from '../lab/drivers/index.ts';
-import { readLabState } from '../lab/state.ts';
+import { existingLabFor } from '../lab/existing.ts';
 
 runMain(
   {
@@ -28,7 +27,8 @@ A server built from the image but not started by lab:up (a restore), instead of 
   --log-target URL       its syslog target, when the suite should listen for container logs`,
   },
   async ({ args, signal }) => {
-    const config = await loadLabConfig(args.config);
+    // Tests an existing lab or server: lab.yaml is read for what it says, not checked against this host.
+    const config = await loadLabConfig(args.config, { purpose: 'existing' });
     const server = Boolean(args.kubeconfig || args.host);
     if (server && !(args.kubeconfig && args.host && args.ca)) throw new LabError('--kubeconfig, --host and --ca go together', 'give all three to test a server that lab:up did not start', 2);
     const ctx = server
@@ -40,7 +40,7 @@ A server built from the image but not started by lab:up (a restore), instead of 
           dnsDomain: args['dns-domain'] ?? config.kubernetes.dnsDomain,
           logTarget: args['log-target'],
         })
-      : await acceptanceContextForLab(config, getDriver((await readLabState(config.stateDir))?.driver ?? 'qemu'));
+      : await acceptanceContextForLab(config, (await existingLabFor(config)).driver);
     const run = await runAcceptanceSuite({
       ctx,
       name: server ? String(args.host) : `lab ${config.name}`,

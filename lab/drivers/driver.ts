@@ -10,8 +10,6 @@ import type { StepContext } from '../../core/steps.ts';
 export interface DriverCapabilities {
   /** The driver forwards host ports itself (qemu hostfwd); otherwise labsmith installs host rules. */
   forwardsPortsItself: boolean;
-  /** Needs a running daemon (libvirtd). */
-  needsDaemon: boolean;
 }
 
 export interface VmStartRequest {
@@ -33,7 +31,10 @@ export interface VmStatus {
 export interface LabDriver {
   readonly name: string;
   readonly capabilities: DriverCapabilities;
-  /** Starts the VM; registers undo for everything it creates. Returns what lab:down needs. */
+  /**
+   * Starts the VM; registers undo for everything it creates. Returns what lab:down needs:
+   * every later call gets only the recorded state (and the directory it was read from).
+   */
   up(request: VmStartRequest, step: StepContext): Promise<Partial<LabState>>;
   down(state: LabState, stateDir: string): Promise<void>;
   status(state: LabState, stateDir: string): Promise<VmStatus>;

@@ -15,6 +15,13 @@ export interface QemuPlan {
   serialLog: string;
   pidFile: string;
   qmpSocket: string;
+  /** qemu's own messages (stderr and guest errors). */
+  qemuLog: string;
+}
+
+/** qemu's option syntax: a comma inside a value is written twice (`a,b` → `a,,b`). */
+export function qemuOptionValue(value: string): string {
+  return value.replaceAll(',', ',,');
 }
 
 export function renderHostForwards(hostAddress: string, forwards: Forward[]): string {
@@ -31,18 +38,22 @@ export function renderQemuArgs(plan: QemuPlan): string[] {
     '-m', `${plan.memoryMiB}M`,
     '-nodefaults',
     '-display', 'none',
-    '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${plan.firmwareCode}`,
-    '-drive', `if=pflash,format=raw,unit=1,file=${plan.firmwareVars}`,
-    '-drive', `if=virtio,format=qcow2,discard=unmap,file=${plan.overlay}`,
-    '-drive', `if=virtio,format=raw,readonly=on,file=${plan.seedIso}`,
+    '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${qemuOptionValue(plan.firmwareCode)}`,
+    '-drive', `if=pflash,format=raw,unit=1,file=${qemuOptionValue(plan.firmwareVars)}`,
+    '-drive', `if=virtio,format=qcow2,discard=unmap,file=${qemuOptionValue(plan.overlay)}`,
+    '-drive', `if=virtio,format=raw,readonly=on,file=${qemuOptionValue(plan.seedIso)}`,
     '-netdev', netdev,
     '-device', 'virtio-net-pci,netdev=net0',
     // Guest entropy from the host: key generation and TLS do not stall at boot.
     '-object', 'rng-random,id=rng0,filename=/dev/urandom',
     '-device', 'virtio-rng-pci,rng=rng0',
+    // `file:` takes the rest of the argument as the path (no option parsing); `unix:` parses options.
     '-serial', `file:${plan.serialLog}`,
-    '-qmp', `unix:${plan.qmpSocket},server=on,wait=off`,
+    '-qmp', `unix:${qemuOptionValue(plan.qmpSocket)},server=on,wait=off`,
     '-pidfile', plan.pidFile,
+    // With -D, qemu keeps its stderr after daemonizing (the caller points it at qemu.log);
+    // no -d items: guest_errors alone logs every probe of the absent TPM, tens of thousands of lines.
+    '-D', plan.qemuLog,
     '-daemonize',
   ];
 }

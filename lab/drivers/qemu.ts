@@ -3,8 +3,8 @@
  * virtio disk/NIC, user networking with one hostfwd per forward, serial console to a file.
  * qemu daemonizes itself and writes a pid file; lab:down finds it there.
  */
-import { copyFile, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { LabError } from '../../core/errors.ts';
 import { run } from '../../core/exec.ts';
 import { LAB_FILES } from '../../core/paths.ts';
@@ -20,7 +20,7 @@ const QEMU = 'qemu-system-x86_64';
 
 export class QemuDriver implements LabDriver {
   readonly name = 'qemu';
-  readonly capabilities = { forwardsPortsItself: true, needsDaemon: false };
+  readonly capabilities = { forwardsPortsItself: true };
 
   async up(request: VmStartRequest, step: Parameters<LabDriver['up']>[1]): Promise<Partial<LabState>> {
     const { config } = request;
@@ -51,14 +51,11 @@ export class QemuDriver implements LabDriver {
       serialLog: this.consoleLog(dir),
       pidFile,
       qmpSocket: join(dir, LAB_FILES.monitor),
+      qemuLog: join(dir, LAB_FILES.qemuLog),
     });
     // Registered before the start: if qemu daemonized but a later step fails, it is stopped.
     step.onUndo('VM process', () => stopQemu(dir));
-    await run(QEMU, args, {
-      signal: step.signal,
-      timeoutMs: 30_000,
-      hint: 'qemu refused to start: its message is above (a taken host port means another service or lab uses it)',
-    });
+    await startQemuDaemon(args, join(dir, LAB_FILES.qemuLog), step.signal);
     const pid = await readPid(pidFile);
     if (!pid) throw new LabError(`qemu started but wrote no pid to ${pidFile}`, 'see the serial log in the lab directory');
     return { pid };
@@ -95,26 +92,72 @@ async function readPid(pidFile: string): Promise<number | undefined> {
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-/** The pid is a qemu whose command line names this lab's directory (pids get reused). */
-async function isOurQemu(pid: number, stateDir: string): Promise<boolean> {
-  if (!isProcessAlive(pid)) return false;
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  return cmdline.includes('qemu-system') && cmdline.includes(stateDir);
+/**
+ * Starts qemu, which daemonizes itself. Its stderr goes to qemu.log (kept after daemonizing
+ * because of -D), so a VM that dies later leaves its reason there; a refusal to start is read
+ * back from it.
+ */
+async function startQemuDaemon(args: string[], qemuLog: string, signal: AbortSignal): Promise<void> {
+  await writeFile(qemuLog, '', { mode: 0o600, flag: 'a' });
+  const r = await run('sh', ['-c', 'log=$1; shift; exec "$@" 2>>"$log"', 'sh', qemuLog, QEMU, ...args], { signal, timeoutMs: 30_000, allowFailure: true });
+  if (r.exitCode !== 0) {
+    const tail = (await readFile(qemuLog, 'utf8').catch(() => '')).trim().split('\n').slice(-10).join('\n    ');
+    throw new LabError(
+      `qemu refused to start (exit ${r.exitCode}):\n    ${tail || r.stderr.trim()}`,
+      `its whole output is in ${qemuLog} (a taken host port means another service or lab uses it)`,
+    );
+  }
 }
 
-/** Asks qemu to quit, then kills it if it has not gone within the grace period. */
-export async function stopQemu(stateDir: string, graceMs = 10_000): Promise<void> {
+/**
+ * The pid is a qemu started for this lab directory: its argument vector holds exactly this
+ * lab's pid file (pids get reused, and /x/lab2 must not pass for /x/lab).
+ */
+export async function isOurQemu(pid: number, stateDir: string): Promise<boolean> {
+  if (!isProcessAlive(pid)) return false;
+  const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+  const pidFileArg = argv.indexOf('-pidfile');
+  return basename(argv[0] ?? '').startsWith('qemu-system') && pidFileArg > 0 && argv[pidFileArg + 1] === join(stateDir, LAB_FILES.qemuPid);
+}
+
+/** Asks qemu to quit, kills it if it has not gone within the grace period, and gives up (with the reason) if even that fails. */
+export async function stopQemu(stateDir: string, opts: { graceMs?: number; killWaitMs?: number } = {}): Promise<void> {
   const pidFile = join(stateDir, LAB_FILES.qemuPid);
   const pid = await readPid(pidFile);
-  if (pid && (await isOurQemu(pid, stateDir))) {
-    process.kill(pid, 'SIGTERM');
-    const deadline = Date.now() + graceMs;
-    while (isProcessAlive(pid) && Date.now() < deadline) await sleep(100);
-    if (isProcessAlive(pid)) {
-      process.kill(pid, 'SIGKILL');
-      while (isProcessAlive(pid)) await sleep(50);
-    }
-  }
+  if (pid && (await isOurQemu(pid, stateDir))) await terminateProcess(pid, opts);
   await rm(pidFile, { force: true });
   await rm(join(stateDir, LAB_FILES.monitor), { force: true });
+}
+
+/**
+ * SIGTERM, then SIGKILL after `graceMs`; a process still there `killWaitMs` after SIGKILL is
+ * stuck in the kernel (state D: a hung disk or network file system) and no signal will move
+ * it, so this fails with that reason instead of waiting forever.
+ */
+export async function terminateProcess(pid: number, { graceMs = 10_000, killWaitMs = 5_000 } = {}): Promise<void> {
+  const send = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(pid, signal);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
+  };
+  send('SIGTERM');
+  if (await waitForExit(pid, graceMs)) return;
+  send('SIGKILL');
+  if (await waitForExit(pid, killWaitMs)) return;
+  const state = (await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')).replace(/^.*\) /, '').slice(0, 1);
+  throw new LabError(
+    `process ${pid} is still there ${Math.round(killWaitMs / 1000)}s after SIGKILL (state ${state || '?'}${state === 'D' ? ': waiting in the kernel, usually on a hung disk or network file system' : ''})`,
+    `see what it waits on: cat /proc/${pid}/stack; it goes once that file system answers or the host reboots, then run npm run lab:down again`,
+  );
+}
+
+async function waitForExit(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (isProcessAlive(pid)) {
+    if (Date.now() >= deadline) return false;
+    await sleep(100);
+  }
+  return true;
 }

@@ -17,7 +17,9 @@ import { probePort } from '../../lab/ports.ts';
 import { labStatus } from '../../lab/status.ts';
 import { labUp } from '../../lab/up.ts';
 import { runAcceptanceSuite } from '../../lab/acceptance/suite.ts';
+import { filesOpenToOthers } from '../file-modes.ts';
 import { missingCommand, notRoot, testUnless, throwawayLabConfig, withTempDir } from '../helpers.ts';
+import { LAB_STATE_VERSION, readLabState } from '../../lab/state.ts';
 
 async function qemuProcessesFor(stateDir: string): Promise<number> {
   const { readdir } = await import('node:fs/promises');
@@ -39,12 +41,12 @@ testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, l
     const driver = new QemuDriver();
     const progress = new Progress('plain', (line) => process.stderr.write(`[it] ${line}`));
     try {
-      const up = await labUp({ config, driver, source: await osOnlySourceAtMirrorHead(config), progress });
+      const up = await labUp({ config, driver, source: await osOnlySourceAtMirrorHead(config), progress, failedLogsDir: join(dir, 'failed') });
       t.true(up.checks.length >= 9);
       t.deepEqual(up.checks.filter((c) => !c.ok).map((c) => `${c.id}: ${c.detail}`), []);
       t.log(`accelerator: ${up.state.accel}; steps: ${up.timings.map((s) => `${s.title} ${Math.round(s.durationMs / 1000)}s`).join(', ')}`);
 
-      const status = await labStatus(config, driver);
+      const status = await labStatus(config);
       t.true(status.running);
 
       // An OS-only lab: the host checks pass, and every cluster check says plainly that there is no cluster.
@@ -59,13 +61,19 @@ testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, l
       t.truthy(suite.bundle, 'a failed run leaves a log bundle');
       t.true(existsSync(join(suite.bundle!, 'journal-kubelet.txt')) && existsSync(join(suite.bundle!, 'serial.log')));
 
-      // Secrets stay on the host with owner-only modes.
-      for (const f of ['id_ed25519', 'ca.key', 'seed.iso']) {
-        const { stat } = await import('node:fs/promises');
-        t.is((await stat(join(config.stateDir, f))).mode & 0o077, 0, `${f} must be owner-only`);
-      }
+      // Secrets stay on the host with owner-only modes: the lab directory and every file in it.
+      for (const f of ['id_ed25519', 'ca.key', 'seed.iso']) t.true(existsSync(join(config.stateDir, f)), f);
+      const { stat } = await import('node:fs/promises');
+      t.is((await stat(config.stateDir)).mode & 0o777, 0o700, 'the lab directory is owner-only');
+      t.deepEqual(await filesOpenToOthers(config.stateDir), [], 'no file of the running lab is readable by group or others');
+      // qemu's own stderr is kept for the boot hint and the failure bundle.
+      t.true(existsSync(join(config.stateDir, 'qemu.log')), 'qemu.log exists');
+      const recorded = await readLabState(config.stateDir);
+      t.is(recorded?.version, LAB_STATE_VERSION);
+      t.is(recorded?.driver, 'qemu');
+      t.deepEqual(recorded?.config, JSON.parse(JSON.stringify(config)), 'the state records the config lab:up ran with');
     } finally {
-      await labDown({ config, driver, progress });
+      await labDown({ config, progress });
     }
     t.is(await qemuProcessesFor(config.stateDir), 0, 'no qemu process is left');
     for (const f of config.network.forwards) t.is(await probePort('127.0.0.1', f.host), undefined, `${f.name} port ${f.host} is free again`);
@@ -83,10 +91,11 @@ testUnless(reason, 'a lab:up interrupted after the VM is up (Ctrl-C) removes eve
       process.stderr.write(`[it-abort] ${line}`);
       if (line.startsWith('• Waiting for cloud-init')) controller.abort();
     });
-    const error = await t.throwsAsync(labUp({ config, driver: new QemuDriver(), source: await osOnlySourceAtMirrorHead(config), progress, signal: controller.signal }));
+    const error = await t.throwsAsync(labUp({ config, driver: new QemuDriver(), source: await osOnlySourceAtMirrorHead(config), progress, signal: controller.signal, failedLogsDir: join(dir, 'failed') }));
     t.true(error instanceof CancelledError, error?.message);
     t.is(await qemuProcessesFor(config.stateDir), 0, 'the VM was stopped');
     for (const f of config.network.forwards) t.is(await probePort('127.0.0.1', f.host), undefined, `${f.name} port is free again`);
     t.false(existsSync(config.stateDir), 'no file of the lab is left');
+    t.false(existsSync(join(dir, 'failed')), 'Ctrl-C is not a failure: no log bundle');
   });
 }, { serial: true });

@@ -1,6 +1,7 @@
 /**
  * --driver libvirt end to end: apply the stack against qemu:///system with TCG, wait for
- * the VM, destroy it, and assert no domain, volume, network or nftables table is left.
+ * the VM, check its base, overlay and seed volumes, remove it with `lab:down` through the CLI
+ * as a user would, and assert no domain, volume, network or nftables table is left.
  * Runs only where the provider can be installed and libvirtd answers; otherwise it skips
  * and says exactly which of the two is missing.
  */
@@ -9,11 +10,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { execaSync } from 'execa';
+import { execa, execaSync } from 'execa';
+import { writeFile } from 'node:fs/promises';
 import { run } from '../../core/exec.ts';
 import { Progress } from '../../core/progress.ts';
 import { parseLabConfig } from '../../config/load.ts';
-import { labDown } from '../../lab/down.ts';
+import { throwawayLabYaml } from '../../lab/ports.ts';
+import { filesOpenToOthers } from '../file-modes.ts';
 import { LibvirtDriver } from '../../lab/drivers/libvirt/driver.ts';
 import { synthesizeLibvirtStack } from '../../lab/drivers/libvirt/cdktf.ts';
 import { libvirtNames, planLibvirtStack } from '../../lab/drivers/libvirt/stack.ts';
@@ -44,22 +47,36 @@ function whyNot(): SkipReason | undefined {
   return virsh.exitCode === 0 ? undefined : 'libvirtd is not reachable at qemu:///system';
 }
 
-testUnless(whyNot(), 'libvirt lab: apply, boot, checks, destroy, nothing left', async (t) => {
+/** One line, whatever terraform or virsh printed. */
+const oneLine = (reason: string | undefined) => reason?.replace(/\s+/g, ' ').trim();
+
+testUnless(oneLine(whyNot()), 'libvirt lab: apply, boot, volumes, checks, lab:down through the CLI, nothing left', async (t) => {
   t.timeout(60 * 60_000);
   const dir = mkdtempSync(join(tmpdir(), 'labsmith-libvirt-'));
   const config = await throwawayLabConfig('it-virt', dir, 'vm: { accel: tcg }\n');
   const driver = new LibvirtDriver();
   const progress = new Progress('plain', (l) => process.stderr.write(`[virt] ${l}`));
-  try {
-    const up = await labUp({ config, driver, source: await osOnlySourceAtMirrorHead(config), progress });
-    t.deepEqual(up.checks.filter((c) => !c.ok).map((c) => c.id), []);
-  } finally {
-    await labDown({ config, driver, progress });
-  }
   const names = libvirtNames(config.name);
+  const volumes = async () => (await run('virsh', ['-c', 'qemu:///system', 'vol-list', '--pool', config.libvirt.pool], { allowFailure: true })).stdout;
+  try {
+    const up = await labUp({ config, driver, source: await osOnlySourceAtMirrorHead(config), progress, failedLogsDir: join(dir, 'failed') });
+    t.deepEqual(up.checks.filter((c) => !c.ok).map((c) => c.id), []);
+    const listed = await volumes();
+    t.regex(listed, new RegExp(`labsmith-${config.name}-base-[0-9a-f]{16}\\.qcow2`), 'the base volume');
+    t.true(listed.includes(names.overlay), 'the overlay volume');
+    t.true(listed.includes(names.seed), 'the seed volume');
+    t.deepEqual(await filesOpenToOthers(config.stateDir), [], 'no file of the lab (cdk.tf.json, terraform.tfstate) is readable by group or others');
+  } finally {
+    // As a user would: the CLI, with a lab.yaml naming the lab (its ports differ: what is removed comes from the recorded state).
+    const yaml = join(dir, 'lab.yaml');
+    await writeFile(yaml, await throwawayLabYaml(config.name, config.stateDir, 'vm: { accel: tcg }\n'));
+    const down = await execa('npm', ['run', '--silent', 'lab:down', '--', '--config', yaml], { reject: false });
+    t.is(down.exitCode, 0, `${down.stdout}\n${down.stderr}`);
+    t.regex(down.stdout, new RegExp(`lab ${config.name} removed`));
+  }
   t.not((await run('virsh', ['-c', 'qemu:///system', 'dominfo', names.domain], { allowFailure: true })).exitCode, 0, 'no domain');
   t.not((await run('virsh', ['-c', 'qemu:///system', 'net-info', names.network], { allowFailure: true })).exitCode, 0, 'no network');
-  t.not((await run('virsh', ['-c', 'qemu:///system', 'vol-info', '--pool', 'default', names.overlay], { allowFailure: true })).exitCode, 0, 'no volume');
+  t.false((await volumes()).includes(`labsmith-${config.name}-`), 'no volume of the lab');
   t.false((await run(NFT, ['list', 'tables'])).stdout.includes(tableName(config.name)), 'no nftables table');
   t.false(existsSync(config.stateDir));
 });

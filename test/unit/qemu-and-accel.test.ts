@@ -20,6 +20,7 @@ const plan: QemuPlan = {
   serialLog: '/s/serial.log',
   pidFile: '/s/qemu.pid',
   qmpSocket: '/s/qmp.sock',
+  qemuLog: '/s/qemu.log',
 };
 
 test('qemu command line for TCG (golden)', (t) => {
@@ -42,6 +43,7 @@ test('qemu command line for TCG (golden)', (t) => {
     '-serial', 'file:/s/serial.log',
     '-qmp', 'unix:/s/qmp.sock,server=on,wait=off',
     '-pidfile', '/s/qemu.pid',
+    '-D', '/s/qemu.log',
     '-daemonize',
   ]);
 });

@@ -5,7 +5,8 @@
  */
 import { App, LocalBackend, TerraformDataSource, TerraformOutput, TerraformProvider, TerraformResource, TerraformStack } from 'cdktf';
 import type { Construct } from 'constructs';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { LibvirtStackPlan } from './schema.ts';
 
 export const LIBVIRT_PROVIDER = { source: 'dmacvicar/libvirt', version: '0.9.7' } as const;
@@ -73,6 +74,15 @@ export function synthesizeLibvirtStack(plan: LibvirtStackPlan, outdir: string): 
   const app = new App({ outdir });
   new LabStack(app, plan);
   app.synth();
+  // cdk.tf.json carries the whole user-data (the SSH host private key, the lab CA key): owner-only, like every file of the lab.
+  restrictToOwner(outdir);
   const dir = `${outdir}/stacks/${plan.stackName}`;
   return { dir, json: JSON.parse(readFileSync(`${dir}/cdk.tf.json`, 'utf8')) as Record<string, unknown> };
+}
+
+/** chmod go-rwx on a tree cdktf wrote with the default umask (sync, like cdktf's own synth). */
+function restrictToOwner(path: string): void {
+  const stat = statSync(path);
+  chmodSync(path, stat.mode & 0o700);
+  if (stat.isDirectory()) for (const name of readdirSync(path)) restrictToOwner(join(path, name));
 }

@@ -16,6 +16,8 @@ import { libvirtNames, planLibvirtStack } from './stack.ts';
 import { findTerraform, terraformApply, terraformDestroy, terraformInit, terraformOutputs } from './terraform.ts';
 
 export const TERRAFORM_DIR = 'terraform';
+/** What state written before libvirtUri was recorded was created on. */
+const DEFAULT_LIBVIRT_URI = 'qemu:///system';
 
 export function stackDir(stateDir: string, labName: string): string {
   return join(stateDir, TERRAFORM_DIR, 'stacks', `labsmith-${labName}`);
@@ -23,7 +25,7 @@ export function stackDir(stateDir: string, labName: string): string {
 
 export class LibvirtDriver implements LabDriver {
   readonly name = 'libvirt';
-  readonly capabilities = { forwardsPortsItself: false, needsDaemon: true };
+  readonly capabilities = { forwardsPortsItself: false };
 
   async up(request: VmStartRequest, step: Parameters<LabDriver['up']>[1]): Promise<Partial<LabState>> {
     const { config } = request;
@@ -44,9 +46,10 @@ export class LibvirtDriver implements LabDriver {
     const outputs = await terraformOutputs(bin, stack.dir);
     const vmAddress = typeof outputs.vm_address === 'string' ? outputs.vm_address : firstIpv4(outputs.vm_interfaces);
     if (!vmAddress) throw new LabError('libvirt reported no address for the VM yet', 'check the DHCP leases: virsh net-dhcp-leases labsmith-<name>');
-    return { vmAddress, libvirtUri: config.libvirt.uri };
+    return { vmAddress, libvirtUri: config.libvirt.uri, networkMode: config.libvirt.networkMode };
   }
 
+  /** From the recorded stack alone: the synthesized JSON and tfstate name everything the lab made. */
   async down(state: LabState, stateDir: string): Promise<void> {
     const dir = stackDir(stateDir, state.name);
     if (existsSync(join(dir, 'terraform.tfstate'))) await terraformDestroy(await findTerraform(), dir);
@@ -54,7 +57,11 @@ export class LibvirtDriver implements LabDriver {
   }
 
   async status(state: LabState): Promise<VmStatus> {
-    const r = await run('virsh', ['-c', state.libvirtUri ?? 'qemu:///system', 'domstate', libvirtNames(state.name).domain], { allowFailure: true, timeoutMs: 15_000 });
+    const r = await run('virsh', ['-c', state.libvirtUri ?? DEFAULT_LIBVIRT_URI, 'domstate', libvirtNames(state.name).domain], { allowFailure: true, timeoutMs: 15_000 });
+    // "No such domain" is an answer; libvirtd not answering is not: a lab must never be judged gone on it.
+    if (r.exitCode !== 0 && !/failed to get domain|domain not found|no domain with matching name/i.test(r.stderr)) {
+      throw new LabError(`cannot ask libvirt at ${state.libvirtUri ?? DEFAULT_LIBVIRT_URI} about lab "${state.name}": ${(r.stderr || r.stdout).trim().split('\n').pop() ?? `virsh exit ${r.exitCode}`}`, 'start libvirtd (systemctl start libvirtd), then rerun');
+    }
     const running = r.exitCode === 0 && r.stdout.trim() === 'running';
     return { running, uptimeSeconds: running ? Math.round((Date.now() - Date.parse(state.startedAt)) / 1000) : undefined };
   }

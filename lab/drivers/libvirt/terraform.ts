@@ -19,8 +19,12 @@ export async function findTerraform(): Promise<TerraformBinary> {
 // Non-interactive, no update checks phoning home.
 const ENV = { TF_IN_AUTOMATION: '1', TF_INPUT: '0', CHECKPOINT_DISABLE: '1' };
 
+/**
+ * Under umask 077: terraform.tfstate (and its backup) hold the full user-data, the SSH host
+ * private key and the lab CA key among it, so they are created 0600.
+ */
 function tf(bin: TerraformBinary, dir: string, args: string[], opts: { timeoutMs: number; signal?: AbortSignal }): Promise<RunResult> {
-  return run(bin.command, [`-chdir=${dir}`, ...args], { env: ENV, timeoutMs: opts.timeoutMs, signal: opts.signal, allowFailure: true });
+  return run('sh', ['-c', 'umask 077 && exec "$@"', 'sh', bin.command, `-chdir=${dir}`, ...args], { env: ENV, timeoutMs: opts.timeoutMs, signal: opts.signal, allowFailure: true });
 }
 
 /** The reason an `init` failed, in one line a user can act on (pure). */
