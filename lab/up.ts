@@ -11,7 +11,6 @@ import type { ClusterSeed } from '../cloud-init/user-data.ts';
 import { UPSTREAM_MANIFEST_NAMES, type UpstreamTexts } from '../cloud-init/addons/bundle.ts';
 import { rewriteKubeconfigServer } from '../cloud-init/addons/kubeconfig.ts';
 import { kubernetesVersionOf } from '../images/kubernetes/kubeadm.ts';
-import { CLUSTER_READY_CHECKS } from './acceptance/cluster-checks.ts';
 import { bootLayer } from '../images/recipe.ts';
 import type { ImageSource } from '../images/source.ts';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -32,14 +31,14 @@ import { buildImage, type BuiltImage } from '../images/build.ts';
 import { chooseAccel, probeKvm } from './accel.ts';
 import { runChecks, type CheckResult } from './acceptance/check.ts';
 import { acceptanceContextFromLab, PLACEHOLDER_TLS_NAME } from './acceptance/context.ts';
-import { hostChecksFor } from './acceptance/os-checks.ts';
+import { CLUSTER_READY_CHECKS, hostChecksFor } from './acceptance/checks/health.ts';
 import type { LabConfig } from '../config/lab-config.ts';
 import type { LabDriver } from './drivers/driver.ts';
 import { getDriver } from './drivers/index.ts';
 import { saveFailureBundle } from './failure-bundle.ts';
 import { waitForRequirement, type Requirement } from './requirements.ts';
 import { ensurePortsFree } from './ports.ts';
-import { ensureLabCa, ensureSshKey, issueServerCertificate, type LabCa, type SshKeyPair } from './secrets.ts';
+import { ensureLabCa, ensureSshKey, issueServerCertificate, labCaScope, placeholderCertificateSans, type LabCa, type SshKeyPair } from './secrets.ts';
 import { renderKnownHosts, renderSshArgs, sshRun, type SshTarget } from './ssh.ts';
 import { acquireLabLock, readLabState, writeLabState, type LabState } from './state.ts';
 import { renderConfigChanged, diffConfig } from './existing.ts';
@@ -110,7 +109,7 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
       ctx.secrets = {
         user: await ensureSshKey(dir, `labsmith-${ctx.config.name}`, LAB_FILES.sshKey),
         host: await ensureSshKey(dir, `labsmith-${ctx.config.name}-host`, LAB_FILES.hostKey),
-        ca: await ensureLabCa(dir, ctx.config.name, { key: LAB_FILES.caKey, cert: LAB_FILES.caCert }),
+        ca: await ensureLabCa(dir, labCaScope(ctx.config, PLACEHOLDER_TLS_NAME), { key: LAB_FILES.caKey, cert: LAB_FILES.caCert }),
       };
       await restrictToOwner(dir);
     },
@@ -123,10 +122,7 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
       const { user, host, ca } = need(ctx.secrets, 'secrets');
       const cluster = ctx.source.kubernetes ? await clusterSeedFor(ctx, ca) : undefined;
       // The placeholder ingress answers only where no cluster runs; it still gets its certificate so the CA check has one to verify.
-      const tls = await issueServerCertificate(ca, dir, 'placeholder-ingress', {
-        dnsNames: [PLACEHOLDER_TLS_NAME],
-        ipAddresses: [...new Set(['127.0.0.1', ctx.config.network.hostAddress].filter((a) => a !== '0.0.0.0'))],
-      });
+      const tls = await issueServerCertificate(ca, dir, 'placeholder-ingress', placeholderCertificateSans(ctx.config, PLACEHOLDER_TLS_NAME));
       await writeFile(join(dir, LAB_FILES.knownHosts), renderKnownHosts(host.publicKey), { mode: 0o600 });
       const files = renderSeedFiles(ctx.config, {
         sshPublicKey: user.publicKey,
@@ -238,10 +234,10 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
     timeoutMs: 20 * MINUTE,
     skip: (ctx) => !ctx.source.kubernetes,
     hint: 'the failing check says what it saw; `npm run test:e2e` runs the whole suite',
-    async run(ctx) {
+    async run(ctx, { signal }) {
       const state = need(ctx.state, 'state');
       const actx = await acceptanceContextFromLab(state, ctx.config.stateDir, ctx.driver.sshEndpoint(state));
-      const results = await runChecks(CLUSTER_READY_CHECKS, actx, () => undefined);
+      const results = await runChecks(CLUSTER_READY_CHECKS, actx, () => undefined, signal);
       const failed = results.filter((c) => !c.ok);
       if (failed.length) throw new LabError(`the cluster is not usable:\n${failed.map((c) => `  ✗ ${c.description}: ${c.detail}\n    try: ${c.reproduce}`).join('\n')}`, failed[0]!.hint);
       ctx.checks = results;
@@ -251,11 +247,11 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
     title: 'Running checks',
     timeoutMs: 10 * MINUTE,
     hint: 'the failing check above says what it saw and how to reproduce it',
-    async run(ctx) {
+    async run(ctx, { signal }) {
       const state = need(ctx.state, 'state');
       const actx = await acceptanceContextFromLab(state, ctx.config.stateDir, ctx.driver.sshEndpoint(state));
       const lines: string[] = [];
-      ctx.checks = [...(ctx.checks ?? []), ...(await runChecks(hostChecksFor(Boolean(state.kubernetes)), actx, (l) => lines.push(l)))];
+      ctx.checks = [...(ctx.checks ?? []), ...(await runChecks(hostChecksFor(Boolean(state.kubernetes)), actx, (l) => lines.push(l), signal))];
       const failed = ctx.checks.filter((c) => !c.ok);
       if (failed.length) throw new LabError(`${failed.length} check(s) failed:\n${failed.map((c) => `  ✗ ${c.description}: ${c.detail}\n    try: ${c.reproduce}`).join('\n')}`, failed[0]!.hint);
     },

@@ -48,7 +48,10 @@ function whyNot(): SkipReason | undefined {
 }
 
 /** One line, whatever terraform or virsh printed. */
-const oneLine = (reason: string | undefined) => reason?.replace(/\s+/g, ' ').trim();
+const oneLine = (reason: SkipReason | undefined): SkipReason | undefined => {
+  const flat = (text: string) => text.replace(/\s+/g, ' ').trim();
+  return typeof reason === 'object' ? worldFact(flat(reason.world)) : reason === undefined ? undefined : flat(reason);
+};
 
 testUnless(oneLine(whyNot()), 'libvirt lab: apply, boot, volumes, checks, lab:down through the CLI, nothing left', async (t) => {
   t.timeout(60 * 60_000);
