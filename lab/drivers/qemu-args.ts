@@ -1,5 +1,5 @@
 /** qemu command line for a lab (pure). */
-import type { Forward } from '../../config/lab-config.ts';
+import { forwardProtocols, type Forward } from '../../config/lab-config.ts';
 
 export interface QemuPlan {
   name: string;
@@ -18,7 +18,7 @@ export interface QemuPlan {
 }
 
 export function renderHostForwards(hostAddress: string, forwards: Forward[]): string {
-  return forwards.map((f) => `hostfwd=tcp:${hostAddress}:${f.host}-:${f.guest}`).join(',');
+  return forwards.flatMap((f) => forwardProtocols(f).map((p) => `hostfwd=${p}:${hostAddress}:${f.host}-:${f.guest}`)).join(',');
 }
 
 export function renderQemuArgs(plan: QemuPlan): string[] {
