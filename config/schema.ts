@@ -120,15 +120,22 @@ const userCheckSchema = z.discriminatedUnion(
   ],
   { error: (iss) => (iss.code === 'invalid_union' ? `unknown check type ${shown((iss.input as { type?: unknown } | undefined)?.type)}: use one of ${USER_CHECK_TYPES.join(', ')}` : undefined) },
 );
+/** Duplicate names are reported even when another check is malformed (`when`: run despite earlier issues). */
 const userChecksSchema = z
   .array(userCheckSchema, { error: (iss) => `expected a list of checks, got ${shown(iss.input)}` })
-  .superRefine((checks, ctx) => {
-    const seen = new Set<string>();
-    checks.forEach((c, i) => {
-      if (seen.has(c.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `${JSON.stringify(c.name)} is used by an earlier check: check names must be unique` });
-      seen.add(c.name);
-    });
-  });
+  .superRefine(
+    (checks: unknown, ctx) => {
+      if (!Array.isArray(checks)) return;
+      const seen = new Set<unknown>();
+      checks.forEach((c: unknown, i) => {
+        const name = typeof c === 'object' && c !== null ? (c as { name?: unknown }).name : undefined;
+        if (typeof name !== 'string') return;
+        if (seen.has(name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `${JSON.stringify(name)} is used by an earlier check: check names must be unique` });
+        seen.add(name);
+      });
+    },
+    { when: (payload) => Array.isArray(payload.value) },
+  );
 
 export const labConfigSchema = z
   .object({
