@@ -52,8 +52,8 @@ export interface SuiteOptions {
 }
 
 /** An OS-only lab still runs the placeholder checks; a cluster's ingress is checked by the cluster checks. */
-export function suiteChecks(ctx: AcceptanceContext): { host: Check<AcceptanceContext>[]; cluster: Check<ClusterCheckContext>[] } {
-  return { host: hostChecksFor(!('missing' in ctx.cluster)), cluster: CLUSTER_CHECKS };
+export function suiteChecks(ctx: AcceptanceContext, own: UserCheck[] = []): { host: Check<AcceptanceContext>[]; cluster: Check<ClusterCheckContext>[]; user: Check<AcceptanceContext>[] } {
+  return { host: hostChecksFor(!('missing' in ctx.cluster)), cluster: CLUSTER_CHECKS, user: userChecks(own) };
 }
 
 export async function runAcceptanceSuite(opts: SuiteOptions): Promise<SuiteRun> {
@@ -63,8 +63,7 @@ export async function runAcceptanceSuite(opts: SuiteOptions): Promise<SuiteRun> 
     lines.push(line);
     opts.onTapLine?.(line);
   };
-  const { host, cluster } = suiteChecks(ctx);
-  const own = userChecks(opts.userChecks ?? []);
+  const { host, cluster, user: own } = suiteChecks(ctx, opts.userChecks);
   write('TAP version 14');
   write(`1..${host.length + cluster.length + own.length}`);
   let env: SuiteEnv | undefined;

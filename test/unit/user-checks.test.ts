@@ -20,6 +20,7 @@ import { decodeDnsResponse, encodeDnsQuery, judgeDnsAnswer, userCheck } from '..
 import type { AcceptanceContext } from '../../lab/acceptance/context.ts';
 import { parseTap, renderJsonReport, renderJunit } from '../../lab/acceptance/report.ts';
 import { renderHostForwards } from '../../lab/drivers/qemu-args.ts';
+import { runAcceptanceSuite, suiteChecks } from '../../lab/acceptance/suite.ts';
 import { NFT } from '../../lab/forwarding/nft-apply.ts';
 import { renderForwardRuleset } from '../../lab/forwarding/nft-rules.ts';
 import { freePort } from '../../lab/ports.ts';
@@ -361,6 +362,45 @@ test('command checks skip with the reason on a server given by --host; user chec
     const json = renderJsonReport(report);
     t.regex(json, /"reproduce": "timeout 5 bash -c/);
     t.regex(json, /is dovecot running\?/);
+  } finally {
+    server.close();
+  }
+});
+
+test("the suite's plan runs lab.yaml checks after the built-in ones, in their order, as user/<name>", (t) => {
+  const config = fillDefaults({ network: { forwards: { smtp: { host: 2525 } } }, checks: [{ name: 'mail', type: 'tcp', port: 2525, banner: '^220' }, { name: 'pods', type: 'command', run: 'kubectl get pods -A' }] } as LabConfigInput, '/state');
+  const plan = suiteChecks(ctxFor('/nonexistent', ''), config.checks);
+  t.deepEqual(plan.user.map((c) => c.id), ['user/mail', 'user/pods']);
+  t.deepEqual(plan.user.map((c) => [c.timeoutMs, c.retry.attempts]), [[30_000, 3], [30_000, 3]]);
+  const builtIn = new Set([...plan.host, ...plan.cluster].map((c) => c.id));
+  t.false(plan.user.some((c) => builtIn.has(c.id)), 'user check ids never collide with built-in ones');
+  t.deepEqual(suiteChecks(ctxFor('/nonexistent', '')).user, []);
+});
+
+test('runAcceptanceSuite runs the user checks after the built-in suite and reports them in TAP, JUnit and JSON under their own names', async (t) => {
+  const server: Server = createServer((s) => s.end('220 mail.lab.test ESMTP\r\n'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  // A server given by --host with no cluster: the built-in host checks skip, cluster checks fail at once.
+  const ctx = { ...ctxFor('/nonexistent', ''), ssh: undefined, stateDir: undefined };
+  const config = fillDefaults({ network: { forwards: { smtp: { host: port } } }, checks: [{ name: 'smtp-banner', type: 'tcp', port, banner: '^220 ', retries: 0 }, { name: 'imap-banner', type: 'tcp', port, banner: '^\\* OK', retries: 0, hint: 'is dovecot running?' }] } as LabConfigInput, '/state');
+  try {
+    await withTempDir(async (dir) => {
+      const run1 = await runAcceptanceSuite({ ctx, name: 'user-checks', reportDir: dir, userChecks: config.checks });
+      const { host, cluster } = suiteChecks(ctx);
+      const total = host.length + cluster.length + 2;
+      t.is(run1.report.count, total);
+      t.is(run1.report.fail, cluster.length + 1);
+      const points = run1.tap.split('\n').filter((l) => /^(not )?ok \d+ /.test(l));
+      t.regex(points.at(-2)!, new RegExp(`^ok ${total - 1} - user/smtp-banner: port ${port} accepts a connection and greets with /\\^220 /`));
+      t.regex(points.at(-1)!, new RegExp(`^not ok ${total} - user/imap-banner: `));
+      t.regex(await readFile(run1.files.junit, 'utf8'), /<testcase name="user\/smtp-banner: [^"]*"/);
+      const json = JSON.parse(await readFile(run1.files.json, 'utf8')) as { checks: { name: string; ok: boolean; reproduce?: string; hint?: string; detail?: string }[] };
+      const imap = json.checks.find((c) => c.name.startsWith('user/imap-banner'))!;
+      t.false(imap.ok);
+      t.is(imap.hint, 'is dovecot running?');
+      t.is(imap.reproduce, `timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/${port}; head -n1 <&3'`);
+    });
   } finally {
     server.close();
   }
