@@ -1,6 +1,6 @@
 /** Defaults for lab.yaml, in one place (pure). */
 import { join } from 'node:path';
-import type { Forward, LabConfig } from './lab-config.ts';
+import type { Forward, ForwardProtocol, LabConfig, UserCheck } from './lab-config.ts';
 import type { LabConfigInput } from './schema.ts';
 
 export const DEFAULT_FORWARDS: Record<string, { host: number; guest: number }> = {
@@ -8,6 +8,15 @@ export const DEFAULT_FORWARDS: Record<string, { host: number; guest: number }> =
   https: { host: 443, guest: 30443 },
   ssh: { host: 2222, guest: 22 },
   apiserver: { host: 6443, guest: 6443 },
+};
+
+/** Guest port and protocol for well-known forward names, used when lab.yaml names one without them (not forwarded unless named). */
+export const WELL_KNOWN_FORWARDS: Record<string, { guest: number; protocol: ForwardProtocol }> = {
+  smtp: { guest: 25, protocol: 'tcp' },
+  submissions: { guest: 465, protocol: 'tcp' },
+  submission: { guest: 587, protocol: 'tcp' },
+  imaps: { guest: 993, protocol: 'tcp' },
+  dns: { guest: 53, protocol: 'both' },
 };
 
 export const DEFAULTS = {
@@ -30,8 +39,10 @@ export function fillDefaults(input: LabConfigInput, stateRoot: string): LabConfi
     const given = input.network?.forwards?.[fname];
     const fallback = DEFAULT_FORWARDS[fname];
     const host = given?.host ?? fallback?.host;
-    const guest = given?.guest ?? fallback?.guest ?? host;
-    if (host !== undefined && guest !== undefined) forwards.push({ name: fname, host, guest });
+    const known = WELL_KNOWN_FORWARDS[fname];
+    const guest = given?.guest ?? fallback?.guest ?? known?.guest ?? host;
+    const protocol = given?.protocol ?? known?.protocol ?? 'tcp';
+    if (host !== undefined && guest !== undefined) forwards.push({ name: fname, host, guest, protocol });
   }
   return {
     name,
@@ -43,5 +54,26 @@ export function fillDefaults(input: LabConfigInput, stateRoot: string): LabConfi
     addons: { ingressDomain: `${name}.test`, ...DEFAULTS.addons, ...input.addons },
     ssh: { ...DEFAULTS.ssh, ...input.ssh },
     libvirt: { ...DEFAULTS.libvirt, ...input.libvirt },
+    checks: (input.checks ?? []).map(fillUserCheckDefaults),
   };
+}
+
+// --- user checks ---
+
+export const USER_CHECK_DEFAULTS = { timeoutSeconds: 30, retries: 2, status: 200, ehlo: 'labsmith.invalid', from: 'labsmith@labsmith.invalid', qtype: 'A' as const, transports: ['udp', 'tcp'] as ('udp' | 'tcp')[], exitCode: 0 };
+
+function fillUserCheckDefaults(c: NonNullable<LabConfigInput['checks']>[number]): UserCheck {
+  const base = { timeoutSeconds: c.timeoutSeconds ?? USER_CHECK_DEFAULTS.timeoutSeconds, retries: c.retries ?? USER_CHECK_DEFAULTS.retries };
+  switch (c.type) {
+    case 'http':
+      return { ...c, ...base, status: c.status ?? USER_CHECK_DEFAULTS.status };
+    case 'tcp':
+      return { ...c, ...base };
+    case 'smtp':
+      return { ...c, ...base, ehlo: c.ehlo ?? USER_CHECK_DEFAULTS.ehlo, starttls: c.starttls ?? true, from: c.from ?? USER_CHECK_DEFAULTS.from };
+    case 'dns':
+      return { ...c, ...base, qtype: c.qtype ?? USER_CHECK_DEFAULTS.qtype, transports: c.transports ?? USER_CHECK_DEFAULTS.transports };
+    case 'command':
+      return { ...c, ...base, exitCode: c.exitCode ?? USER_CHECK_DEFAULTS.exitCode };
+  }
 }

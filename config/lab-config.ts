@@ -6,11 +6,18 @@
 /** `udp://HOST:PORT` or `tcp://HOST:PORT`: protocol, host and port are its groups. */
 export const LOG_TARGET_PATTERN = /^(udp|tcp):\/\/([^\s:/]+):(\d{1,5})$/;
 
+export type ForwardProtocol = 'tcp' | 'udp' | 'both';
+
 export interface Forward {
   name: string;
   host: number;
   guest: number;
+  /** Absent means tcp (lab state recorded before forwards had protocols). */
+  protocol?: ForwardProtocol;
 }
+
+/** The transport protocols a forward carries, each rendered as its own rule (qemu hostfwd, nft). */
+export const forwardProtocols = (f: Forward): ('tcp' | 'udp')[] => (f.protocol === 'both' ? ['tcp', 'udp'] : [f.protocol ?? 'tcp']);
 
 /** The config after defaults: every field present. */
 export interface LabConfig {
@@ -23,4 +30,71 @@ export interface LabConfig {
   addons: { ingressDomain: string; storageDir: string; logTarget?: string; policyNamespaces: string[]; defaultDenyEgress: boolean };
   ssh: { user: string };
   libvirt: { uri: string; pool: string; networkMode: 'nat' | 'bridge'; subnet: string; bridge?: string };
+  /** The user's own checks, run by test:e2e after the built-in suite. */
+  checks: UserCheck[];
 }
+
+// --- user checks (lab.yaml `checks:`) ---
+
+/** Record types the DNS probe encodes and decodes. */
+export const DNS_QUERY_TYPES = ['A', 'AAAA', 'MX', 'TXT', 'CNAME', 'NS', 'SRV', 'PTR'] as const;
+export type DnsQueryType = (typeof DNS_QUERY_TYPES)[number];
+export const USER_CHECK_TYPES = ['http', 'tcp', 'smtp', 'dns', 'command'] as const;
+
+interface UserCheckBase {
+  name: string;
+  /** Per attempt budget for the whole check, seconds. */
+  timeoutSeconds: number;
+  /** Attempts after the first. */
+  retries: number;
+  hint?: string;
+}
+
+/** `url`'s port is a host-side forward port; the host part is sent as Host and SNI. */
+export interface HttpUserCheck extends UserCheckBase {
+  type: 'http';
+  url: string;
+  status: number;
+  /** A regular expression the body must match. */
+  body?: string;
+}
+
+export interface TcpUserCheck extends UserCheckBase {
+  type: 'tcp';
+  port: number;
+  /** A regular expression the first line must match, e.g. "^220". */
+  banner?: string;
+}
+
+export interface SmtpUserCheck extends UserCheckBase {
+  type: 'smtp';
+  port: number;
+  /** Name the certificate is verified against (SNI); default the lab domain. */
+  tlsName?: string;
+  ehlo: string;
+  starttls: boolean;
+  /** Send a test message to this local recipient. */
+  sendTo?: string;
+  from: string;
+}
+
+export interface DnsUserCheck extends UserCheckBase {
+  type: 'dns';
+  port: number;
+  query: string;
+  qtype: DnsQueryType;
+  /** Expected answers as the probe prints them (A "192.0.2.1", MX "10 mail.example.test"), order-free; empty expects NXDOMAIN. */
+  expect: string[];
+  transports: ('udp' | 'tcp')[];
+}
+
+export interface CommandUserCheck extends UserCheckBase {
+  type: 'command';
+  /** Run with sh -c in the guest over SSH (kubectl is there on a cluster lab). */
+  run: string;
+  exitCode: number;
+  /** A regular expression stdout must match. */
+  output?: string;
+}
+
+export type UserCheck = HttpUserCheck | TcpUserCheck | SmtpUserCheck | DnsUserCheck | CommandUserCheck;

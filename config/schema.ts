@@ -21,6 +21,7 @@ import {
   sizeProblem,
   stateDirProblem,
 } from './formats.ts';
+import { DNS_QUERY_TYPES, USER_CHECK_TYPES } from './lab-config.ts';
 
 const shown = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : String(v));
 
@@ -58,8 +59,83 @@ const section = <T extends z.ZodRawShape>(shape: T) => z.object(shape, { error: 
 
 export const forwardSchema = section({
   host: port.describe('port on the host (ports below 1024 need root)'),
-  guest: port.optional().describe('port in the VM (defaults per name: http 30080, https 30443, ssh 22, apiserver 6443)'),
+  guest: port.optional().describe('port in the VM (defaults per name: http 30080, https 30443, ssh 22, apiserver 6443, smtp 25, submissions 465, submission 587, imaps 993, dns 53)'),
+  protocol: z.enum(['tcp', 'udp', 'both'], { error: (iss) => `expected tcp, udp or both, got ${shown(iss.input)}` }).optional().describe('what is forwarded (default tcp; dns: both)'),
 });
+
+// --- user checks (lab.yaml `checks:`) ---
+
+/** A regular expression as JavaScript compiles it, the message naming the value. */
+const regex = formatted((v) => {
+  try {
+    new RegExp(v);
+    return undefined;
+  } catch (error) {
+    return `${JSON.stringify(v)} is not a regular expression: ${(error as Error).message.replace(/^Invalid regular expression: /, '')}`;
+  }
+}, 'a regular expression');
+const checkUrl = formatted((v) => {
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    return `${JSON.stringify(v)} is not a URL: write e.g. https://www.lab.test/`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `${JSON.stringify(v)} uses ${url.protocol.replace(/:$/, '')}: an http check takes an http:// or https:// URL`;
+  return undefined;
+}, 'an http(s) URL such as "https://www.lab.test/"');
+const checkBase = {
+  name: matching(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'a check name: lowercase letters, digits, dots, dashes and underscores').describe('shown in TAP, JUnit and JSON as user/<name>'),
+  timeoutSeconds: integer(1, 3600, 'seconds').optional().describe('budget for all attempts (default 30)'),
+  retries: integer(0, 100, 'retries').optional().describe('attempts after the first (default 2)'),
+  hint: z.string({ error: (iss) => `expected a hint text, got ${shown(iss.input)}` }).optional().describe('shown when the check fails'),
+};
+const checkPort = port.describe('a host-side port of one of network.forwards');
+const dnsQueryType = z.enum(DNS_QUERY_TYPES, { error: (iss) => `${shown(iss.input)} is not a query type the DNS probe speaks: use one of ${DNS_QUERY_TYPES.join(', ')}` });
+const userCheckSchema = z.discriminatedUnion(
+  'type',
+  [
+    section({ type: z.literal('http'), ...checkBase, url: checkUrl.describe('http(s)://NAME[:PORT]/PATH: NAME is sent as Host and SNI, PORT (default 80/443) is a host-side forward'), status: integer(100, 599, 'an HTTP status').optional().describe('default 200'), body: regex.optional().describe('regular expression the body must match') }),
+    section({ type: z.literal('tcp'), ...checkBase, port: checkPort, banner: regex.optional().describe('regular expression the first line must match, e.g. "^220"') }),
+    section({
+      type: z.literal('smtp'),
+      ...checkBase,
+      port: checkPort,
+      tlsName: dnsName.optional().describe('name the STARTTLS certificate is verified against (default the lab domain)'),
+      ehlo: dnsName.optional().describe('EHLO name (default labsmith.invalid)'),
+      starttls: boolean.optional().describe('require STARTTLS verified against the lab CA (default true)'),
+      sendTo: z.email({ error: (iss) => `expected a mail address, got ${shown(iss.input)}` }).optional().describe('send a test message to this local recipient'),
+      from: z.email({ error: (iss) => `expected a mail address, got ${shown(iss.input)}` }).optional().describe('envelope sender (default labsmith@labsmith.invalid)'),
+    }),
+    section({
+      type: z.literal('dns'),
+      ...checkBase,
+      port: checkPort,
+      query: dnsName.describe('the name asked for'),
+      qtype: dnsQueryType.optional().describe('default A'),
+      expect: z.array(z.string(), { error: (iss) => `expected a list of answers, got ${shown(iss.input)}` }).describe('answers as the probe prints them ("192.0.2.1", "10 mail.example.test"), any order; [] expects NXDOMAIN'),
+      transports: z.array(z.enum(['udp', 'tcp'], { error: (iss) => `expected udp or tcp, got ${shown(iss.input)}` })).min(1).optional().describe('default [udp, tcp]'),
+    }),
+    section({ type: z.literal('command'), ...checkBase, run: z.string({ error: (iss) => `expected a command line, got ${shown(iss.input)}` }).min(1).describe('run with sh -c in the guest over SSH'), exitCode: integer(0, 255, 'an exit code').optional().describe('default 0'), output: regex.optional().describe('regular expression stdout must match') }),
+  ],
+  { error: (iss) => (iss.code === 'invalid_union' ? `unknown check type ${shown((iss.input as { type?: unknown } | undefined)?.type)}: use one of ${USER_CHECK_TYPES.join(', ')}` : undefined) },
+);
+/** Duplicate names are reported even when another check is malformed (`when`: run despite earlier issues). */
+const userChecksSchema = z
+  .array(userCheckSchema, { error: (iss) => `expected a list of checks, got ${shown(iss.input)}` })
+  .superRefine(
+    (checks: unknown, ctx) => {
+      if (!Array.isArray(checks)) return;
+      const seen = new Set<unknown>();
+      checks.forEach((c: unknown, i) => {
+        const name = typeof c === 'object' && c !== null ? (c as { name?: unknown }).name : undefined;
+        if (typeof name !== 'string') return;
+        if (seen.has(name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `${JSON.stringify(name)} is used by an earlier check: check names must be unique` });
+        seen.add(name);
+      });
+    },
+    { when: (payload) => Array.isArray(payload.value) },
+  );
 
 export const labConfigSchema = z
   .object({
@@ -106,6 +182,7 @@ export const labConfigSchema = z
       subnet: cidr.optional().describe('the NAT network (default 192.168.150.0/24); the VM gets its .10'),
       bridge: formatted(ifnameProblem, 'a bridge interface name such as "br0"', FORMAT_PATTERNS.ifname).optional().describe('existing host bridge for networkMode bridge, e.g. br0'),
     }).optional().describe('settings for --driver libvirt'),
+    checks: userChecksSchema.optional().describe('your own checks, run by test:e2e after the built-in suite'),
     ssh: section({
       user: matching(/^[a-z_][a-z0-9_-]{0,30}$/, 'a Linux user name: lowercase letters, digits, dashes and underscores, at most 31').optional(),
     }).optional(),

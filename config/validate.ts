@@ -11,6 +11,7 @@ import { cidrOverlaps, networkOf, parseCidr, parseIPv4, type Cidr } from '../cor
 import type { ConfigProblem } from '../core/errors.ts';
 import { parseSize } from '../core/units.ts';
 import type { LabConfig } from './lab-config.ts';
+import { validateUserChecks } from './user-checks.ts';
 
 export interface HostFacts {
   isRoot: boolean;
@@ -79,6 +80,7 @@ export function validateLabConfig(config: LabConfig): ConfigProblem[] {
   for (const name of REQUIRED_FORWARDS) {
     if (!config.network.forwards.some((f) => f.name === name)) problem(`network.forwards.${name}`, 'is required: labsmith reaches the VM through it');
   }
+  problems.push(...validateUserChecks(config));
   return problems;
 }
 

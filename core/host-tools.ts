@@ -38,6 +38,9 @@ export const HOST_TOOLS: HostTool[] = [
   { command: 'shellcheck', aptPackage: 'shellcheck', purpose: 'checks the guest scripts in cloud-init/guest/ (tests)' },
   { command: 'containerd', aptPackage: 'containerd', purpose: 'imports OCI archives in the image-import test (tests)' },
   { command: 'docker-registry', aptPackage: 'docker-registry', purpose: 'a registry on loopback for the digest and archive tests (tests)' },
+  { command: 'exim4', aptPackage: 'exim4-daemon-light', purpose: 'a real SMTP server (STARTTLS) for the user-check tests, run with a private config (tests)' },
+  { command: 'dnsmasq', aptPackage: 'dnsmasq-base', purpose: 'a real DNS server (UDP and TCP) for the user-check tests; -base: no system service (tests)' },
+  { command: 'dig', aptPackage: 'bind9-dnsutils', purpose: 'the reproduce command of dns user checks' },
   { command: 'debian-archive-keyring', aptPackage: 'debian-archive-keyring', purpose: 'verifies the Debian mirror' },
 ];
 

@@ -47,6 +47,7 @@ A server built from the image but not started by lab:up (a restore), instead of 
       reportDir: args['report-dir'] ?? (server ? resolve('e2e-report') : join(config.stateDir, LAB_FILES.report)),
       onTapLine: args.tap ? (l) => process.stdout.write(l + '\n') : undefined,
       signal,
+      userChecks: config.checks,
     });
     if (!args.tap) process.stdout.write(run.summary);
     process.stderr.write(`reports: ${run.files.junit}, ${run.files.json}, ${run.files.tap}\n`);

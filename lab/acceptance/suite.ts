@@ -15,6 +15,8 @@ import { INGRESS_CHECKS } from './checks/ingress.ts';
 import { LOGS_CHECK } from './checks/logs.ts';
 import { STORAGE_CHECK } from './checks/storage.ts';
 import { TLS_CHECKS } from './checks/tls.ts';
+import { userChecks } from './checks/user.ts';
+import type { UserCheck } from '../../config/lab-config.ts';
 import { writeLogBundle } from './cluster/bundle.ts';
 import { SetUpError, setUpSuite, tearDownSuite, type ClusterCheckContext, type SetUpOptions, type SuiteEnv } from './cluster/env.ts';
 import type { AcceptanceContext } from './context.ts';
@@ -45,11 +47,13 @@ export interface SuiteOptions {
   now?: () => Date;
   /** Where the public target listens (default 198.51.100.10:443 and :80). */
   publicTarget?: SetUpOptions['publicTarget'];
+  /** lab.yaml `checks:`, run after the built-in checks under their own names (user/<name>). */
+  userChecks?: UserCheck[];
 }
 
 /** An OS-only lab still runs the placeholder checks; a cluster's ingress is checked by the cluster checks. */
-export function suiteChecks(ctx: AcceptanceContext): { host: Check<AcceptanceContext>[]; cluster: Check<ClusterCheckContext>[] } {
-  return { host: hostChecksFor(!('missing' in ctx.cluster)), cluster: CLUSTER_CHECKS };
+export function suiteChecks(ctx: AcceptanceContext, own: UserCheck[] = []): { host: Check<AcceptanceContext>[]; cluster: Check<ClusterCheckContext>[]; user: Check<AcceptanceContext>[] } {
+  return { host: hostChecksFor(!('missing' in ctx.cluster)), cluster: CLUSTER_CHECKS, user: userChecks(own) };
 }
 
 export async function runAcceptanceSuite(opts: SuiteOptions): Promise<SuiteRun> {
@@ -59,9 +63,9 @@ export async function runAcceptanceSuite(opts: SuiteOptions): Promise<SuiteRun> 
     lines.push(line);
     opts.onTapLine?.(line);
   };
-  const { host, cluster } = suiteChecks(ctx);
+  const { host, cluster, user: own } = suiteChecks(ctx, opts.userChecks);
   write('TAP version 14');
-  write(`1..${host.length + cluster.length}`);
+  write(`1..${host.length + cluster.length + own.length}`);
   let env: SuiteEnv | undefined;
   const leftovers: string[] = [];
   let bundle: string | undefined;
@@ -82,6 +86,8 @@ export async function runAcceptanceSuite(opts: SuiteOptions): Promise<SuiteRun> 
       }
     }
     if (!bailedOut) results.push(...(await runCheckList(cluster, cctx, write, { first: host.length + 1, signal: opts.signal })));
+    // The user's checks, after the built-in suite (they need no suite objects).
+    if (!bailedOut) results.push(...(await runCheckList(own, ctx, write, { first: host.length + cluster.length + 1, signal: opts.signal })));
     const failed = results.filter((r) => !r.ok);
     if (failed.length || bailedOut) {
       const stamp = (opts.now?.() ?? new Date()).toISOString().replace(/[:.]/g, '-');

@@ -1,5 +1,5 @@
 /** qemu command line for a lab (pure). */
-import type { Forward } from '../../config/lab-config.ts';
+import { forwardProtocols, type Forward } from '../../config/lab-config.ts';
 
 export interface QemuPlan {
   name: string;
@@ -25,7 +25,7 @@ export function qemuOptionValue(value: string): string {
 }
 
 export function renderHostForwards(hostAddress: string, forwards: Forward[]): string {
-  return forwards.map((f) => `hostfwd=tcp:${hostAddress}:${f.host}-:${f.guest}`).join(',');
+  return forwards.flatMap((f) => forwardProtocols(f).map((p) => `hostfwd=${p}:${hostAddress}:${f.host}-:${f.guest}`)).join(',');
 }
 
 export function renderQemuArgs(plan: QemuPlan): string[] {

@@ -3,7 +3,7 @@
  * rules in a table the lab owns, so adding and removing them never touches anything else.
  * Pure renderers; `nft-apply.ts` runs them.
  */
-import type { Forward } from '../../config/lab-config.ts';
+import { forwardProtocols, type Forward } from '../../config/lab-config.ts';
 
 export interface ForwardPlan {
   labName: string;
@@ -31,7 +31,7 @@ function destinationMatch(listen: string): string {
 export function renderForwardRuleset(plan: ForwardPlan): string {
   const table = tableName(plan.labName);
   const match = destinationMatch(plan.listenAddress);
-  const dnat = plan.forwards.map((f) => `    ${match} tcp dport ${f.host} dnat to ${plan.vmAddress}:${f.guest} comment "${f.name}"`);
+  const dnat = plan.forwards.flatMap((f) => forwardProtocols(f).map((p) => `    ${match} ${p} dport ${f.host} dnat to ${plan.vmAddress}:${f.guest} comment "${f.name}"`));
   return [
     `table ip ${table}`,
     `delete table ip ${table}`,
@@ -72,7 +72,8 @@ export function findForwardedPorts(rulesetJson: string, exceptTable: string): Nf
     if (!rule?.table?.startsWith('labsmith_') || rule.table === exceptTable) continue;
     for (const expr of rule.expr ?? []) {
       const m = (expr as { match?: { left?: { payload?: { protocol?: string; field?: string } }; right?: unknown } }).match;
-      if (m?.left?.payload?.protocol === 'tcp' && m.left.payload.field === 'dport' && typeof m.right === 'number') {
+      const protocol = m?.left?.payload?.protocol;
+      if ((protocol === 'tcp' || protocol === 'udp') && m?.left?.payload?.field === 'dport' && typeof m.right === 'number') {
         owners.push({ table: rule.table, port: m.right });
       }
     }

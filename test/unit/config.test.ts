@@ -35,8 +35,8 @@ test('forwards merge by name over the defaults and can add new ones', (t) => {
   const r = parse('network:\n  forwards:\n    http: { host: 8080 }\n    grafana: { host: 3000, guest: 30300 }\n');
   if (!r.ok) return t.fail(JSON.stringify(r.problems));
   const byName = Object.fromEntries(r.config.network.forwards.map((f) => [f.name, f]));
-  t.deepEqual(byName.http, { name: 'http', host: 8080, guest: 30080 });
-  t.deepEqual(byName.grafana, { name: 'grafana', host: 3000, guest: 30300 });
+  t.deepEqual(byName.http, { name: 'http', host: 8080, guest: 30080, protocol: 'tcp' });
+  t.deepEqual(byName.grafana, { name: 'grafana', host: 3000, guest: 30300, protocol: 'tcp' });
   t.is(byName.https?.host, 443);
 });
 
@@ -107,7 +107,7 @@ test('a hostAddress that is not on this host is an error', (t) => {
 
 test('the JSON Schema describes every top-level field and rejects unknown keys', (t) => {
   const schema = JSON.parse(renderLabConfigJsonSchema());
-  t.deepEqual(Object.keys(schema.properties).sort(), ['addons', 'debian', 'kubernetes', 'libvirt', 'name', 'network', 'ssh', 'stateDir', 'vm']);
+  t.deepEqual(Object.keys(schema.properties).sort(), ['addons', 'checks', 'debian', 'kubernetes', 'libvirt', 'name', 'network', 'ssh', 'stateDir', 'vm']);
   t.is(schema.additionalProperties, false);
   t.deepEqual(schema.properties.vm.properties.accel.enum, ['auto', 'kvm', 'tcg']);
   t.regex(schema.properties.addons.properties.logTarget.pattern, /udp\|tcp/);
@@ -240,4 +240,86 @@ test('the format checks are pure functions with the value in every message', (t)
   t.is(kubernetesMinorProblem('1.37'), undefined);
   t.regex(kubernetesMinorProblem('1.037')!, /not a Kubernetes minor version/);
   t.regex(httpUrlProblem('file:///srv/mirror')!, /^"file:\/\/\/srv\/mirror" uses file/);
+});
+
+// --- checks: and forward protocols (issue 14) ---
+
+const CHECKS_YAML = `network:
+  forwards:
+    smtp: { host: 2525 }
+    imaps: { host: 9993 }
+    dns: { host: 5353 }
+checks:
+  - { name: web, type: http, url: "https://www.lab.test/health", status: 200, body: "ok" }
+  - { name: imap-banner, type: tcp, port: 9993, banner: "^\\\\* OK" }
+  - { name: mail, type: smtp, port: 2525, sendTo: postmaster@lab.test, timeoutSeconds: 10, retries: 0, hint: see the exim log }
+  - { name: mx, type: dns, port: 5353, query: lab.test, qtype: MX, expect: ["10 mail.lab.test"] }
+  - { name: pods, type: command, run: "kubectl get pods -A", output: "Running" }
+`;
+
+test('checks: load with their defaults; well-known forward names get guest port and protocol', (t) => {
+  const r = parse(CHECKS_YAML);
+  if (!r.ok) return t.fail(r.problems.map((p) => `${p.path}: ${p.message}`).join('\n'));
+  t.deepEqual(r.config.network.forwards.filter((f) => ['smtp', 'imaps', 'dns'].includes(f.name)), [
+    { name: 'smtp', host: 2525, guest: 25, protocol: 'tcp' },
+    { name: 'imaps', host: 9993, guest: 993, protocol: 'tcp' },
+    { name: 'dns', host: 5353, guest: 53, protocol: 'both' },
+  ]);
+  t.is(r.config.network.forwards.find((f) => f.name === 'http')?.protocol, 'tcp');
+  t.deepEqual(r.config.checks.map((c) => [c.name, c.type, c.timeoutSeconds, c.retries]), [
+    ['web', 'http', 30, 2],
+    ['imap-banner', 'tcp', 30, 2],
+    ['mail', 'smtp', 10, 0],
+    ['mx', 'dns', 30, 2],
+    ['pods', 'command', 30, 2],
+  ]);
+  t.like(r.config.checks[2], { starttls: true, ehlo: 'labsmith.invalid', hint: 'see the exim log' });
+  t.like(r.config.checks[3], { transports: ['udp', 'tcp'] });
+  t.like(r.config.checks[4], { exitCode: 0 });
+  const empty = parse('');
+  t.deepEqual(empty.ok ? empty.config.checks : 'not ok', []);
+});
+
+test('bad checks are caught at load, each naming its field path', (t) => {
+  const problems = problemsOf(`network:
+  forwards:
+    dns: { host: 5353, protocol: tcp }
+checks:
+  - { name: a, type: ftp, port: 21 }
+  - { name: b, type: http, url: "https://www.lab.test:8443/" }
+  - { name: c, type: tcp, port: 2222, banner: "^(SSH" }
+  - { name: d, type: dns, port: 5353, query: lab.test, qtype: HINFO, expect: [] }
+  - { name: e, type: dns, port: 5353, query: lab.test, expect: [] }
+  - { name: c, type: command, run: "true" }
+  - { name: f, type: smtp, port: 25 }
+`);
+  t.deepEqual(problems, [
+    'checks.0.type: unknown check type "ftp": use one of http, tcp, smtp, dns, command',
+    'checks.2.banner: "^(SSH" is not a regular expression: /^(SSH/: Unterminated group',
+    'checks.3.qtype: "HINFO" is not a query type the DNS probe speaks: use one of A, AAAA, MX, TXT, CNAME, NS, SRV, PTR',
+    'checks.5.name: "c" is used by an earlier check: check names must be unique',
+  ]);
+  // Ports are checked once the shape is right (the semantic pass runs on what is well-formed).
+  const ports = problemsOf(`network:
+  forwards:
+    dns: { host: 5353, protocol: tcp }
+checks:
+  - { name: b, type: http, url: "https://www.lab.test:8443/" }
+  - { name: e, type: dns, port: 5353, query: lab.test, expect: [] }
+  - { name: f, type: smtp, port: 25 }
+  - { name: g, type: http, url: "http://www.lab.test/" }
+`);
+  t.is(ports.length, 3);
+  t.regex(ports[0]!, /^checks\.0\.url: port 8443 is not the host side of any of network\.forwards \(80 \(http, tcp\), 443 \(https, tcp\), 2222 \(ssh, tcp\), 6443 \(apiserver, tcp\), 5353 \(dns, tcp\)\)/);
+  t.is(ports[1], 'checks.1.port: port 5353 is forwarded for tcp only, the check needs udp: set network.forwards.dns.protocol: both');
+  t.regex(ports[2]!, /^checks\.2\.port: port 25 is not the host side/);
+  t.deepEqual(problemsOf('network:\n  forwards:\n    dns: { host: 5353, protocol: sctp }\n'), ['network.forwards.dns.protocol: expected tcp, udp or both, got "sctp"']);
+});
+
+test('mail and DNS forwards below 1024 get the same privileged-port handling as 80/443', (t) => {
+  const problems = problemsOf('network:\n  forwards:\n    http: { host: 8080 }\n    https: { host: 8443 }\n    smtp: { host: 25 }\n    dns: { host: 53 }\n', { ...NEUTRAL_HOST, isRoot: false });
+  t.deepEqual(problems, [
+    'network.forwards.smtp.host: port 25 needs root (ports below 1024 are privileged): run as root, or set network.forwards.smtp.host: 8025',
+    'network.forwards.dns.host: port 53 needs root (ports below 1024 are privileged): run as root, or set network.forwards.dns.host: 8053',
+  ]);
 });
