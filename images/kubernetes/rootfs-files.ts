@@ -8,6 +8,9 @@ import of the baked image archives into containerd's k8s.io namespace, pinned so
  * the kubelet, and remembers what it imported.
  */
 import { KUBERNETES_GUEST_PATHS } from '../../core/paths.ts';
+import { pauseImageOf } from '../../cloud-init/cluster-seed.ts';
+import { renderContainerdConfig } from '../../cloud-init/containerd-config.ts';
+import { GUEST_PATHS } from '../../core/paths.ts';
 import type { FileSpec } from '../boot-files.ts';
 import type { KubernetesLayerInputs } from '../recipe.ts';
 
@@ -82,6 +85,8 @@ export function renderKubernetesRootfsFiles(k: KubernetesLayerInputs): Record<st
     [KUBERNETES_GUEST_PATHS.importScript]: { content: renderImportImagesScript(), mode: 0o755 },
     [KUBERNETES_GUEST_PATHS.importUnit]: { content: renderImportImagesUnit(), mode: 0o644 },
     [KUBERNETES_GUEST_PATHS.imageList]: { content: renderImageList(k.images), mode: 0o644 },
+    // Replaces the OS layer's: the sandbox image is kubeadm's pause for the locked version.
+    [GUEST_PATHS.containerdConfig.slice(1)]: { content: renderContainerdConfig({ kubernetesVersion: k.minor, pauseImage: pauseImageOf(Object.keys(k.images)) }), mode: 0o644 },
   };
 }
 
