@@ -14,6 +14,7 @@ import { QemuDriver } from '../lab/drivers/qemu.ts';
 import { throwawayLabYaml } from '../lab/ports.ts';
 import { labUp } from '../lab/up.ts';
 import { sshRun } from '../lab/ssh.ts';
+import { shellQuote } from '../core/exec.ts';
 
 const TARGETS = { coldOsSeconds: 120, warmSeconds: 5, compressedMiB: 250 };
 /** Boot targets per accelerator (issue 15): boot → SSH, boot → cloud-init done, whole lab:up. */
@@ -28,10 +29,12 @@ export const GUEST_BREAKDOWN_COMMANDS = [
   'systemd-analyze critical-chain ssh.service cloud-final.service',
   'systemd-analyze blame | head -n 15',
   'cloud-init analyze blame | head -n 12',
+  // Bytecode compiled at this boot: stale .pyc files would be recompiled under emulation each first boot.
+  `echo "$(find /usr/lib/python3 /usr/lib/python3.13 -name '*.pyc' -newermt "$(uptime -s)" | wc -l) .pyc files written since boot"`,
 ] as const;
 
 function renderBreakdownScript(): string {
-  return GUEST_BREAKDOWN_COMMANDS.map((c) => `echo; echo "\$ ${c}"; sudo sh -c '${c}' 2>&1`).join('\n');
+  return GUEST_BREAKDOWN_COMMANDS.map((c) => `echo; echo ${shellQuote(`$ ${c}`)}; sudo sh -c ${shellQuote(c)} 2>&1`).join('\n');
 }
 
 runMain(
