@@ -42,6 +42,7 @@ export interface SeedFiles {
 export const LAB_CA_GUEST_PATH = '/usr/local/share/ca-certificates/labsmith-lab-ca.crt';
 /** The system bundle (OpenSSL's default CA file, curl's, Python's): the lab CA is appended to it. */
 export const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+import { KUBERNETES_MODULES, KUBERNETES_SYSCTL_FILE } from '../images/boot-files.ts';
 export { KUBERNETES_MODULES, KUBERNETES_SYSCTLS } from '../images/boot-files.ts';
 
 /**
@@ -158,6 +159,10 @@ export function renderUserData(config: LabConfig, secrets: SeedSecrets, cluster?
     ...SEED_MODULES,
     runcmd: [
       ['swapoff', '-a'],
+      // Normally loaded and applied at boot already (then this is instant): a guard for a starved
+      // host, where systemd-modules-load can time out. One file, not `sysctl --system`.
+      ['modprobe', '-a', ...KUBERNETES_MODULES],
+      ['sysctl', '-q', '-p', KUBERNETES_SYSCTL_FILE],
       cluster ? ['systemctl', 'enable', '--now', '--no-reload', '--no-block', BOOTSTRAP_UNIT] : ['systemctl', 'enable', '--now', '--no-reload', 'labsmith-placeholder-ingress.service'],
     ],
   };

@@ -10,6 +10,7 @@ export const KERNEL_CMDLINE = 'ro console=tty0 console=ttyS0,115200n8 quiet no_t
 
 /** kubeadm's preflight needs these; baked, so the first boot loads and applies them itself (no runcmd). */
 export const KUBERNETES_MODULES = ['overlay', 'br_netfilter'] as const;
+export const KUBERNETES_SYSCTL_FILE = '/etc/sysctl.d/90-labsmith-kubernetes.conf';
 export const KUBERNETES_SYSCTLS: Record<string, string> = {
   'net.bridge.bridge-nf-call-iptables': '1',
   'net.bridge.bridge-nf-call-ip6tables': '1',
@@ -76,7 +77,7 @@ export function renderLateRootfsFiles(opts: { rootUuid: string; espVolumeId: str
     },
     // systemd-modules-load runs before systemd-sysctl, so the bridge sysctls exist when applied.
     'etc/modules-load.d/labsmith-kubernetes.conf': { content: KUBERNETES_MODULES.join('\n') + '\n', mode: 0o644 },
-    'etc/sysctl.d/90-labsmith-kubernetes.conf': {
+    [KUBERNETES_SYSCTL_FILE.slice(1)]: {
       content: Object.entries(KUBERNETES_SYSCTLS).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n',
       mode: 0o644,
     },
