@@ -1,13 +1,13 @@
 /**
  * NoCloud seed files rendered from the lab config (pure). The VM gets its user and per-lab
- * SSH key, ed25519 host keys only, no swap, the kernel modules and sysctls kubeadm needs,
- * containerd configured for the kubelet, and the placeholder ingress with the lab's certificate.
+ * SSH key, ed25519 host keys only, no swap, the lab CA, and the placeholder ingress with the
+ * lab's certificate. What is not per lab (kubeadm's modules and sysctls, containerd's config)
+ * is baked into the image, so the first boot restarts nothing.
  */
 import { stringify } from 'yaml';
 import { sha256 } from '../core/hash.ts';
 import { BOOTSTRAP_PATHS, GUEST_PARAM_FILES, GUEST_PATHS } from '../core/paths.ts';
 import { LOG_TARGET_PATTERN, type LabConfig } from '../config/lab-config.ts';
-import { renderContainerdConfig } from './containerd-config.ts';
 import { placeholderScript, renderPlaceholderParams, renderPlaceholderUnit } from './placeholder-ingress.ts';
 import { gzipSync } from 'node:zlib';
 import type { AddonManifest } from './addons/bundle.ts';
@@ -40,12 +40,21 @@ export interface SeedFiles {
 }
 
 export const LAB_CA_GUEST_PATH = '/usr/local/share/ca-certificates/labsmith-lab-ca.crt';
-export const KUBERNETES_MODULES = ['overlay', 'br_netfilter'] as const;
-export const KUBERNETES_SYSCTLS: Record<string, string> = {
-  'net.bridge.bridge-nf-call-iptables': '1',
-  'net.bridge.bridge-nf-call-ip6tables': '1',
-  'net.ipv4.ip_forward': '1',
-};
+/** The system bundle (OpenSSL's default CA file, curl's, Python's): the lab CA is appended to it. */
+export const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+import { KUBERNETES_MODULES, KUBERNETES_SYSCTL_FILE } from '../images/boot-files.ts';
+export { KUBERNETES_MODULES, KUBERNETES_SYSCTLS } from '../images/boot-files.ts';
+
+/**
+ * The cloud-init modules this seed uses, per stage (the image's list runs ~40, each an import
+ * and a log entry under emulation). The partition and filesystem grow in the final stage,
+ * after SSH is up, instead of in the network stage that sshd waits for.
+ */
+export const SEED_MODULES = {
+  cloud_init_modules: ['write_files', 'mounts', 'set_hostname', 'update_hostname', 'update_etc_hosts', 'users_groups', 'ssh'],
+  cloud_config_modules: ['locale', 'set_passwords', 'timezone', 'runcmd'],
+  cloud_final_modules: ['growpart', 'resizefs', 'scripts_user', 'final_message'],
+} as const;
 
 function guestPort(config: LabConfig, name: string, fallback: number): number {
   return config.network.forwards.find((f) => f.name === name)?.guest ?? fallback;
@@ -57,7 +66,7 @@ export function parseLogTarget(target: string): LogTarget {
   return { protocol: m[1] as 'udp' | 'tcp', host: m[2]!, port: Number(m[3]) };
 }
 
-type WriteFile = { path: string; content: string; permissions: string; encoding?: 'gz+b64' };
+type WriteFile = { path: string; content: string; permissions: string; encoding?: 'gz+b64'; append?: boolean };
 
 /** Large manifests travel compressed: the seed stays small and cloud-init unpacks them. */
 function compressed(path: string, content: string, permissions: string): WriteFile {
@@ -118,6 +127,9 @@ export function renderUserData(config: LabConfig, secrets: SeedSecrets, cluster?
     ssh_deletekeys: true,
     ssh_keys: { ed25519_private: secrets.hostKey.privateKey, ed25519_public: secrets.hostKey.publicKey.trim() },
     ssh_pwauth: false,
+    // The host pins the key it made: fingerprints on the console are ~3 s of ssh-keygen under TCG for nobody.
+    ssh: { emit_keys_to_console: false },
+    no_ssh_fingerprints: true,
     disable_root: true,
     users: [
       {
@@ -131,33 +143,30 @@ export function renderUserData(config: LabConfig, secrets: SeedSecrets, cluster?
       },
     ],
     growpart: { mode: 'auto', devices: ['/'] },
-    resize_rootfs: true,
+    // The partition grows in place; the filesystem grows in the background, off the critical path.
+    resize_rootfs: 'noblock',
     // The kubelet refuses to run with swap on.
     swap: { size: 0 },
     write_files: [
-      { path: '/etc/modules-load.d/labsmith-kubernetes.conf', content: KUBERNETES_MODULES.join('\n') + '\n', permissions: '0644' },
-      {
-        path: '/etc/sysctl.d/90-labsmith-kubernetes.conf',
-        content: Object.entries(KUBERNETES_SYSCTLS).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n',
-        permissions: '0644',
-      },
-      { path: GUEST_PATHS.containerdConfig, content: renderContainerdConfig({ kubernetesVersion: config.kubernetes.version, pauseImage: cluster?.pauseImage }), permissions: '0644' },
       { path: `${tls}/ca.crt`, content: secrets.caCert, permissions: '0644' },
-      // Trusted by the system from the final stage on: regenerating the bundle costs a minute
-      // of emulated CPU, so it runs after SSH is up instead of in cloud-init's ca_certs module.
+      // Trusted without update-ca-certificates (a minute of emulated CPU rehashing the whole
+      // store): appended to the bundle, and in the local store so a later full run keeps it.
       { path: LAB_CA_GUEST_PATH, content: secrets.caCert, permissions: '0644' },
+      { path: SYSTEM_CA_BUNDLE, content: secrets.caCert, permissions: '0644', append: true },
       ...(config.addons.logTarget ? [{ path: RSYSLOG_FORWARDING_PATH, content: renderRsyslogForwarding({ target: parseLogTarget(config.addons.logTarget) }), permissions: '0644' }] : []),
       ...(cluster ? clusterFiles(config, cluster) : placeholderFiles(config, secrets)),
     ],
+    // write_files runs before sysinit.target (cloud-init's network stage), so containerd and
+    // rsyslog start with their files in place: nothing is restarted. systemd loads a unit file
+    // written since boot when it is started, so no daemon-reload either.
+    ...SEED_MODULES,
     runcmd: [
       ['swapoff', '-a'],
-      ...KUBERNETES_MODULES.map((m) => ['modprobe', m]),
-      ['sysctl', '--system'],
-      ['systemctl', 'restart', 'containerd'],
-      ['systemctl', 'daemon-reload'],
-      ...(config.addons.logTarget ? [['systemctl', 'restart', 'rsyslog']] : []),
-      cluster ? ['systemctl', 'enable', '--now', '--no-block', BOOTSTRAP_UNIT] : ['systemctl', 'enable', '--now', 'labsmith-placeholder-ingress.service'],
-      ['update-ca-certificates'],
+      // Normally loaded and applied at boot already (then this is instant): a guard for a starved
+      // host, where systemd-modules-load can time out. One file, not `sysctl --system`.
+      ['modprobe', '-a', ...KUBERNETES_MODULES],
+      ['sysctl', '-q', '-p', KUBERNETES_SYSCTL_FILE],
+      cluster ? ['systemctl', 'enable', '--now', '--no-reload', '--no-block', BOOTSTRAP_UNIT] : ['systemctl', 'enable', '--now', '--no-reload', 'labsmith-placeholder-ingress.service'],
     ],
   };
   return `#cloud-config\n${stringify(cloudConfig, { lineWidth: 0 })}`;

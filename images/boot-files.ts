@@ -1,6 +1,21 @@
 /** Files the recipe writes into the root filesystem and the ESP (pure renderers). */
-// Unit status goes to the serial console too: the lab's serial.log is the first thing to read when a boot stalls.
-export const KERNEL_CMDLINE = 'ro console=tty0 console=ttyS0,115200n8';
+import { renderContainerdConfig } from '../cloud-init/containerd-config.ts';
+import { GUEST_PATHS } from '../core/paths.ts';
+
+// One serial console (the lab's serial.log, the first thing to read when a boot stalls) and the
+// screen for a server on hardware. `quiet`: every console line is emulated I/O under TCG; systemd
+// still reports failed and slow units there. `no_timer_check`: on a loaded host an emulated CPU
+// misses the IO-APIC timer test's window and the kernel panics ("IO-APIC + timer doesn't work").
+export const KERNEL_CMDLINE = 'ro console=tty0 console=ttyS0,115200n8 quiet no_timer_check';
+
+/** kubeadm's preflight needs these; baked, so the first boot loads and applies them itself (no runcmd). */
+export const KUBERNETES_MODULES = ['overlay', 'br_netfilter'] as const;
+export const KUBERNETES_SYSCTL_FILE = '/etc/sysctl.d/90-labsmith-kubernetes.conf';
+export const KUBERNETES_SYSCTLS: Record<string, string> = {
+  'net.bridge.bridge-nf-call-iptables': '1',
+  'net.bridge.bridge-nf-call-ip6tables': '1',
+  'net.ipv4.ip_forward': '1',
+};
 
 export interface FileSpec {
   content: string;
@@ -60,6 +75,15 @@ export function renderLateRootfsFiles(opts: { rootUuid: string; espVolumeId: str
       ].join('\n'),
       mode: 0o644,
     },
+    // systemd-modules-load runs before systemd-sysctl, so the bridge sysctls exist when applied.
+    'etc/modules-load.d/labsmith-kubernetes.conf': { content: KUBERNETES_MODULES.join('\n') + '\n', mode: 0o644 },
+    [KUBERNETES_SYSCTL_FILE.slice(1)]: {
+      content: Object.entries(KUBERNETES_SYSCTLS).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n',
+      mode: 0o644,
+    },
+    // Nothing in it is per lab: baked, so containerd starts configured and nobody restarts it.
+    // The Kubernetes layer writes it again with the locked pause image.
+    [GUEST_PATHS.containerdConfig.slice(1)]: { content: renderContainerdConfig({}), mode: 0o644 },
     // Fallback when no seed configures the network (cloud-init's own file sorts first and wins).
     'etc/systemd/network/90-labsmith-dhcp.network': {
       content: '[Match]\nName=en* eth*\n\n[Network]\nDHCP=ipv4\n',
@@ -77,12 +101,28 @@ export function renderEspGrubConfig(rootUuid: string): string {
 /** Services the image enables: cloud-init renders systemd-networkd configuration. */
 export const ENABLED_UNITS = ['systemd-networkd.service', 'systemd-resolved.service'] as const;
 
+/** Docker starts on first use of its socket: nothing at boot needs it, and starting it costs ~15 s under TCG. */
+export const SOCKET_ACTIVATED_UNITS = ['docker.service'] as const;
+
+/**
+ * Periodic or boot-time jobs with nothing to do in a pinned image (it is rebuilt, not upgraded in
+ * place, and has no LVM for e2scrub): each would compete with the first boot for the CPU.
+ */
+export const MASKED_UNITS = ['apt-daily.timer', 'apt-daily-upgrade.timer', 'e2scrub_all.timer', 'e2scrub_reap.service'] as const;
+
 /** Shell run by mmdebstrap after installation: enables services offline. */
 export function renderConfigureHook(): string {
   return `#!/bin/sh
 # mmdebstrap customize hook: $1 is the root of the new system.
 set -eu
 chroot "$1" systemctl enable ${ENABLED_UNITS.join(' ')}
+chroot "$1" systemctl disable ${SOCKET_ACTIVATED_UNITS.join(' ')}
+chroot "$1" systemctl mask ${MASKED_UNITS.join(' ')}
+# /etc and /var are as new as /usr: the ConditionNeedsUpdate units (ldconfig, the journal
+# catalog, systemd-update-done) skip on first boot. Empty files, so their clamped mtime is all
+# systemd compares (the layer's tar clamps /usr and these to the same second).
+: > "$1/etc/.updated"
+: > "$1/var/.updated"
 `;
 }
 

@@ -6,9 +6,11 @@
  * the kubelet, and remembers what it imported.
  */
 import { basename } from 'node:path';
-import { GUEST_UNITS, KUBERNETES_GUEST_PATHS, KUBERNETES_IMPORT_PARAMS } from '../../core/paths.ts';
+import { GUEST_PATHS, GUEST_UNITS, KUBERNETES_GUEST_PATHS, KUBERNETES_IMPORT_PARAMS } from '../../core/paths.ts';
 import { renderParamFile, type GuestParams } from '../../cloud-init/guest-params.ts';
 import { guestScript } from '../../cloud-init/guest-scripts.ts';
+import { pauseImageOf } from '../../cloud-init/cluster-seed.ts';
+import { renderContainerdConfig } from '../../cloud-init/containerd-config.ts';
 import type { FileSpec } from '../boot-files.ts';
 import type { KubernetesLayerInputs } from './layer-inputs.ts';
 
@@ -75,6 +77,8 @@ export function renderKubernetesRootfsFiles(k: KubernetesLayerInputs): Record<st
     [KUBERNETES_IMPORT_PARAMS]: { content: renderImportImagesParams(), mode: 0o644 },
     [KUBERNETES_GUEST_PATHS.importUnit]: { content: renderImportImagesUnit(), mode: 0o644 },
     [KUBERNETES_GUEST_PATHS.imageList]: { content: renderImageList(k.images), mode: 0o644 },
+    // Replaces the OS layer's: the sandbox image is kubeadm's pause for the locked version.
+    [GUEST_PATHS.containerdConfig.slice(1)]: { content: renderContainerdConfig({ kubernetesVersion: k.minor, pauseImage: pauseImageOf(Object.keys(k.images)) }), mode: 0o644 },
   };
 }
 

@@ -24,6 +24,9 @@ export function qemuOptionValue(value: string): string {
   return value.replaceAll(',', ',,');
 }
 
+/** MiB of host memory for translated code under TCG. */
+export const TCG_TB_SIZE_MIB = 512;
+
 export function renderHostForwards(hostAddress: string, forwards: Forward[]): string {
   return forwards.flatMap((f) => forwardProtocols(f).map((p) => `hostfwd=${p}:${hostAddress}:${f.host}-:${f.guest}`)).join(',');
 }
@@ -33,7 +36,8 @@ export function renderQemuArgs(plan: QemuPlan): string[] {
   return [
     '-name', `labsmith-${plan.name},process=labsmith-${plan.name}`,
     '-machine', 'q35',
-    ...(plan.accel === 'tcg' ? ['-accel', 'tcg,thread=multi', '-cpu', 'max'] : ['-accel', 'kvm', '-cpu', 'host']),
+    // A larger translation cache: the default (tens of MiB) is flushed and retranslated over and over during boot.
+    ...(plan.accel === 'tcg' ? ['-accel', `tcg,thread=multi,tb-size=${TCG_TB_SIZE_MIB}`, '-cpu', 'max'] : ['-accel', 'kvm', '-cpu', 'host']),
     '-smp', String(plan.cpus),
     '-m', `${plan.memoryMiB}M`,
     '-nodefaults',
@@ -43,7 +47,8 @@ export function renderQemuArgs(plan: QemuPlan): string[] {
     '-drive', `if=virtio,format=qcow2,discard=unmap,file=${qemuOptionValue(plan.overlay)}`,
     '-drive', `if=virtio,format=raw,readonly=on,file=${qemuOptionValue(plan.seedIso)}`,
     '-netdev', netdev,
-    '-device', 'virtio-net-pci,netdev=net0',
+    // No option ROM: OVMF offers no network boot, so it neither tries PXE nor waits for it.
+    '-device', 'virtio-net-pci,netdev=net0,romfile=',
     // Guest entropy from the host: key generation and TLS do not stall at boot.
     '-object', 'rng-random,id=rng0,filename=/dev/urandom',
     '-device', 'virtio-rng-pci,rng=rng0',

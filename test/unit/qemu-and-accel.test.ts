@@ -27,7 +27,7 @@ test('qemu command line for TCG (golden)', (t) => {
   t.deepEqual(renderQemuArgs(plan), [
     '-name', 'labsmith-lab,process=labsmith-lab',
     '-machine', 'q35',
-    '-accel', 'tcg,thread=multi', '-cpu', 'max',
+    '-accel', 'tcg,thread=multi,tb-size=512', '-cpu', 'max',
     '-smp', '2',
     '-m', '4096M',
     '-nodefaults',
@@ -37,7 +37,7 @@ test('qemu command line for TCG (golden)', (t) => {
     '-drive', 'if=virtio,format=qcow2,discard=unmap,file=/s/overlay.qcow2',
     '-drive', 'if=virtio,format=raw,readonly=on,file=/s/seed.iso',
     '-netdev', 'user,id=net0,hostfwd=tcp:127.0.0.1:80-:30080,hostfwd=tcp:127.0.0.1:2222-:22',
-    '-device', 'virtio-net-pci,netdev=net0',
+    '-device', 'virtio-net-pci,netdev=net0,romfile=',
     '-object', 'rng-random,id=rng0,filename=/dev/urandom',
     '-device', 'virtio-rng-pci,rng=rng0',
     '-serial', 'file:/s/serial.log',

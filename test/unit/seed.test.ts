@@ -27,7 +27,7 @@ async function makeSecrets(dir: string): Promise<SeedSecrets> {
 
 const needs = missingCommand('ssh-keygen', 'openssl');
 
-testUnless(needs, 'user-data carries the user, pinned host key, no swap, modules, sysctls and containerd config', async (t) => {
+testUnless(needs, 'user-data carries the user, pinned host key, no swap and the lab CA; modules, sysctls and containerd config are baked, not seeded', async (t) => {
   await withTempDir(async (dir) => {
     const secrets = await makeSecrets(dir);
     const seed = renderSeedFiles(config, secrets);
@@ -43,9 +43,10 @@ testUnless(needs, 'user-data carries the user, pinned host key, no swap, modules
     t.deepEqual(cc.users[0].ssh_authorized_keys, [secrets.sshPublicKey]);
     t.deepEqual(cc.swap, { size: 0 });
     const files = Object.fromEntries(cc.write_files.map((f: { path: string; content: string }) => [f.path, f.content]));
-    t.is(files['/etc/modules-load.d/labsmith-kubernetes.conf'], 'overlay\nbr_netfilter\n');
-    t.regex(files['/etc/sysctl.d/90-labsmith-kubernetes.conf'], /net.bridge.bridge-nf-call-iptables = 1\n[\s\S]*net.ipv4.ip_forward = 1/);
-    t.is(files['/etc/containerd/config.toml'], renderContainerdConfig({ kubernetesVersion: '1.37' }));
+    for (const baked of ['/etc/modules-load.d/labsmith-kubernetes.conf', '/etc/sysctl.d/90-labsmith-kubernetes.conf', '/etc/containerd/config.toml']) t.false(baked in files, `${baked} is in the image`);
+    const bundle = cc.write_files.find((f: { path: string }) => f.path === '/etc/ssl/certs/ca-certificates.crt');
+    t.is(bundle?.content, secrets.caCert);
+    t.true(bundle?.append, 'appended to the bundle, not replacing it');
     const meta = parse(seed['meta-data']);
     t.regex(meta['instance-id'], /^web-[0-9a-f]{12}$/);
     t.is(meta['local-hostname'], 'web');

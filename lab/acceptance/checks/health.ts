@@ -56,7 +56,7 @@ const HOST_CHECKS: Check<AcceptanceContext>[] = [
     description: "the lab CA is in the VM's trust store",
     timeoutMs: 20_000,
     retry: QUICK_RETRY,
-    hint: 'the seed writes it to /usr/local/share/ca-certificates and runs update-ca-certificates in its final stage',
+    hint: 'the seed writes it to /usr/local/share/ca-certificates and appends it to /etc/ssl/certs/ca-certificates.crt (no update-ca-certificates at boot)',
     skip: needsSsh,
     reproduce: (ctx) => remote(ctx, 'openssl', 'verify', '-CApath', '/etc/ssl/certs', LAB_CA_GUEST_PATH),
     async probe(ctx, signal) {
@@ -99,9 +99,10 @@ const HOST_CHECKS: Check<AcceptanceContext>[] = [
       return { ok: missing.length === 0, detail: missing.length ? `missing: ${missing.join(', ')}` : 'all present' };
     },
   },
-  ...(['containerd', 'docker'] as const).map(
-    (unit): Check<AcceptanceContext> => ({
-      id: `${unit}-active`,
+  // Docker starts on first use of its socket (images/boot-files.ts): the socket listening is Docker available.
+  ...([['containerd', 'containerd.service'], ['docker', 'docker.socket']] as const).map(
+    ([name, unit]): Check<AcceptanceContext> => ({
+      id: `${name}-active`,
       description: `${unit} is active`,
       timeoutMs: 30_000,
       retry: QUICK_RETRY,

@@ -1,0 +1,134 @@
+/**
+ * What makes the first boot short (issue 15): the work baked into the image instead of done by
+ * cloud-init, the seed's short module lists, and the boot chain's arguments. The figures
+ * themselves are in `npm run bench`.
+ */
+import test from 'ava';
+import { parse as parseToml } from 'smol-toml';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { run } from '../../core/exec.ts';
+import { GUEST_PATHS } from '../../core/paths.ts';
+import { CONTAINERD_CERTS_DIR } from '../../cloud-init/containerd-config.ts';
+import { renderSeedFiles, SEED_MODULES, SYSTEM_CA_BUNDLE } from '../../cloud-init/user-data.ts';
+import { parseLabConfig } from '../../config/load.ts';
+import { KERNEL_CMDLINE, KUBERNETES_MODULES, MASKED_UNITS, renderConfigureHook, renderLateRootfsFiles, SOCKET_ACTIVATED_UNITS } from '../../images/boot-files.ts';
+import { renderKubernetesRootfsFiles } from '../../images/kubernetes/rootfs-files.ts';
+import type { KubernetesLayerInputs } from '../../images/recipe.ts';
+import { renderQemuArgs, type QemuPlan } from '../../lab/drivers/qemu-args.ts';
+import { missingCommand, NEUTRAL_HOST, testUnless, withTempDir } from '../helpers.ts';
+
+const late = renderLateRootfsFiles({ rootUuid: '11111111-2222-4333-8444-555555555555', espVolumeId: '1A2B3C4D' });
+const containerdPath = GUEST_PATHS.containerdConfig.slice(1);
+
+const config = (() => {
+  const r = parseLabConfig('name: web\nssh: { user: ops }\n', NEUTRAL_HOST, '/state');
+  if (!r.ok) throw new Error('fixture config invalid');
+  return r.config;
+})();
+const secrets = { sshPublicKey: 'ssh-ed25519 AAAA x', hostKey: { privateKey: 'k', publicKey: 'ssh-ed25519 BBBB h' }, caCert: 'CA PEM\n', tlsCert: 'c', tlsKey: 'k' };
+
+test('the image carries kubeadm\'s modules and sysctls, loaded and applied by systemd at boot', (t) => {
+  t.is(late['etc/modules-load.d/labsmith-kubernetes.conf']!.content, `${KUBERNETES_MODULES.join('\n')}\n`);
+  t.regex(late['etc/sysctl.d/90-labsmith-kubernetes.conf']!.content, /^net\.bridge\.bridge-nf-call-iptables = 1\nnet\.bridge\.bridge-nf-call-ip6tables = 1\nnet\.ipv4\.ip_forward = 1\n$/);
+});
+
+test('the image carries containerd\'s config for the kubelet, with per-registry settings read from certs.d', (t) => {
+  const cri = (parseToml(late[containerdPath]!.content) as any).plugins['io.containerd.grpc.v1.cri'];
+  t.true(cri.containerd.runtimes.runc.options.SystemdCgroup);
+  t.is(cri.registry.config_path, CONTAINERD_CERTS_DIR);
+  t.is(cri.sandbox_image, 'registry.k8s.io/pause:3.10.1');
+});
+
+test('the Kubernetes layer rewrites containerd\'s config with the locked pause image', (t) => {
+  const k: KubernetesLayerInputs = {
+    minor: '1.37',
+    repository: 'https://pkgs.k8s.io/core:/stable:/v1.37/deb/',
+    keyringSha256: 'a'.repeat(64),
+    keyFingerprint: 'B'.repeat(40),
+    packages: {},
+    images: { 'registry.k8s.io/pause:3.10.9': `sha256:${'c'.repeat(64)}`, 'registry.k8s.io/etcd:3.6.0-0': `sha256:${'d'.repeat(64)}` },
+  };
+  const cri = (parseToml(renderKubernetesRootfsFiles(k)[containerdPath]!.content) as any).plugins['io.containerd.grpc.v1.cri'];
+  t.is(cri.sandbox_image, 'registry.k8s.io/pause:3.10.9');
+});
+
+testUnless(missingCommand('containerd'), 'containerd itself reads the baked config with its certs.d directory', async (t) => {
+  await withTempDir(async (dir) => {
+    await writeFile(join(dir, 'config.toml'), late[containerdPath]!.content);
+    const dump = await run('containerd', ['--config', join(dir, 'config.toml'), 'config', 'dump']);
+    t.regex(dump.stdout, /config_path = "\/etc\/containerd\/certs\.d"/);
+    t.regex(dump.stdout, /SystemdCgroup = true/);
+  });
+});
+
+test('the configure hook: docker on its socket, idle timers masked, NeedsUpdate units satisfied', (t) => {
+  const hook = renderConfigureHook();
+  t.deepEqual([...SOCKET_ACTIVATED_UNITS], ['docker.service']);
+  t.regex(hook, /chroot "\$1" systemctl disable docker\.service\n/);
+  t.regex(hook, new RegExp(`chroot "\\$1" systemctl mask ${MASKED_UNITS.join(' ').replace(/\./g, '\\.')}\\n`));
+  for (const unit of ['apt-daily.timer', 'apt-daily-upgrade.timer', 'e2scrub_reap.service']) t.true((MASKED_UNITS as readonly string[]).includes(unit));
+  t.regex(hook, /: > "\$1\/etc\/\.updated"\n: > "\$1\/var\/\.updated"\n/);
+});
+
+testUnless(missingCommand('shellcheck'), 'the configure hook is shellcheck clean', async (t) => {
+  await withTempDir(async (dir) => {
+    await writeFile(join(dir, 'configure.sh'), renderConfigureHook());
+    const r = await run('shellcheck', ['-s', 'sh', join(dir, 'configure.sh')], { allowFailure: true });
+    t.is(r.exitCode, 0, r.stdout);
+  });
+});
+
+test('GRUB boots at once with a quiet kernel and one serial console', (t) => {
+  const grub = late['boot/grub/grub.cfg']!.content;
+  t.regex(grub, /^set timeout=0$/m);
+  t.true(KERNEL_CMDLINE.split(' ').includes('quiet'));
+  t.true(KERNEL_CMDLINE.split(' ').includes('no_timer_check'), 'a loaded TCG host must not panic the guest in the timer check');
+  t.is(KERNEL_CMDLINE.split(' ').filter((w) => w.startsWith('console=ttyS')).length, 1);
+  t.true(grub.includes(KERNEL_CMDLINE));
+});
+
+test('the seed restarts nothing and rehashes nothing: runcmd only starts the lab\'s own unit', (t) => {
+  for (const cluster of [undefined, { kubeadmConfig: 'k', addons: [], pauseImage: 'registry.k8s.io/pause:3.10.1' }]) {
+    const cc = parse(renderSeedFiles(config, secrets, cluster)['user-data']);
+    const commands = (cc.runcmd as string[][]).map((c) => c.join(' '));
+    t.false(commands.includes('sysctl --system'));
+    for (const slow of ['restart', 'daemon-reload', 'update-ca-certificates']) t.false(commands.some((c) => c.includes(slow)), `${slow} in runcmd: ${commands.join('; ')}`);
+    t.true(commands.some((c) => /^systemctl enable --now --no-reload /.test(c)));
+    t.true(commands.includes('modprobe -a overlay br_netfilter'), 'one guard in case systemd-modules-load timed out');
+    t.true(commands.includes('sysctl -q -p /etc/sysctl.d/90-labsmith-kubernetes.conf'));
+    const bundle = cc.write_files.find((f: { path: string }) => f.path === SYSTEM_CA_BUNDLE);
+    t.deepEqual({ content: bundle.content, append: bundle.append }, { content: secrets.caCert, append: true });
+  }
+});
+
+test('the seed runs only its modules, and grows the disk after SSH is up', (t) => {
+  const cc = parse(renderSeedFiles(config, secrets)['user-data']);
+  t.deepEqual(cc.cloud_init_modules, [...SEED_MODULES.cloud_init_modules]);
+  t.false(cc.cloud_init_modules.includes('growpart'), 'sshd waits for the network stage');
+  t.true(cc.cloud_final_modules.includes('growpart') && cc.cloud_final_modules.includes('resizefs'), "a user's server still grows its disk");
+  t.is(cc.resize_rootfs, 'noblock');
+  // Each key the seed sets is served by a module it keeps.
+  const needs: Record<string, string> = { write_files: 'write_files', users: 'users_groups', ssh_keys: 'ssh', hostname: 'set_hostname', manage_etc_hosts: 'update_etc_hosts', locale: 'locale', timezone: 'timezone', ssh_pwauth: 'set_passwords', runcmd: 'scripts_user', swap: 'mounts', growpart: 'growpart' };
+  const all = [...cc.cloud_init_modules, ...cc.cloud_config_modules, ...cc.cloud_final_modules];
+  for (const [key, module] of Object.entries(needs)) if (key in cc) t.true(all.includes(module), `${key} needs ${module}`);
+  t.true(cc.cloud_config_modules.includes('runcmd'), 'runcmd writes the script scripts_user runs');
+});
+
+testUnless(missingCommand('python3', 'cloud-init'), 'every module the seed names exists in cloud-init', async (t) => {
+  const modules = [...new Set(Object.values(SEED_MODULES).flat())];
+  // cloud-init's own interpreter (its shebang), not whichever python3 comes first on PATH.
+  const cloudInit = (await run('sh', ['-c', 'command -v cloud-init'])).stdout.trim();
+  const python = (await readFile(cloudInit, 'utf8')).split('\n')[0]!.replace(/^#!\s*/, '').split(' ')[0]!;
+  const r = await run(python, ['-c', `import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module('cloudinit.config.cc_' + m)`, ...modules], { allowFailure: true });
+  t.is(r.exitCode, 0, r.stderr);
+});
+
+test('qemu under TCG: a large translation cache, and a NIC without an option ROM', (t) => {
+  const plan: QemuPlan = { name: 'lab', accel: 'tcg', cpus: 2, memoryMiB: 4096, overlay: '/o', seedIso: '/s', firmwareCode: '/c', firmwareVars: '/v', hostAddress: '127.0.0.1', forwards: [], serialLog: '/l', qemuLog: '/ql', pidFile: '/p', qmpSocket: '/q' };
+  const args = renderQemuArgs(plan);
+  t.is(args[args.indexOf('-accel') + 1], 'tcg,thread=multi,tb-size=512');
+  t.true(args.includes('virtio-net-pci,netdev=net0,romfile='));
+  t.false(renderQemuArgs({ ...plan, accel: 'kvm' }).some((a) => a.includes('tb-size')));
+});
