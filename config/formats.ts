@@ -101,9 +101,9 @@ export function absolutePathProblem(text: string, where: 'host' | 'VM'): string 
   return undefined;
 }
 
-/** The lab directory: also refused with a comma, which qemu's -drive/-chardev option syntax splits on. */
+/** The lab directory. A comma is allowed: the qemu driver doubles it in qemu's option syntax (lab/drivers/qemu-args.ts). */
 export function stateDirProblem(text: string): string | undefined {
-  return absolutePathProblem(text, 'host') ?? (text.includes(',') ? `${q(text)} contains a comma, which qemu's option syntax splits on: choose a path without commas` : undefined);
+  return absolutePathProblem(text, 'host');
 }
 
 /** A lowercase DNS name (RFC 1123): labels of letters, digits and dashes, at most 63 each and 253 in all. */
