@@ -6,6 +6,7 @@ import { cidrOverlaps, networkOf, parseCidr, parseIPv4, type Cidr } from '../cor
 import type { ConfigProblem } from '../core/errors.ts';
 import { parseSize } from '../core/units.ts';
 import type { LabConfig } from './lab-config.ts';
+import { validateServerProfile } from './validate-server.ts';
 
 export interface HostFacts {
   isRoot: boolean;
@@ -101,6 +102,7 @@ export function validateLabConfig(config: LabConfig, host: HostFacts): ConfigPro
   for (const name of REQUIRED_FORWARDS) {
     if (!config.network.forwards.some((f) => f.name === name)) problem(`network.forwards.${name}`, 'is required: labsmith reaches the VM through it');
   }
+  problems.push(...validateServerProfile(config));
   return problems;
 }
 
