@@ -110,6 +110,8 @@ export async function runPipeline(stages: PipelineStage[], opts: { stdinFile?: s
       const child: import('node:child_process').ChildProcess = spawn(stage.cmd, [...stage.args], { stdio: [previous as never, last ? (outFd ?? 'ignore') : 'pipe', 'pipe'] });
       child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-16_384); });
       children.push(child);
+      // The next process has its own copy of the pipe: ours would keep the previous one from closing.
+      if (typeof previous === 'object') (previous as NodeJS.ReadableStream & { destroy(): void }).destroy();
       if (!last) previous = child.stdout!;
     }
     const onAbort = () => children.forEach((c) => c.kill('SIGTERM'));
