@@ -63,3 +63,22 @@ testUnless(missingCommand('qemu-img', 'sgdisk'), 'without --size the raw file is
     t.is((await readFile(q.sha256File, 'utf8')).split('  ')[0], q.sha256);
   });
 });
+
+import { renderNewHardwareQemuArgs, type NewHardwarePlan } from '../../lab/restore/new-hardware.ts';
+
+const HW: NewHardwarePlan = { name: 'd', dir: '/hw', disk: '/hw/disk.img', diskBus: 'nvme', nicModel: 'vmxnet3', macAddress: '52:54:00:d1:11:0b', memoryMiB: 3072, cpus: 2, accel: 'tcg', seedIso: '/hw/seed.iso', sshPort: 2299 };
+
+test('new hardware: the disk on NVMe, SATA or virtio, the NIC model and MAC given, SSH forwarded on loopback only', (t) => {
+  const args = renderNewHardwareQemuArgs(HW).join(' ');
+  t.regex(args, /-drive if=none,id=disk0,format=raw,discard=unmap,file=\/hw\/disk\.img -device nvme,drive=disk0/);
+  t.regex(args, /-device vmxnet3,netdev=net0,mac=52:54:00:d1:11:0b/);
+  t.regex(args, /hostfwd=tcp:127\.0\.0\.1:2299-:22(\s|$)/);
+  t.regex(args, /-m 3072M/);
+  t.regex(renderNewHardwareQemuArgs({ ...HW, diskBus: 'sata' }).join(' '), /-device ide-hd,drive=disk0,bus=ide\.0/);
+  t.regex(renderNewHardwareQemuArgs({ ...HW, diskBus: 'virtio', nicModel: 'virtio-net-pci' }).join(' '), /-device virtio-blk-pci,drive=disk0 .*-device virtio-net-pci,netdev=net0,mac=/);
+});
+
+testUnless(missingCommand('qemu-system-x86_64'), "qemu knows the new hardware's devices (nvme, vmxnet3, ide-hd, ide-cd)", async (t) => {
+  const devices = (await run('qemu-system-x86_64', ['-machine', 'q35', '-device', 'help'])).stdout;
+  for (const d of ['"nvme"', '"vmxnet3"', '"ide-hd"', '"ide-cd"', '"virtio-blk-pci"']) t.true(devices.includes(d), d);
+});
