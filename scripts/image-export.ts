@@ -5,7 +5,7 @@ import { runMain } from '../core/main.ts';
 import { formatSize } from '../core/units.ts';
 import { loadLabConfig } from '../config/load.ts';
 import { buildImage } from '../images/build.ts';
-import { exportImage, type ExportFormat } from '../images/export.ts';
+import { exportImage, planExport, type ExportFormat } from '../images/export.ts';
 import { IMAGE_SOURCE_USAGE, loadImageSource, type ImageSourceFlags } from '../images/source.ts';
 
 runMain(
@@ -23,6 +23,8 @@ ${IMAGE_SOURCE_USAGE}`,
   },
   async ({ args, progress, signal }) => {
     if (!args.out) throw new LabError('--out FILE is required', 'npm run image:export -- --format raw --out server.raw', 2);
+    // Bad flags are refused before an image is built.
+    planExport({ format: args.format as ExportFormat, size: args.size }, 0);
     const config = await loadLabConfig(args.config);
     const image = await buildImage({ debian: config.debian, source: await loadImageSource(config, args as ImageSourceFlags), progress, signal });
     progress.start(`Exporting the image as ${args.format}`);
