@@ -73,7 +73,7 @@ export const DRILL_DATA = [
   { path: 'web/site/with space.txt', text: 'spaces survive\n' },
 ] as const;
 
-async function writeDrillData(remote: RemoteHost, storageDir: string, signal?: AbortSignal): Promise<void> {
+export async function writeDrillData(remote: RemoteHost, storageDir: string, signal?: AbortSignal): Promise<void> {
   for (const f of DRILL_DATA) {
     const path = `${storageDir}/${f.path}`;
     await remoteRun(remote, ['sudo', 'install', '-d', '-m', '0755', path.slice(0, path.lastIndexOf('/'))], { signal });
@@ -124,6 +124,57 @@ async function checkNewHardware(remote: RemoteHost, spec: NewHardwareSpec, hostn
   return checks;
 }
 
+export interface NewHardwareUp {
+  remote: RemoteHost;
+  checks: DrillCheck[];
+}
+
+/**
+ * The exported raw image written to a larger disk and booted with the server seed on other
+ * hardware; returns once SSH and cloud-init are done, with the checks of the machine itself.
+ * The caller stops it with stopNewHardware(hwDir).
+ */
+export async function bringUpNewHardware(opts: { config: LabConfig; imageDisk: string; spec: NewHardwareSpec; hwDir: string; accel: 'kvm' | 'tcg'; progress: Progress; signal?: AbortSignal }): Promise<NewHardwareUp> {
+  const { config, spec, hwDir, progress, signal } = opts;
+  const checks: DrillCheck[] = [];
+  await mkdir(hwDir, { recursive: true, mode: 0o700 });
+  progress.start('Exporting the image as raw and writing it to the new disk');
+  const exported = await exportImage({ disk: opts.imageDisk, format: 'raw', out: join(hwDir, 'exported.raw'), signal });
+  const disk = join(hwDir, 'disk.img');
+  await run('truncate', ['-s', String(parseSize(spec.disk)), disk]);
+  await run('dd', [`if=${exported.file}`, `of=${disk}`, 'bs=4M', 'conv=notrunc,sparse', 'status=none'], { signal });
+  await rm(exported.file);
+  progress.end(true);
+
+  progress.start('Writing the server seed for the new hardware');
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'drill operator', '-f', join(hwDir, 'operator')]);
+  const hostname = `${config.name}-restored`;
+  const serverConfig: LabConfig = {
+    ...config,
+    server: {
+      hostname,
+      domain: 'drill.test',
+      network: { match: { macAddress: spec.macAddress }, ipv4: { address: QEMU_USER_STATIC.address, gateway: QEMU_USER_STATIC.gateway }, dns: { servers: [QEMU_USER_STATIC.dns], search: [] } },
+      authorizedKeyFiles: [join(hwDir, 'operator.pub')],
+    },
+  };
+  const seed = await writeServerSeed(serverConfig, join(hwDir, 'seed'), { configFile: '(drill)', signal });
+  progress.end(true);
+
+  const sshPort = await freePort();
+  progress.start(`Booting the new hardware (${spec.disk} disk on ${spec.diskBus}, ${spec.nicModel} NIC ${spec.macAddress}, ${spec.memory})`);
+  await bootNewHardware({ name: `${config.name}-drill`, dir: hwDir, disk, diskBus: spec.diskBus, nicModel: spec.nicModel, macAddress: spec.macAddress, memoryMiB: Math.floor(parseSize(spec.memory)! / 2 ** 20), cpus: config.vm.cpus, accel: opts.accel, seedIso: seed.iso, sshPort }, signal);
+  const remote: RemoteHost = { user: config.ssh.user, host: '127.0.0.1', port: sshPort, identityFile: join(hwDir, 'operator'), knownHostsFile: seed.knownHosts, hostKeyAlias: `${hostname}.drill.test` };
+  // TCG on a shared machine can take long: the budget is generous, the checks below are strict.
+  await waitForSsh(remote, opts.accel === 'kvm' ? 5 * 60_000 : 25 * 60_000, signal);
+  checks.push({ what: "SSH answers with the operator's own key and the seed's pinned host key", ok: true, detail: `${remote.user}@127.0.0.1:${sshPort}` });
+  const ci = await remoteRun(remote, ['cloud-init', 'status', '--wait'], { allowFailure: true, signal, timeoutMs: 20 * 60_000 });
+  checks.push({ what: 'cloud-init finished on the new hardware', ok: ci.exitCode === 0 || ci.exitCode === 2, detail: ci.stdout.trim().split('\n').pop() ?? '' });
+  progress.end(true);
+  checks.push(...(await checkNewHardware(remote, spec, hostname, signal)));
+  return { remote, checks };
+}
+
 export async function runRestoreDrill(opts: DrillOptions): Promise<DrillReport> {
   const { config, progress, signal } = opts;
   const spec = opts.hardware ?? DEFAULT_NEW_HARDWARE;
@@ -158,40 +209,8 @@ export async function runRestoreDrill(opts: DrillOptions): Promise<DrillReport> 
   // 2. New hardware from the exported image and the server seed, restored and checked.
   const started = Date.now();
   try {
-    progress.start('Exporting the image as raw and writing it to the new disk');
-    const exported = await exportImage({ disk: imageDisk, format: 'raw', out: join(hwDir, 'exported.raw'), signal });
-    const disk = join(hwDir, 'disk.img');
-    await run('truncate', ['-s', String(parseSize(spec.disk)), disk]);
-    await run('dd', [`if=${exported.file}`, `of=${disk}`, 'bs=4M', 'conv=notrunc,sparse', 'status=none'], { signal });
-    await rm(exported.file);
-    progress.end(true);
-
-    progress.start('Writing the server seed for the new hardware');
-    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'drill operator', '-f', join(hwDir, 'operator')]);
-    const hostname = `${config.name}-restored`;
-    const serverConfig: LabConfig = {
-      ...config,
-      server: {
-        hostname,
-        domain: 'drill.test',
-        network: { match: { macAddress: spec.macAddress }, ipv4: { address: QEMU_USER_STATIC.address, gateway: QEMU_USER_STATIC.gateway }, dns: { servers: [QEMU_USER_STATIC.dns], search: [] } },
-        authorizedKeyFiles: [join(hwDir, 'operator.pub')],
-      },
-    };
-    const seed = await writeServerSeed(serverConfig, join(hwDir, 'seed'), { configFile: '(drill)', signal });
-    progress.end(true);
-
-    const sshPort = await freePort();
-    progress.start(`Booting the new hardware (${spec.disk} disk on ${spec.diskBus}, ${spec.nicModel} NIC ${spec.macAddress}, ${spec.memory})`);
-    await bootNewHardware({ name: `${config.name}-drill`, dir: hwDir, disk, diskBus: spec.diskBus, nicModel: spec.nicModel, macAddress: spec.macAddress, memoryMiB: Math.floor(parseSize(spec.memory)! / 2 ** 20), cpus: config.vm.cpus, accel: accel!, seedIso: seed.iso, sshPort }, signal);
-    const remote: RemoteHost = { user: config.ssh.user, host: '127.0.0.1', port: sshPort, identityFile: join(hwDir, 'operator'), knownHostsFile: seed.knownHosts, hostKeyAlias: `${hostname}.drill.test` };
-    await waitForSsh(remote, accel! === 'kvm' ? 3 * 60_000 : 12 * 60_000, signal);
-    checks.push({ what: "SSH answers with the operator's own key and the seed's pinned host key", ok: true, detail: `${remote.user}@127.0.0.1:${sshPort}` });
-    const ci = await remoteRun(remote, ['cloud-init', 'status', '--wait'], { allowFailure: true, signal, timeoutMs: 20 * 60_000 });
-    checks.push({ what: 'cloud-init finished on the new hardware', ok: ci.exitCode === 0 || ci.exitCode === 2, detail: ci.stdout.trim().split('\n').pop() ?? '' });
-    progress.end(true);
-    checks.push(...(await checkNewHardware(remote, spec, hostname, signal)));
-
+    const { remote, checks: hardwareChecks } = await bringUpNewHardware({ config, imageDisk: imageDisk!, spec, hwDir, accel: accel!, progress, signal });
+    checks.push(...hardwareChecks);
     const restored = await restoreBackup({ backupDir, remote, mode: 'rebuild', progress, signal });
     const c = restored.comparison;
     checks.push({ what: `every restored file's sha256 equals the manifest's (${c.checked} files)`, ok: c.missing.length === 0 && c.mismatched.length === 0 && c.checked === DRILL_DATA.length, detail: `missing ${c.missing.length}, different ${c.mismatched.length}, not in the backup ${c.extra.length}` });
