@@ -1,6 +1,6 @@
 /** Defaults for lab.yaml, in one place (pure). */
 import { join } from 'node:path';
-import type { Forward, ForwardProtocol, LabConfig, UserCheck } from './lab-config.ts';
+import type { Forward, ForwardProtocol, LabConfig, ServerProfile, UserCheck } from './lab-config.ts';
 import type { LabConfigInput } from './schema.ts';
 
 export const DEFAULT_FORWARDS: Record<string, { host: number; guest: number }> = {
@@ -55,6 +55,36 @@ export function fillDefaults(input: LabConfigInput, stateRoot: string): LabConfi
     ssh: { ...DEFAULTS.ssh, ...input.ssh },
     libvirt: { ...DEFAULTS.libvirt, ...input.libvirt },
     checks: (input.checks ?? []).map(fillUserCheckDefaults),
+    // Restore on new hardware (issue 11).
+    ...(input.server ? { server: fillServerDefaults(input.server, name) } : {}),
+    backup: { preBackup: input.backup?.preBackup ?? [] },
+  };
+}
+
+/** The server profile's defaults (issue 11): hostname from the lab name, Traefik for HTTP-01, the domain as the certificate name. */
+function fillServerDefaults(server: NonNullable<LabConfigInput['server']>, name: string): ServerProfile {
+  const le = server.letsEncrypt;
+  return {
+    hostname: server.hostname ?? name,
+    domain: server.domain,
+    network: {
+      match: server.network.match,
+      ...(server.network.ipv4 ? { ipv4: server.network.ipv4 } : {}),
+      ...(server.network.ipv6 ? { ipv6: server.network.ipv6 } : {}),
+      dns: { servers: server.network.dns?.servers ?? [], search: server.network.dns?.search ?? [] },
+    },
+    authorizedKeyFiles: server.authorizedKeyFiles ?? [],
+    ...(le
+      ? {
+          letsEncrypt: {
+            email: le.email,
+            server: le.server ?? 'production',
+            solver: le.solver.type === 'http01' ? { type: 'http01' as const, ingressClass: le.solver.ingressClass ?? 'traefik' } : le.solver,
+            names: le.names ?? [server.domain],
+          },
+        }
+      : {}),
+    ...(server.logTarget ? { logTarget: server.logTarget } : {}),
   };
 }
 

@@ -137,6 +137,46 @@ const userChecksSchema = z
     { when: (payload) => Array.isArray(payload.value) },
   );
 
+// Restore on new hardware (issue 11): the server profile.
+const macAddress = z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, 'a lowercase MAC address such as "52:54:00:12:34:56"');
+const staticAddress = z
+  .object({
+    address: z.string().describe('address with prefix length, e.g. 203.0.113.10/24 or 2001:db8::10/64'),
+    gateway: z.string().optional().describe('the default gateway (required)'),
+  })
+  .strict();
+const serverSchema = z
+  .object({
+    hostname: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a host name without dots').optional().describe('default: name'),
+    domain: dnsName.describe('the production domain: the FQDN is <hostname>.<domain>'),
+    network: z
+      .object({
+        match: z
+          .object({ macAddress: macAddress.optional() })
+          .strict()
+          .describe('the NIC by MAC address (never by an interface name, which changes with the hardware)'),
+        ipv4: staticAddress.optional(),
+        ipv6: staticAddress.optional(),
+        dns: z.object({ servers: z.array(z.string()).optional(), search: z.array(dnsName).optional() }).strict().optional(),
+      })
+      .strict(),
+    authorizedKeyFiles: z.array(z.string()).optional().describe("files of the user's own SSH public keys (required)"),
+    letsEncrypt: z
+      .object({
+        email: z.string().regex(/^[^@\s]+@[^@\s]+$/, 'an email address'),
+        server: z.enum(['production', 'staging']).optional(),
+        solver: z.discriminatedUnion('type', [
+          z.object({ type: z.literal('http01'), ingressClass: z.string().optional() }).strict(),
+          z.object({ type: z.literal('dns01-rfc2136'), nameserver: z.string(), tsigKeyName: z.string(), tsigSecretName: z.string(), tsigAlgorithm: z.string().optional() }).strict(),
+        ]),
+        names: z.array(dnsName).optional().describe('HTTP-01 certificate names (default: the domain)'),
+      })
+      .strict()
+      .optional(),
+    logTarget: formatted(logTargetProblem, 'udp://HOST:PORT or tcp://HOST:PORT', FORMAT_PATTERNS.logTarget).optional(),
+  })
+  .strict();
+
 export const labConfigSchema = z
   .object({
     name: matching(/^[a-z][a-z0-9-]{0,30}[a-z0-9]$/, 'a lab name: lowercase letters, digits and dashes, 2 to 32 characters, starting with a letter')
@@ -186,6 +226,26 @@ export const labConfigSchema = z
     ssh: section({
       user: matching(/^[a-z_][a-z0-9_-]{0,30}$/, 'a Linux user name: lowercase letters, digits, dashes and underscores, at most 31').optional(),
     }).optional(),
+    // Restore on new hardware (issue 11).
+    server: serverSchema.optional().describe('the real server: server:seed renders its first boot (static address matched by MAC or driver, own SSH keys, Let\'s Encrypt, its syslog target)'),
+    backup: z
+      .object({
+        preBackup: z
+          .array(
+            z
+              .object({
+                namespace: dnsName,
+                target: z.string().min(1).describe('what kubectl exec runs in, e.g. deploy/postgres'),
+                container: z.string().optional(),
+                command: z.array(z.string()).min(1).describe('argv, e.g. ["sh", "-c", "pg_dumpall > /var/lib/postgresql/data/dump.sql"]'),
+              })
+              .strict(),
+          )
+          .optional()
+          .describe('commands lab:backup runs first, per namespace: file copies of a live database are not consistent'),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

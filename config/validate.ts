@@ -12,6 +12,7 @@ import type { ConfigProblem } from '../core/errors.ts';
 import { parseSize } from '../core/units.ts';
 import type { LabConfig } from './lab-config.ts';
 import { validateUserChecks } from './user-checks.ts';
+import { validateServerProfile } from './validate-server.ts';
 
 export interface HostFacts {
   isRoot: boolean;
@@ -81,6 +82,7 @@ export function validateLabConfig(config: LabConfig): ConfigProblem[] {
     if (!config.network.forwards.some((f) => f.name === name)) problem(`network.forwards.${name}`, 'is required: labsmith reaches the VM through it');
   }
   problems.push(...validateUserChecks(config));
+  problems.push(...validateServerProfile(config));
   return problems;
 }
 

@@ -84,3 +84,47 @@ export function shellQuote(word: string): string {
 function missingCommandHint(message: string | undefined, cmd: string): string | undefined {
   return message?.includes('ENOENT') ? `\`${cmd}\` is not installed: run \`npm run doctor\` to see the apt-get line` : undefined;
 }
+
+export interface PipelineStage {
+  cmd: string;
+  args: readonly string[];
+}
+
+/**
+ * Runs `a | b | c` with no shell: stdin from a file (or nothing), stdout of the last stage
+ * into a file created with `stdoutMode`. Data flows between processes and files and is
+ * never held here, so a volume of any size streams through (lab:backup, lab:restore).
+ */
+export async function runPipeline(stages: PipelineStage[], opts: { stdinFile?: string; stdoutFile?: string; stdoutMode?: number; signal?: AbortSignal; hint?: string } = {}): Promise<void> {
+  const { spawn } = await import('node:child_process');
+  const { openSync, closeSync } = await import('node:fs');
+  const command = stages.map((s) => formatCommand(s.cmd, s.args)).join(' | ') + (opts.stdinFile ? ` < ${shellQuote(opts.stdinFile)}` : '') + (opts.stdoutFile ? ` > ${shellQuote(opts.stdoutFile)}` : '');
+  const inFd = opts.stdinFile ? openSync(opts.stdinFile, 'r') : undefined;
+  const outFd = opts.stdoutFile ? openSync(opts.stdoutFile, 'w', opts.stdoutMode ?? 0o600) : undefined;
+  const children: import('node:child_process').ChildProcess[] = [];
+  let stderr = '';
+  try {
+    let previous: NodeJS.ReadableStream | number | 'ignore' = inFd ?? 'ignore';
+    for (const [i, stage] of stages.entries()) {
+      const last = i === stages.length - 1;
+      const child: import('node:child_process').ChildProcess = spawn(stage.cmd, [...stage.args], { stdio: [previous as never, last ? (outFd ?? 'ignore') : 'pipe', 'pipe'] });
+      child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-16_384); });
+      children.push(child);
+      // The next process has its own copy of the pipe: ours would keep the previous one from closing.
+      if (typeof previous === 'object') (previous as NodeJS.ReadableStream & { destroy(): void }).destroy();
+      if (!last) previous = child.stdout!;
+    }
+    const onAbort = () => children.forEach((c) => c.kill('SIGTERM'));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const codes = await Promise.all(children.map((c) => new Promise<number | undefined>((done) => {
+      c.once('error', (e) => { stderr += `\n${e.message}`; done(undefined); });
+      c.once('close', (code) => done(code ?? undefined));
+    })));
+    opts.signal?.removeEventListener('abort', onAbort);
+    const failed = codes.findIndex((c) => c !== 0);
+    if (failed >= 0) throw new CommandError(command, codes[failed], tailLines(stderr), opts.hint ?? missingCommandHint(stderr.includes('ENOENT') ? 'ENOENT' : undefined, stages[failed]!.cmd));
+  } finally {
+    if (inFd !== undefined) closeSync(inFd);
+    if (outFd !== undefined) closeSync(outFd);
+  }
+}

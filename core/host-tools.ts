@@ -42,6 +42,10 @@ export const HOST_TOOLS: HostTool[] = [
   { command: 'dnsmasq', aptPackage: 'dnsmasq-base', purpose: 'a real DNS server (UDP and TCP) for the user-check tests; -base: no system service (tests)' },
   { command: 'dig', aptPackage: 'bind9-dnsutils', purpose: 'the reproduce command of dns user checks' },
   { command: 'debian-archive-keyring', aptPackage: 'debian-archive-keyring', purpose: 'verifies the Debian mirror' },
+  // Restore (issue 11): Debian 12's etcd is 3.4, so lab/backup/etcd-tools.ts fetches trixie's 3.5 where the host's is older.
+  { command: 'etcd', aptPackage: 'etcd-server', purpose: 'etcd for the snapshot and restore tests (tests)' },
+  { command: 'etcdctl', aptPackage: 'etcd-client', purpose: 'etcd snapshots of a cluster backup' },
+  { command: 'age', aptPackage: 'age', purpose: 'encrypts backups to age recipients' },
 ];
 
 // The keyring is a file, not a command.

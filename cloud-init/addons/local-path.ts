@@ -17,7 +17,13 @@ export interface LocalPathSettings {
   dataDir: string;
   /** Pinned helper image (the lock file supplies its digest). */
   helperImage: string;
+  /** The server profile (issue 11): stable volume paths and Retain, so a restored directory binds to the same claim. */
+  pathPattern?: string;
+  reclaimPolicy?: 'Retain' | 'Delete';
 }
+
+/** `<storageDir>/<namespace>/<pvc>` instead of a new `<pv>_<ns>_<pvc>` on every cluster. */
+export const STABLE_PATH_PATTERN = '{{ .PVC.Namespace }}/{{ .PVC.Name }}';
 
 const find = (docs: Document[], kind: string, name: string) => findManifestDocument(docs, kind, name, `local-path-provisioner ${LOCAL_PATH.version}`, 'cloud-init/addons/local-path.ts');
 
@@ -25,6 +31,8 @@ export function patchLocalPathManifest(text: string, settings: LocalPathSettings
   const docs = parseAllDocuments(text) as Document[];
   const sc = find(docs, 'StorageClass', 'local-path');
   sc.setIn(['metadata', 'annotations'], sc.createNode({ 'storageclass.kubernetes.io/is-default-class': 'true' }));
+  if (settings.pathPattern) sc.setIn(['parameters', 'pathPattern'], settings.pathPattern);
+  if (settings.reclaimPolicy) sc.set('reclaimPolicy', settings.reclaimPolicy);
 
   const cm = find(docs, 'ConfigMap', 'local-path-config');
   const config = JSON.parse(String(cm.getIn(['data', 'config.json']))) as { nodePathMap: { node: string; paths: string[] }[] };
