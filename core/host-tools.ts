@@ -35,6 +35,7 @@ export const HOST_TOOLS: HostTool[] = [
   { command: 'skopeo', aptPackage: 'skopeo', purpose: 'resolves image digests and copies images into OCI archives' },
   { command: 'apt-ftparchive', aptPackage: 'apt-utils', purpose: 'builds the signed test apt repository (tests)' },
   { command: 'containerd', aptPackage: 'containerd', purpose: 'imports OCI archives in the image-import test (tests)' },
+  { command: 'shellcheck', aptPackage: 'shellcheck', purpose: 'lints the guest upgrade script (tests)' },
   { command: 'docker-registry', aptPackage: 'docker-registry', purpose: 'a registry on loopback for the digest and archive tests (tests)' },
   { command: 'debian-archive-keyring', aptPackage: 'debian-archive-keyring', purpose: 'verifies the Debian mirror' },
 ];
