@@ -5,7 +5,7 @@
 import { LineCounter, parseAllDocuments } from 'yaml';
 
 export interface PrecheckProblem {
-  check: 'version-skew' | 'containerd' | 'removed-api' | 'images';
+  check: 'version-skew' | 'containerd' | 'removed-api' | 'images' | 'disk';
   message: string;
   hint: string;
 }
@@ -176,6 +176,16 @@ export function checkImages(needed: Readonly<Record<string, string>>, present: r
   return problems;
 }
 
+/** Free bytes on the node's filesystems against what the upgrade unpacks there (debs, images, etcd backup). */
+export function checkDiskSpace(free: Readonly<Record<string, number>>, needed: Readonly<Record<string, number>>): PrecheckProblem[] {
+  const mib = (n: number) => `${Math.ceil(n / 2 ** 20)} MiB`;
+  return Object.entries(needed).flatMap(([mount, bytes]) => {
+    const have = free[mount];
+    if (have === undefined) return [{ check: 'disk' as const, message: `no free-space figure for ${mount}`, hint: 'gather `df -B1 --output=target,avail` from the node' }];
+    return have >= bytes ? [] : [{ check: 'disk' as const, message: `${mount} has ${mib(have)} free, the upgrade needs ${mib(bytes)}`, hint: `free ${mib(bytes - have)} on ${mount} (e.g. crictl rmi --prune of unpinned images) or grow the lab disk` }];
+  });
+}
+
 export interface UpgradeFacts {
   installedKubernetes: string;
   target: string;
@@ -183,6 +193,8 @@ export interface UpgradeFacts {
   manifests: readonly ManifestFile[];
   neededImages: Readonly<Record<string, string>>;
   containerdImages: readonly ContainerdImage[];
+  freeBytes?: Readonly<Record<string, number>>;
+  neededBytes?: Readonly<Record<string, number>>;
 }
 
 /** All pre-checks at once; an empty list means the upgrade may start. */
@@ -192,5 +204,6 @@ export function runPrechecks(facts: UpgradeFacts): PrecheckProblem[] {
     ...checkContainerd(facts.installedContainerd, facts.target),
     ...checkRemovedApis(facts.manifests, facts.target),
     ...checkImages(facts.neededImages, facts.containerdImages),
+    ...checkDiskSpace(facts.freeBytes ?? {}, facts.neededBytes ?? {}),
   ];
 }

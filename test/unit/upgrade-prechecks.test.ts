@@ -9,7 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../../core/exec.ts';
 import { sleep } from '../../core/sleep.ts';
-import { apisRemovedIn, checkContainerd, checkImages, checkRemovedApis, checkVersionSkew, parseCtrImages, REMOVED_APIS, runPrechecks } from '../../lab/upgrade/prechecks.ts';
+import { apisRemovedIn, checkContainerd, checkDiskSpace, checkImages, checkRemovedApis, checkVersionSkew, parseCtrImages, REMOVED_APIS, runPrechecks } from '../../lab/upgrade/prechecks.ts';
 import { buildOciLayout, ociArchiveFromLayout } from '../fixtures/oci.ts';
 import { missingCommand, notRoot, testUnless, withTempDir } from '../helpers.ts';
 
@@ -68,12 +68,19 @@ test('removed APIs: the table documents none for 1.38; a documented removal (1.3
   t.true(REMOVED_APIS.every((r) => r.replacement.length > 0));
 });
 
+test('disk: each mount against what the upgrade needs there', (t) => {
+  t.deepEqual(checkDiskSpace({ '/var': 4 * 2 ** 30 }, { '/var': 2 * 2 ** 30 }), []);
+  t.is(checkDiskSpace({ '/var': 2 ** 30 }, { '/var': 3 * 2 ** 30 })[0]!.message, '/var has 1024 MiB free, the upgrade needs 3072 MiB');
+  t.regex(checkDiskSpace({}, { '/': 1 })[0]!.message, /no free-space figure for \//);
+});
+
 test('all pre-checks report together', (t) => {
   const problems = runPrechecks({
     installedKubernetes: '1.37', target: '1.39', installedContainerd: '1.7.24',
     manifests: [], neededImages: { 'registry.k8s.io/pause:3.10.1': `sha256:${'a'.repeat(64)}` }, containerdImages: [],
+    freeBytes: { '/var': 1 }, neededBytes: { '/var': 2 },
   });
-  t.deepEqual(problems.map((p) => p.check), ['version-skew', 'containerd', 'images']);
+  t.deepEqual(problems.map((p) => p.check), ['version-skew', 'containerd', 'images', 'disk']);
 });
 
 const reason = notRoot() ?? missingCommand('containerd', 'ctr', 'skopeo');
