@@ -37,6 +37,7 @@ export const HOST_TOOLS: HostTool[] = [
   { command: 'apt-ftparchive', aptPackage: 'apt-utils', purpose: 'builds the signed test apt repository (tests)' },
   { command: 'shellcheck', aptPackage: 'shellcheck', purpose: 'checks the guest scripts in cloud-init/guest/ (tests)' },
   { command: 'containerd', aptPackage: 'containerd', purpose: 'imports OCI archives in the image-import test (tests)' },
+  { command: 'shellcheck', aptPackage: 'shellcheck', purpose: 'lints the guest upgrade script (tests)' },
   { command: 'docker-registry', aptPackage: 'docker-registry', purpose: 'a registry on loopback for the digest and archive tests (tests)' },
   { command: 'exim4', aptPackage: 'exim4-daemon-light', purpose: 'a real SMTP server (STARTTLS) for the user-check tests, run with a private config (tests)' },
   { command: 'dnsmasq', aptPackage: 'dnsmasq-base', purpose: 'a real DNS server (UDP and TCP) for the user-check tests; -base: no system service (tests)' },
