@@ -111,7 +111,7 @@ testUnless(missingCommand('openssl'), 'Ctrl-C during a check stops it within a s
     t.true(error instanceof CancelledError, String(error));
     t.true(abortedAt > 0, 'the hanging request was reached');
     const hung = api.requests.find((r) => r.path === '/api/v1/namespaces/kube-system/pods')!;
-    // The check stops within a second; the run ends once teardown's two deletes are answered.
+    // The check stops within a second; the run ends once teardown's deletes (three echo objects, two namespaces) are answered.
     t.true(hung.endedAt! - abortedAt < 1000, `the check stopped ${hung.endedAt! - abortedAt}ms after the abort`);
     t.log(`check stopped ${hung.endedAt! - abortedAt}ms, run ended ${endedAfterMs}ms after the abort`);
     t.true(endedAfterMs < 5000, `the run, teardown included, ended ${endedAfterMs}ms after the abort`);
