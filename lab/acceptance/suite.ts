@@ -91,7 +91,7 @@ export async function runAcceptanceSuite(opts: SuiteOptions): Promise<SuiteRun> 
     const failed = results.filter((r) => !r.ok);
     if (failed.length || bailedOut) {
       const stamp = (opts.now?.() ?? new Date()).toISOString().replace(/[:.]/g, '-');
-      bundle = await writeLogBundle(join(opts.reportDir, `bundle-${stamp}`), ctx, failed, [...SYSTEM_NAMESPACES, ...(env ? [env.ns.plain, env.ns.egress] : [])], opts.signal);
+      bundle = await writeLogBundle(join(opts.reportDir, `bundle-${stamp}`), ctx, failed, [...SYSTEM_NAMESPACES, ...(env ? [env.ns.plain, env.ns.egress, env.ns.ingress] : [])], opts.signal);
     }
     if (opts.signal?.aborted) throw new CancelledError();
   } finally {

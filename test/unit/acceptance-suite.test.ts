@@ -1,8 +1,9 @@
 /**
  * The acceptance suite's frame against an API server stand-in (test/fixtures/k8s/api-server.ts):
  * the health checks load without the suite, Ctrl-C stops the check in progress before teardown,
- * a set-up that fails half-way (or is interrupted) removes what it made, and every reproduce
- * command runs through sh as printed.
+ * a set-up that fails half-way (or is interrupted) removes what it made, the echo backend lives
+ * in Traefik's labsmith-e2e under run-suffixed names and only those objects are deleted (never
+ * that namespace), and every reproduce command runs through sh as printed.
  */
 import test from 'ava';
 import { createSocket } from 'node:dgram';
@@ -14,13 +15,14 @@ import { CancelledError } from '../../core/errors.ts';
 import { LAB_FILES } from '../../core/paths.ts';
 import { renderTapPoint, type Check } from '../../lab/acceptance/check.ts';
 import { CLUSTER_READY_CHECKS, hostChecksFor } from '../../lab/acceptance/checks/health.ts';
-import { SetUpError, setUpSuite, type ClusterCheckContext, type SuiteEnv } from '../../lab/acceptance/cluster/env.ts';
+import { SetUpError, setUpSuite, tearDownSuite, type ClusterCheckContext, type SuiteEnv } from '../../lab/acceptance/cluster/env.ts';
+import { ACCEPTANCE_INGRESS_NAMESPACE } from '../../cloud-init/addons/bundle.ts';
 import { connectCommand } from '../../lab/acceptance/cluster/objects.ts';
 import type { AcceptanceContext } from '../../lab/acceptance/context.ts';
 import { parseTap } from '../../lab/acceptance/report.ts';
 import { CLUSTER_CHECKS, runAcceptanceSuite } from '../../lab/acceptance/suite.ts';
 import type { KubeObject } from '../../lab/kube/client.ts';
-import { readyPodsForDeployments, seedCluster, startApiStandIn, type ApiStandIn } from '../fixtures/k8s/api-server.ts';
+import { readyPodsForDeployments, SEEDED_INGRESS_NAMESPACE_PATH, seedCluster, startApiStandIn, type ApiStandIn } from '../fixtures/k8s/api-server.ts';
 import { missingCommand, notRoot, testUnless, withTempDir } from '../helpers.ts';
 
 const node = async () => JSON.parse(await readFile('test/fixtures/k8s/node-ready.json', 'utf8')) as KubeObject;
@@ -71,7 +73,19 @@ async function withStandIn(fn: (api: ApiStandIn, dir: string) => Promise<void>):
   });
 }
 
-const suiteObjects = (api: ApiStandIn) => [...api.objects.keys()].filter((k) => k.includes('labsmith-e2e'));
+/** What the suite made: everything named labsmith-e2e… except the namespace the bootstrap made. */
+const suiteObjects = (api: ApiStandIn) => [...api.objects.keys()].filter((k) => k.includes('labsmith-e2e') && k !== SEEDED_INGRESS_NAMESPACE_PATH);
+
+/** The bootstrap's labsmith-e2e namespace is still there, and the suite never wrote or deleted it. */
+const ingressNamespaceUntouched = (api: ApiStandIn) =>
+  api.objects.has(SEEDED_INGRESS_NAMESPACE_PATH) && !api.requests.some((r) => r.method !== 'GET' && r.path.split('?')[0] === SEEDED_INGRESS_NAMESPACE_PATH);
+
+/** The API paths of one run's echo Deployment, Service and Ingress. */
+const echoPaths = (runId: string) => [
+  `/apis/apps/v1/namespaces/${ACCEPTANCE_INGRESS_NAMESPACE}/deployments/echo-${runId}`,
+  `/api/v1/namespaces/${ACCEPTANCE_INGRESS_NAMESPACE}/services/echo-${runId}`,
+  `/apis/networking.k8s.io/v1/namespaces/${ACCEPTANCE_INGRESS_NAMESPACE}/ingresses/echo-${runId}`,
+];
 
 function contextFor(api: ApiStandIn, over: Partial<AcceptanceContext> = {}): AcceptanceContext {
   return { address: '127.0.0.1', ports: {}, caCert: '', tlsName: 'localhost', cluster: { kube: api.kube, kubeconfig: '/nonexistent/kubeconfig' }, dnsDomain: 'cluster.local', ingressDomain: 'lab.test', ...over };
@@ -97,12 +111,17 @@ testUnless(missingCommand('openssl'), 'Ctrl-C during a check stops it within a s
     t.true(error instanceof CancelledError, String(error));
     t.true(abortedAt > 0, 'the hanging request was reached');
     const hung = api.requests.find((r) => r.path === '/api/v1/namespaces/kube-system/pods')!;
-    // The check stops within a second; the run ends once teardown's two deletes are answered.
+    // The check stops within a second; the run ends once teardown's deletes (three echo objects, two namespaces) are answered.
     t.true(hung.endedAt! - abortedAt < 1000, `the check stopped ${hung.endedAt! - abortedAt}ms after the abort`);
     t.log(`check stopped ${hung.endedAt! - abortedAt}ms, run ended ${endedAfterMs}ms after the abort`);
     t.true(endedAfterMs < 5000, `the run, teardown included, ended ${endedAfterMs}ms after the abort`);
     const deletes = api.requests.filter((r) => r.method === 'DELETE');
-    t.is(deletes.length, 2, 'both namespaces deleted');
+    const namespaces = deletes.map((d) => d.path).filter((p) => /^\/api\/v1\/namespaces\/[^/]+$/.test(p));
+    for (const p of namespaces) t.regex(p, /\/labsmith-e2e-[0-9a-f]{6}(-egress)?$/, 'only run namespaces are deleted');
+    t.is(namespaces.length, 2, 'both run namespaces deleted');
+    const runId = namespaces[0]!.split('/').pop()!.split('-')[2]!;
+    t.deepEqual(deletes.map((d) => d.path).filter((p) => !namespaces.includes(p)).sort(), echoPaths(runId).sort(), 'the echo objects deleted by name');
+    t.true(ingressNamespaceUntouched(api), 'labsmith-e2e neither created nor deleted');
     t.truthy(hung.endedAt, 'the check let go of its request');
     t.true(deletes.every((d) => d.at >= hung.endedAt!), 'teardown started only after the check stopped');
     t.false(api.requests.some((r) => r.method !== 'DELETE' && r.at > deletes[0]!.at), 'nothing of the check ran during teardown');
@@ -141,6 +160,9 @@ testUnless(notRoot() ?? missingCommand('ip', 'openssl'), 'a set-up that fails af
       ['after the first namespace', { after: 'namespace labsmith-e2e-', how: 'throw' }],
       ['after the second namespace', { after: '-egress', how: 'throw' }],
       ['applying the echo Deployment', { request: (m, p) => m === 'PATCH' && p.includes('/deployments/') }],
+      ['after the echo Service', { after: `Service ${ACCEPTANCE_INGRESS_NAMESPACE}/echo-`, how: 'throw' }],
+      ['applying the echo Ingress', { request: (m, p) => m === 'PATCH' && p.includes('/ingresses/') }],
+      ['after the echo Ingress', { after: `Ingress ${ACCEPTANCE_INGRESS_NAMESPACE}/echo-`, how: 'throw' }],
       ['waiting for the echo pod', { request: (m, p) => m === 'GET' && p.endsWith('/pods') && !p.includes('kube-system') }],
       ['reading the kube-dns Service', { request: (m, p) => m === 'GET' && p.endsWith('/services/kube-dns') }],
       ['after the work directory', { after: 'work directory', how: 'throw' }],
@@ -175,7 +197,8 @@ testUnless(notRoot() ?? missingCommand('ip', 'openssl'), 'a set-up that fails af
       t.true(failure && 'how' in failure && failure.how === 'abort' ? error instanceof CancelledError : error instanceof SetUpError, `${what}: ${error?.name} ${error?.message}`);
       if (error instanceof SetUpError) t.deepEqual(error.leftovers, [], what);
       t.true(made.length > 0, `${what}: something was made first`);
-      t.deepEqual(suiteObjects(api), [], `${what}: namespaces and their objects removed`);
+      t.deepEqual(suiteObjects(api), [], `${what}: namespaces, echo objects and the echo pod removed`);
+      t.true(ingressNamespaceUntouched(api), `${what}: ${ACCEPTANCE_INGRESS_NAMESPACE} kept`);
       if (what.includes('public target')) t.true(sawTarget, `${what}: the target was up`);
       t.false(await onLo(), `${what}: ${TARGET} removed from lo (made: ${made.join('; ')}; error: ${error?.message})`);
       t.true(await udpPortFree(port), `${what}: syslog port released`);
@@ -191,6 +214,53 @@ testUnless(notRoot() ?? missingCommand('ip', 'openssl'), 'a set-up that fails af
     t.deepEqual(await tearDownSuite(env), []);
     t.false(await onLo());
     t.deepEqual(suiteObjects(api), []);
+    t.true(ingressNamespaceUntouched(api));
+  });
+});
+
+testUnless(missingCommand('openssl'), 'the echo backend is applied in labsmith-e2e under run-suffixed names; teardown deletes exactly those objects and no labsmith-e2e namespace', async (t) => {
+  await withStandIn(async (api) => {
+    const made: string[] = [];
+    // Two runs at once share labsmith-e2e: neither disturbs the other's echo objects.
+    const env = await setUpSuite(contextFor(api), { onMade: (m) => made.push(m) });
+    const other = await setUpSuite(contextFor(api));
+    t.not(env.runId, other.runId);
+    t.is(env.ns.ingress, ACCEPTANCE_INGRESS_NAMESPACE);
+    t.deepEqual(env.echo, { namespace: ACCEPTANCE_INGRESS_NAMESPACE, name: `echo-${env.runId}`, labels: { app: 'echo', 'app.kubernetes.io/instance': `echo-${env.runId}` }, labelSelector: `app=echo,app.kubernetes.io/instance=echo-${env.runId}` });
+    t.is(env.echoHost, `echo-${env.runId}.lab.test`);
+    const applied = api.requests.filter((r) => r.method === 'PATCH').map((r) => r.path.split('?')[0]!);
+    for (const path of [...echoPaths(env.runId), ...echoPaths(other.runId)]) t.true(applied.includes(path) && api.objects.has(path), `applied: ${path}`);
+    t.false(applied.some((p) => p.includes('/namespaces/') && p.includes('/echo') && !p.includes(`/namespaces/${ACCEPTANCE_INGRESS_NAMESPACE}/`)), 'no echo object in a run namespace');
+    t.deepEqual(made.filter((m) => m.includes('echo-')), ['Deployment', 'Service', 'Ingress'].map((k) => `${k} ${ACCEPTANCE_INGRESS_NAMESPACE}/echo-${env.runId}`));
+    // The Service IP is read from the run's own Service.
+    t.is((api.objects.get(echoPaths(env.runId)[1]!) as unknown as { spec: { clusterIP: string } }).spec.clusterIP, env.echoServiceIp);
+    t.not(env.echoServiceIp, other.echoServiceIp);
+
+    const before = api.requests.length;
+    t.deepEqual(await tearDownSuite(env), []);
+    const deletes = api.requests.slice(before).filter((r) => r.method === 'DELETE').map((r) => r.path);
+    t.deepEqual(deletes, [...echoPaths(env.runId)].reverse().concat([`/api/v1/namespaces/${env.ns.egress}`, `/api/v1/namespaces/${env.ns.plain}`]), 'newest first, echo objects by name');
+    t.true(ingressNamespaceUntouched(api), `${ACCEPTANCE_INGRESS_NAMESPACE} neither created nor deleted`);
+    t.false(suiteObjects(api).some((k) => k.includes(env.runId)), 'nothing of the torn-down run is left, its echo pod included');
+    for (const path of echoPaths(other.runId)) t.true(api.objects.has(path), `the other run's ${path} stays`);
+    t.true(suiteObjects(api).some((k) => k.includes(`/pods/echo-${other.runId}-`)), "the other run's echo pod stays");
+    t.deepEqual(await tearDownSuite(other), []);
+    t.deepEqual(suiteObjects(api), []);
+    t.true(ingressNamespaceUntouched(api));
+  });
+});
+
+testUnless(missingCommand('openssl'), 'a cluster without the labsmith-e2e namespace: the set-up says the bootstrap makes it, does not create it, and removes what it made', async (t) => {
+  await withStandIn(async (api) => {
+    api.objects.delete(SEEDED_INGRESS_NAMESPACE_PATH);
+    const error = await t.throwsAsync(setUpSuite(contextFor(api)));
+    t.true(error instanceof SetUpError, String(error));
+    t.regex(error!.message, /namespace labsmith-e2e is missing: Traefik serves the suite's Ingress only there/);
+    t.regex((error as SetUpError).hint ?? '', /50-traefik\.yaml/);
+    t.deepEqual((error as SetUpError).leftovers, []);
+    t.false(api.objects.has(SEEDED_INGRESS_NAMESPACE_PATH), 'the suite did not create it');
+    t.false(api.requests.some((r) => r.method === 'PATCH' && (r.path.split('?')[0] === SEEDED_INGRESS_NAMESPACE_PATH || r.path.includes(`/namespaces/${ACCEPTANCE_INGRESS_NAMESPACE}/`))), 'nothing applied there');
+    t.deepEqual(suiteObjects(api), [], 'the run namespaces went again');
   });
 });
 
@@ -234,7 +304,8 @@ test('reproduce commands run through sh as printed and reach each command with t
     const bin = await fakeBin(dir);
     const env = {
       runId: 'ab12cd',
-      ns: { plain: 'labsmith-e2e-ab12cd', egress: 'labsmith-e2e-ab12cd-egress' },
+      ns: { plain: 'labsmith-e2e-ab12cd', egress: 'labsmith-e2e-ab12cd-egress', ingress: 'labsmith-e2e' },
+      echo: { namespace: 'labsmith-e2e', name: 'echo-ab12cd', labels: { app: 'echo', 'app.kubernetes.io/instance': 'echo-ab12cd' }, labelSelector: 'app=echo,app.kubernetes.io/instance=echo-ab12cd' },
       echoHost: 'echo-ab12cd.lab.test',
       echoPod: { name: 'echo-1', ip: '10.42.0.23' },
       echoServiceIp: '10.96.0.50',

@@ -14,11 +14,14 @@ import { join } from 'node:path';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { Namespace, PersistentVolumeClaim, Pod, Service } from 'kubernetes-models/v1';
+import { parseAllDocuments } from 'yaml';
+import { ACCEPTANCE_INGRESS_NAMESPACE, renderAddonManifests } from '../../cloud-init/addons/bundle.ts';
+import { parseLabConfig } from '../../config/load.ts';
 import { run } from '../../core/exec.ts';
 import { runCheck } from '../../lab/acceptance/check.ts';
 import { CLUSTER_READY_CHECKS } from '../../lab/acceptance/checks/health.ts';
 import { tlsMatches } from '../../lab/acceptance/checks/tls.ts';
-import { classifyConnect, parseNslookup, renderClaim, renderEchoObjects, renderNamespace, renderProbePod, renderSuitePolicies, connectCommand, AGNHOST_IMAGE } from '../../lab/acceptance/cluster/objects.ts';
+import { classifyConnect, echoPodsPath, echoRef, parseNslookup, renderClaim, renderEchoObjects, suiteNamespaces, renderNamespace, renderProbePod, renderSuitePolicies, connectCommand, AGNHOST_IMAGE } from '../../lab/acceptance/cluster/objects.ts';
 import { OS_ONLY_REASON, type AcceptanceContext } from '../../lab/acceptance/context.ts';
 import { CLUSTER_CHECKS, runAcceptanceSuite, suiteChecks } from '../../lab/acceptance/suite.ts';
 import { parseTap } from '../../lab/acceptance/report.ts';
@@ -26,7 +29,7 @@ import { KubeApiError, KubeClient, resourcePath } from '../../lab/kube/client.ts
 import { loadKubeconfig, parseKubeconfig } from '../../lab/kube/kubeconfig.ts';
 import { certificateVerdict, nodeVerdict, podsVerdict } from '../../lab/kube/readiness.ts';
 import { ensureLabCa, issueServerCertificate } from '../../lab/secrets.ts';
-import { missingCommand, testUnless, withTempDir } from '../helpers.ts';
+import { missingCommand, NEUTRAL_HOST, testUnless, withTempDir } from '../helpers.ts';
 
 const fixture = async (name: string) => JSON.parse(await readFile(join('test/fixtures/k8s', name), 'utf8'));
 
@@ -160,7 +163,7 @@ test('the suite objects validate against the Kubernetes models; probes use baked
   const models: Record<string, new (o: never) => { validate(): void }> = { Namespace, Deployment, Service, Ingress, NetworkPolicy, Pod, PersistentVolumeClaim };
   const objects = [
     renderNamespace('labsmith-e2e-abc123'),
-    ...renderEchoObjects('labsmith-e2e-abc123', 'echo-abc123.mail.test'),
+    ...renderEchoObjects(echoRef('abc123'), 'echo-abc123.mail.test'),
     ...renderSuitePolicies('labsmith-e2e-abc123-egress'),
     renderProbePod({ name: 'p', namespace: 'n', labels: { 'egress-dns': 'true' }, image: AGNHOST_IMAGE, command: connectCommand('198.51.100.10', 443) }),
     renderProbePod({ name: 'w', namespace: 'n', image: 'busybox', command: ['true'], volumes: [{ name: 'data', claim: 'c', mountPath: '/data' }] }),
@@ -170,6 +173,37 @@ test('the suite objects validate against the Kubernetes models; probes use baked
   t.deepEqual(renderSuitePolicies('x').map((p) => p.metadata.name), ['egress-dns', 'egress-https', 'default-deny-egress']);
   const containers = JSON.stringify(objects).match(/"imagePullPolicy":"[^"]+"/g) ?? [];
   t.true(containers.length >= 3 && containers.every((c) => c.includes('Never')));
+});
+
+test("the echo backend goes into the suite's ingress namespace under run-suffixed names, selecting only its own run's pods", (t) => {
+  const [deployment, service, ingress] = renderEchoObjects(echoRef('abc123'), 'echo-abc123.mail.test') as unknown as [Deployment, Service, Ingress];
+  t.deepEqual([deployment, service, ingress].map((o) => `${o.kind} ${o.metadata!.namespace}/${o.metadata!.name}`), ['Deployment labsmith-e2e/echo-abc123', 'Service labsmith-e2e/echo-abc123', 'Ingress labsmith-e2e/echo-abc123']);
+  t.is(suiteNamespaces('abc123').ingress, ACCEPTANCE_INGRESS_NAMESPACE);
+  const selector = deployment.spec!.selector.matchLabels!;
+  t.is(selector['app.kubernetes.io/instance'], 'echo-abc123');
+  t.deepEqual(service.spec!.selector, selector, 'the Service selects the same pods as the Deployment');
+  t.like(deployment.spec!.template.metadata!.labels, selector);
+  t.is(ingress.spec!.rules![0]!.http!.paths[0]!.backend.service!.name, 'echo-abc123');
+  // Two runs share the namespace: neither's selector matches the other's pods, nor do their names collide.
+  const other = renderEchoObjects(echoRef('ffee00'), 'echo-ffee00.mail.test')[0] as unknown as Deployment;
+  t.notDeepEqual(other.spec!.selector.matchLabels, selector);
+  t.notRegex(echoPodsPath(echoRef('abc123')), /ffee00/);
+  t.is(echoPodsPath(echoRef('abc123')), '/api/v1/namespaces/labsmith-e2e/pods?labelSelector=app%3Decho%2Capp.kubernetes.io%2Finstance%3Decho-abc123');
+});
+
+test("the namespace the suite puts its Ingress in is one Traefik watches, and the add-on bundle (not the suite) makes it", (t) => {
+  const r = parseLabConfig('name: mail\n', NEUTRAL_HOST, '/s');
+  if (!r.ok) throw new Error(JSON.stringify(r.problems));
+  const traefik = renderAddonManifests(r.config, {}).find((a) => a.file === '50-traefik.yaml')!;
+  const docs = parseAllDocuments(traefik.text).map((d) => d.toJSON() as { kind: string; metadata: { name: string; namespace?: string }; spec?: { template?: { spec?: { containers?: { args?: string[] }[] } } } });
+  const args = docs.find((d) => d.kind === 'Deployment')!.spec!.template!.spec!.containers![0]!.args!;
+  const flag = args.filter((a) => a.startsWith('--providers.kubernetesingress.namespaces='));
+  t.is(flag.length, 1, args.join(' '));
+  const watched = flag[0]!.split('=')[1]!.split(',');
+  const [, , ingress] = renderEchoObjects(echoRef('abc123'), 'echo-abc123.mail.test');
+  t.true(watched.includes(ingress!.metadata.namespace!), `Traefik watches ${watched.join(', ')}; the suite's Ingress is in ${ingress!.metadata.namespace}`);
+  t.true(docs.some((d) => d.kind === 'Namespace' && d.metadata.name === ingress!.metadata.namespace), 'the bootstrap renders the namespace');
+  t.true(docs.some((d) => d.kind === 'Role' && d.metadata.namespace === ingress!.metadata.namespace), "Traefik's Role is in it");
 });
 
 test('connect and nslookup outputs are read the way a policy shows itself: a drop is a timeout, a refusal got through', (t) => {

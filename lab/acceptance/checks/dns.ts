@@ -1,7 +1,7 @@
 /** DNS from a pod: CoreDNS resolves the API server's Service and the suite's own. */
 import type { Check } from '../check.ts';
 import type { ClusterCheckContext } from '../cluster/env.ts';
-import { BUSYBOX_IMAGE, ECHO, nslookupCommand, parseNslookup, renderProbePod } from '../cluster/objects.ts';
+import { BUSYBOX_IMAGE, nslookupCommand, parseNslookup, renderProbePod } from '../cluster/objects.ts';
 import { runPodToCompletion } from '../cluster/pods.ts';
 import { envOf, isOutcome, kubectl, podName, readyEnv } from './common.ts';
 
@@ -21,7 +21,7 @@ export const DNS_IN_CLUSTER_CHECK: Check<ClusterCheckContext> = {
     const kube = env.kube;
     const names: [string, string][] = [
       [`kubernetes.default.svc.${ctx.dnsDomain}`, env.kubernetesServiceIp],
-      [`${ECHO.name}.${env.ns.plain}.svc.${ctx.dnsDomain}`, env.echoServiceIp],
+      [`${env.echo.name}.${env.echo.namespace}.svc.${ctx.dnsDomain}`, env.echoServiceIp],
     ];
     const seen: string[] = [];
     let ok = true;

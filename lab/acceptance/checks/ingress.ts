@@ -4,12 +4,11 @@
  */
 import { formatCommand } from '../../../core/exec.ts';
 import { NODE_PORTS } from '../../../cloud-init/addons/bundle.ts';
-import { resourcePath } from '../../kube/client.ts';
 import type { PodObject } from '../../kube/readiness.ts';
 import { sshRun } from '../../ssh.ts';
 import type { Check } from '../check.ts';
 import type { ClusterCheckContext, SuiteEnv } from '../cluster/env.ts';
-import { ECHO } from '../cluster/objects.ts';
+import { echoPodsPath } from '../cluster/objects.ts';
 import { httpGet } from '../probes.ts';
 import { clusterOf, envOf, isOutcome, readyEnv, remote, UNKNOWN_HOST } from './common.ts';
 
@@ -17,7 +16,7 @@ import { clusterOf, envOf, isOutcome, readyEnv, remote, UNKNOWN_HOST } from './c
 const TRAEFIK_404_BODY = '404 page not found';
 
 async function echoPodNames(env: SuiteEnv, signal: AbortSignal): Promise<string[]> {
-  const pods = await env.kube.list<PodObject>(`${resourcePath('v1', 'Pod', env.ns.plain)}?labelSelector=app%3D${ECHO.name}`, signal);
+  const pods = await env.kube.list<PodObject>(echoPodsPath(env.echo), signal);
   return pods.map((p) => p.metadata.name);
 }
 

@@ -1,7 +1,9 @@
 /**
  * The acceptance suite's own world in the cluster and on the host: set up before the cluster
  * checks, torn down after them (also when interrupted). Everything it creates carries the
- * suite's label and lives in two namespaces named after the run, so teardown is two deletes.
+ * suite's label. Most of it lives in two namespaces named after the run; the echo backend lives
+ * in the namespace Traefik serves for the suite (shared, made by the cluster bootstrap), under
+ * run-suffixed names, and teardown deletes exactly those objects, never that namespace.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,12 +12,12 @@ import { join } from 'node:path';
 import { CancelledError, LabError } from '../../../core/errors.ts';
 import { sleep } from '../../../core/sleep.ts';
 import { parseLogTarget } from '../../../cloud-init/user-data.ts';
-import { resourcePath, type KubeClient } from '../../kube/client.ts';
+import { KubeApiError, resourcePath, type KubeClient } from '../../kube/client.ts';
 import { podsVerdict, type PodObject } from '../../kube/readiness.ts';
 import type { AcceptanceContext } from '../context.ts';
 import { startPublicTarget, startSyslogListener, type PublicTarget, type SyslogListener } from './host-side.ts';
 import { isMissing, type Maybe } from './maybe.ts';
-import { ECHO, renderEchoObjects, renderNamespace, renderSuitePolicies, suiteNamespaces, type SuiteNamespaces } from './objects.ts';
+import { echoPodsPath, echoRef, renderEchoObjects, renderNamespace, renderSuitePolicies, suiteNamespaces, type EchoRef, type SuiteNamespaces } from './objects.ts';
 
 export { isMissing, type Maybe };
 
@@ -24,6 +26,8 @@ export interface SuiteEnv {
   kube: KubeClient;
   runId: string;
   ns: SuiteNamespaces;
+  /** This run's echo Deployment, Service and Ingress (in ns.ingress). */
+  echo: EchoRef;
   echoHost: string;
   echoPod: { name: string; ip: string };
   echoServiceIp: string;
@@ -41,17 +45,29 @@ export interface SuiteEnv {
 
 export type ClusterCheckContext = AcceptanceContext & { env?: Maybe<SuiteEnv> };
 
-async function waitForEcho(kube: KubeClient, ns: string, signal?: AbortSignal): Promise<PodObject> {
+async function waitForEcho(kube: KubeClient, echo: EchoRef, signal?: AbortSignal): Promise<PodObject> {
   const deadline = Date.now() + 4 * 60_000;
   let last = '';
   while (Date.now() < deadline) {
-    const pods = await kube.list<PodObject>(`${resourcePath('v1', 'Pod', ns)}?labelSelector=app%3D${ECHO.name}`, signal);
-    const verdict = podsVerdict(pods, ns);
+    const pods = await kube.list<PodObject>(echoPodsPath(echo), signal);
+    const verdict = podsVerdict(pods, echo.namespace);
     if (verdict.ok && pods[0]?.status?.podIP) return pods[0];
     last = verdict.detail;
     await sleep(2000, signal);
   }
-  throw new LabError(`the suite's echo backend did not become ready: ${last}`, `is ${ECHO.name}'s image in the node's containerd store? kubectl -n ${ns} describe pod -l app=${ECHO.name}`);
+  throw new LabError(`the suite's echo backend did not become ready: ${last}`, `is ${echo.name}'s image in the node's containerd store? kubectl -n ${echo.namespace} describe pod -l ${echo.labelSelector}`);
+}
+
+/** The suite only uses the ingress namespace: a cluster without it was bootstrapped by an older labsmith. */
+async function requireIngressNamespace(kube: KubeClient, name: string, signal?: AbortSignal): Promise<void> {
+  try {
+    await kube.get(resourcePath('v1', 'Namespace', undefined, name), signal);
+  } catch (error) {
+    if (error instanceof KubeApiError && error.status === 404) {
+      throw new LabError(`namespace ${name} is missing: Traefik serves the suite's Ingress only there`, `the cluster bootstrap makes it with Traefik's add-on (50-traefik.yaml); rebuild the lab, or apply that add-on again`);
+    }
+    throw error;
+  }
 }
 
 function hostSideOf(ctx: AcceptanceContext): SuiteEnv['hostSide'] {
@@ -99,21 +115,29 @@ export async function setUpSuite(ctx: AcceptanceContext, opts: SetUpOptions = {}
   try {
     const runId = randomBytes(3).toString('hex');
     const ns = suiteNamespaces(runId);
-    const echoHost = `echo-${runId}.${ctx.ingressDomain}`;
+    const echo = echoRef(runId);
+    const echoHost = `${echo.name}.${ctx.ingressDomain}`;
     for (const n of [ns.plain, ns.egress]) {
       // Registered before the request: a namespace the server made before we were cut off still goes.
       undos.push({ what: `namespace ${n}`, undo: () => kube.delete(resourcePath('v1', 'Namespace', undefined, n)) });
       await kube.apply(renderNamespace(n), signal);
       opts.onMade?.(`namespace ${n}`);
     }
-    for (const obj of renderEchoObjects(ns.plain, echoHost)) await kube.apply(obj, signal);
+    await requireIngressNamespace(kube, ns.ingress, signal);
+    for (const obj of renderEchoObjects(echo, echoHost)) {
+      // By name, never the namespace: it is shared with other runs and holds Traefik's Role.
+      const what = `${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}`;
+      undos.push({ what, undo: () => kube.delete(resourcePath(obj.apiVersion, obj.kind, obj.metadata.namespace, obj.metadata.name)) });
+      await kube.apply(obj, signal);
+      opts.onMade?.(what);
+    }
     for (const obj of renderSuitePolicies(ns.egress)) await kube.apply(obj, signal);
-    const echo = await waitForEcho(kube, ns.plain, signal);
+    const echoPod = await waitForEcho(kube, echo, signal);
     const serviceIp = async (namespace: string, name: string) => (await kube.get<{ spec: { clusterIP: string } }>(resourcePath('v1', 'Service', namespace, name), signal)).spec.clusterIP;
     const nodes = await kube.list<{ status?: { addresses?: { type: string; address: string }[] } }>('/api/v1/nodes', signal);
     const nodeIp = nodes[0]?.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
     if (!nodeIp) throw new LabError('the node reports no InternalIP address');
-    const ips = { echoServiceIp: await serviceIp(ns.plain, ECHO.name), kubeDnsIp: await serviceIp('kube-system', 'kube-dns'), kubernetesServiceIp: await serviceIp('default', 'kubernetes') };
+    const ips = { echoServiceIp: await serviceIp(echo.namespace, echo.name), kubeDnsIp: await serviceIp('kube-system', 'kube-dns'), kubernetesServiceIp: await serviceIp('default', 'kubernetes') };
 
     const workDir = await mkdtemp(join(tmpdir(), 'labsmith-e2e-'));
     made(`work directory ${workDir}`, () => rm(workDir, { recursive: true, force: true }));
@@ -151,8 +175,9 @@ export async function setUpSuite(ctx: AcceptanceContext, opts: SetUpOptions = {}
       kube,
       runId,
       ns,
+      echo,
       echoHost,
-      echoPod: { name: echo.metadata.name, ip: echo.status!.podIP! },
+      echoPod: { name: echoPod.metadata.name, ip: echoPod.status!.podIP! },
       ...ips,
       nodeIp,
       hostSide: hostSideOf(ctx),

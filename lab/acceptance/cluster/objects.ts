@@ -1,12 +1,13 @@
 /**
  * The objects the acceptance suite creates (pure): two namespaces (one plain, one under the
- * production egress policies with default-deny), an echo backend with its Service and Ingress,
- * and short-lived probe pods. Only the pinned test images baked into the image are used, with
+ * production egress policies with default-deny), an echo backend with its Service and Ingress in
+ * the namespace Traefik serves for the suite (made by the cluster bootstrap, shared by runs, so
+ * the echo objects carry the run id in their names), and short-lived probe pods. Only the pinned test images baked into the image are used, with
  * imagePullPolicy Never: the suite never pulls from a registry.
  */
-import { ACCEPTANCE_IMAGES, LOCAL_PATH_HELPER_IMAGE } from '../../../cloud-init/addons/bundle.ts';
+import { ACCEPTANCE_IMAGES, ACCEPTANCE_INGRESS_NAMESPACE, LOCAL_PATH_HELPER_IMAGE } from '../../../cloud-init/addons/bundle.ts';
 import { renderEgressPolicies } from '../../../cloud-init/addons/network-policies.ts';
-import type { KubeObject } from '../../kube/client.ts';
+import { resourcePath, type KubeObject } from '../../kube/client.ts';
 
 export const AGNHOST_IMAGE = ACCEPTANCE_IMAGES[0];
 /** busybox is in the image already (local-path's helper): nslookup, wget and a shell. */
@@ -16,31 +17,56 @@ export const ECHO = { name: 'echo', port: 8080, servicePort: 80 } as const;
 export const POLICY_LABELS = { dns: { 'egress-dns': 'true' }, https: { 'egress-https': 'true' } } as const;
 
 export interface SuiteNamespaces {
-  /** No policies: positive controls, ingress backend, storage, logs. */
+  /** No policies: positive controls, storage, logs. */
   plain: string;
   /** The production egress policies plus default-deny. */
   egress: string;
+  /**
+   * The echo backend's: one of the namespaces Traefik watches (it is limited to them). The
+   * cluster bootstrap makes it and Traefik's Role in it, so the suite neither creates nor deletes it.
+   */
+  ingress: string;
 }
 
 export function suiteNamespaces(runId: string): SuiteNamespaces {
-  return { plain: `labsmith-e2e-${runId}`, egress: `labsmith-e2e-${runId}-egress` };
+  return { plain: `labsmith-e2e-${runId}`, egress: `labsmith-e2e-${runId}-egress`, ingress: ACCEPTANCE_INGRESS_NAMESPACE };
+}
+
+/** This run's echo backend: Deployment, Service and Ingress share the name; its pods carry the selector's label. */
+export interface EchoRef {
+  namespace: string;
+  name: string;
+  /** Only this run's echo pods (other runs share the namespace). */
+  labels: Record<string, string>;
+  /** `labels` as a labelSelector query value (not yet URL-encoded). */
+  labelSelector: string;
+}
+
+export function echoRef(runId: string): EchoRef {
+  const name = `${ECHO.name}-${runId}`;
+  const labels = { app: ECHO.name, 'app.kubernetes.io/instance': name };
+  return { namespace: ACCEPTANCE_INGRESS_NAMESPACE, name, labels, labelSelector: Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',') };
 }
 
 export function renderNamespace(name: string): KubeObject {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { ...SUITE_LABEL } } };
 }
 
+/** The API path that lists this run's echo pods. */
+export const echoPodsPath = (echo: EchoRef) => `${resourcePath('v1', 'Pod', echo.namespace)}?labelSelector=${encodeURIComponent(echo.labelSelector)}`;
+
 /** agnhost netexec answers /hostname with its pod name: a 200 from it proves which backend answered. */
-export function renderEchoObjects(namespace: string, host: string): KubeObject[] {
-  const labels = { app: ECHO.name, ...SUITE_LABEL };
+export function renderEchoObjects(echo: EchoRef, host: string): KubeObject[] {
+  const { namespace, name } = echo;
+  const labels = { ...echo.labels, ...SUITE_LABEL };
   return [
     {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
-      metadata: { name: ECHO.name, namespace, labels },
+      metadata: { name, namespace, labels },
       spec: {
         replicas: 1,
-        selector: { matchLabels: { app: ECHO.name } },
+        selector: { matchLabels: echo.labels },
         template: {
           metadata: { labels },
           spec: {
@@ -61,16 +87,16 @@ export function renderEchoObjects(namespace: string, host: string): KubeObject[]
     {
       apiVersion: 'v1',
       kind: 'Service',
-      metadata: { name: ECHO.name, namespace, labels },
-      spec: { selector: { app: ECHO.name }, ports: [{ name: 'http', port: ECHO.servicePort, targetPort: ECHO.port }] },
+      metadata: { name, namespace, labels },
+      spec: { selector: echo.labels, ports: [{ name: 'http', port: ECHO.servicePort, targetPort: ECHO.port }] },
     },
     {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'Ingress',
-      metadata: { name: ECHO.name, namespace, labels },
+      metadata: { name, namespace, labels },
       spec: {
         ingressClassName: 'traefik',
-        rules: [{ host, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: ECHO.name, port: { number: ECHO.servicePort } } } }] } }],
+        rules: [{ host, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name, port: { number: ECHO.servicePort } } } }] } }],
       },
     },
   ];
