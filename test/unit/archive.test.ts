@@ -8,7 +8,8 @@ import { lockId, mirrorDir, parseReleaseSha256, planPoolFiles, validUntil } from
 import { renderMirrorMovedError } from '../../images/archive/messages.ts';
 import { pruneArchive } from '../../images/archive/archive-image.ts';
 import { openArchiveRoute, openSnapshotRoute, renderFetchAptConf, renderFetchRouteArgs } from '../../images/archive/route.ts';
-import { scanBlobs } from '../../images/archive/store.ts';
+import { listViews, scanBlobs } from '../../images/archive/store.ts';
+import { planArchiveHistory } from '../../images/archive/history.ts';
 import type { AptSource } from '../../images/recipe.ts';
 import { makeSigningKey, serveDirectory, type TestKey } from '../fixtures/apt-repo.ts';
 import { aptInPrivateRoot, exportKeyring, fixtureLock, writeFixtureSuite } from '../fixtures/archive-repo.ts';
@@ -182,6 +183,9 @@ testUnless(tools, 'prune --keep 1 keeps the newest lock and removes every blob o
     const second = await archiveBuild({ out, lock: lock2, sources: [f.source], installed: [{ name: 'hello', version: '2.0', architecture: 'amd64' }], keyring: f.keyring });
     t.is(second.locks, 2);
     t.true(second.addedBytes > 0 && second.addedBytes < second.totalBytes);
+    const history = planArchiveHistory(await listViews(out));
+    t.deepEqual(history.map((h) => h.lockId), [first.result.lockId, second.lockId], 'oldest first');
+    t.is(history[1]!.addedBytes, second.addedBytes, 'the history says what the newer lock added, as archiving it did');
     const pruned = await pruneArchive(out, 1);
     t.deepEqual(pruned.kept, [second.lockId]);
     t.deepEqual(pruned.removed, [first.result.lockId]);
