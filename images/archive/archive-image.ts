@@ -7,13 +7,17 @@ import { formatSize } from '../../core/units.ts';
 import { buildImage, type BuildImageOptions, type BuiltImage } from '../build.ts';
 import { parseDpkgStatus, type InstalledPackage } from '../manifest.ts';
 import { aptSources } from '../recipe.ts';
+import type { ImageLock } from '../lock/lock.ts';
 import { removeTree } from '../../core/remove-tree.ts';
 import { ARCHIVE_DIRS } from './layout.ts';
 import { archiveBuild, type ArchiveResult } from './collect.ts';
 import { isArchive, listViews, scanBlobs } from './store.ts';
 
-/** Every package of the tools layer (its chroot's dpkg status) and of the boot layer (the manifest). */
-export async function installedPackages(image: BuiltImage): Promise<InstalledPackage[]> {
+/**
+ * Every package of the tools layer (its chroot's dpkg status) and of the boot layer (the
+ * manifest) that came from Debian: the locked Kubernetes packages are archived as files.
+ */
+export async function installedPackages(image: BuiltImage, lock: ImageLock): Promise<InstalledPackage[]> {
   const statusFile = join(image.plan.tools.dir, 'root', 'var/lib/dpkg/status');
   let tools: InstalledPackage[];
   try {
@@ -21,7 +25,8 @@ export async function installedPackages(image: BuiltImage): Promise<InstalledPac
   } catch {
     throw new LabError(`${statusFile} is missing: the tools layer's package list is needed for the archive`, 'build again with `npm run image:build -- --rebuild`, then archive');
   }
-  return [...tools, ...image.manifest.packages];
+  const fromKubernetes = new Set(image.manifest.kubernetes ? Object.keys(lock.kubernetes.packages) : []);
+  return [...tools, ...image.manifest.packages.filter((p) => !fromKubernetes.has(p.name))];
 }
 
 export async function archiveImage(opts: BuildImageOptions & { out: string }): Promise<{ image: BuiltImage; result: ArchiveResult }> {
@@ -33,7 +38,7 @@ export async function archiveImage(opts: BuildImageOptions & { out: string }): P
       out: opts.out,
       lock: opts.source.lock,
       sources: aptSources(opts.debian),
-      installed: await installedPackages(image),
+      installed: await installedPackages(image, opts.source.lock),
       kubernetes: image.resolved,
       image: { inputsHash: image.manifest.inputsHash, kubernetes: Boolean(image.manifest.kubernetes), files: Object.fromEntries(Object.entries(image.manifest.files).map(([n, f]) => [n, f.sha256])) },
       signal: opts.signal,
