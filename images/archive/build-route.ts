@@ -7,7 +7,8 @@ import type { Progress } from '../../core/progress.ts';
 import type { AptSource } from '../recipe.ts';
 import type { ImageSource } from '../source.ts';
 import { SNAPSHOT_TIMESTAMP } from './layout.ts';
-import { fetchRouteArgs, isArchive, openArchiveRoute, openSnapshotRoute, type FetchRoute } from './route.ts';
+import { fetchRouteArgs, openArchiveRoute, openSnapshotRoute, type FetchRoute } from './route.ts';
+import { isArchive } from './store.ts';
 
 export type BuildRoute = FetchRoute;
 

@@ -19,7 +19,7 @@ import type { ImageLock } from '../lock/lock.ts';
 import { parseReleaseDate, releaseDateField, type MirrorState } from '../mirror.ts';
 import type { AptSource } from '../recipe.ts';
 import { ARCHIVE_DIRS, lockId, mirrorDir, parseReleaseSha256, releaseEntry, snapshotUri, validUntil, VIEW_FILES, type ArchiveIndex } from './layout.ts';
-import { isArchive, listViews, readIndex } from './store.ts';
+import { listViews, readIndex } from './store.ts';
 import { ArchiveInputError, checkHash, DEBIAN_ARCHIVE_KEYRING, readPackagesIndex, verifyInRelease } from './verify.ts';
 
 /** The apt.conf file that exists in the chroot only while mmdebstrap fetches. */
@@ -195,7 +195,7 @@ async function serveFromView(view: string, byPath: Map<string, ArchiveIndex['fil
       res.writeHead(500).end('checksum mismatch\n');
       return;
     }
-    res.writeHead(req.method === 'HEAD' ? 200 : 200, { 'content-length': bytes.length });
+    res.writeHead(200, { 'content-length': bytes.length });
     res.end(req.method === 'HEAD' ? undefined : bytes);
   } catch (error) {
     problems.push(`${join(view, path)} (lock entry ${entry.entry}): ${(error as Error).message}`);
@@ -287,4 +287,3 @@ export async function fetchRouteArgs(running: RunningRoute, dir: string): Promis
   return renderFetchRouteArgs(conf);
 }
 
-export { isArchive };

@@ -1,6 +1,6 @@
 /** Blobs by sha256 and per-lock views of hard links to them (effectful). */
 import { existsSync } from 'node:fs';
-import { link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { LabError } from '../../core/errors.ts';
@@ -46,8 +46,8 @@ export async function storeCopy(store: BlobStore, file: string): Promise<{ blob:
   const bytes = (await stat(file)).size;
   const blob = join(store.dir, blobPath(sha256));
   if (!existsSync(blob)) {
-    const tmp = join(store.dir, ARCHIVE_DIRS.blobs, `.in-${process.pid}-${randomBytes(4).toString('hex')}`);
-    await writeFile(tmp, await readFile(file));
+    const tmp = tmpBlobPath(store);
+    await copyFile(file, tmp);
     await storeBlob(store, tmp, sha256);
   }
   return { blob, sha256, bytes };
