@@ -20,6 +20,7 @@ export const HOST_TOOLS: HostTool[] = [
   { command: 'mcopy', aptPackage: 'mtools', purpose: 'ESP files (tools layer has its own)' },
   { command: '/usr/lib/grub/x86_64-efi/linux.mod', aptPackage: 'grub-efi-amd64-bin', purpose: 'GRUB modules (tools layer has its own)' },
   { command: 'mke2fs', aptPackage: 'e2fsprogs', purpose: 'ext4 (tools layer has its own)' },
+  { command: 'unshare', aptPackage: 'util-linux', purpose: 'runs the disk tools in the tools layer with a private work mount' },
   { command: 'xorriso', aptPackage: 'xorriso', purpose: 'writes the cloud-init seed ISO' },
   { command: 'ssh', aptPackage: 'openssh-client', purpose: 'talks to labs' },
   { command: 'ssh-keygen', aptPackage: 'openssh-client', purpose: 'per-lab SSH keys' },

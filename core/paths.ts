@@ -15,6 +15,8 @@ export const IMAGE_FILES = {
   disk: 'disk.qcow2',
   compressed: 'disk-compressed.qcow2',
   sums: 'SHA256SUMS',
+  /** Size, mtime and inode of the disk files when the layer was made (a cheap check before reuse). */
+  stamp: 'STAMP.json',
   manifest: 'manifest.json',
   rootfsTar: 'rootfs.tar',
   complete: '.complete',

@@ -1,39 +1,37 @@
 /**
- * `image:build`: reads the mirror's state, plans content-addressed layers, and builds the
- * ones not cached: tools (disk tools chroot), rootfs (mmdebstrap tarball, hygiene-checked)
- * and disk (qcow2 + compressed qcow2 + SHA256SUMS + manifest.json).
+ * `image:build`: plans every content-addressed layer once, from the lock (checked against the
+ * mirror first), then builds the ones not cached by executing their plans: tools (disk tools
+ * chroot), rootfs (mmdebstrap tarball, hygiene-checked), Kubernetes (the same with the locked
+ * packages, keyring and image archives) and disk (qcow2 + compressed qcow2 + SHA256SUMS +
+ * manifest.json + stamp). Nothing is planned again after a step has run.
  */
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { LabError } from '../core/errors.ts';
 import { ensureWritableDir } from '../core/fs.ts';
-import { run } from '../core/exec.ts';
 import { sha256File } from '../core/hash.ts';
-import { cacheRoot, IMAGE_FILES, KUBERNETES_GUEST_PATHS } from '../core/paths.ts';
+import { cacheRoot, IMAGE_FILES } from '../core/paths.ts';
 import type { Progress } from '../core/progress.ts';
 import { runSteps, type Step, type StepTiming } from '../core/steps.ts';
 import { readTar } from '../core/tar.ts';
 import { requireHostTools, requireRoot } from '../core/host-tools.ts';
-import { renderConfigureHook, renderEarlyRootfsFiles, renderHygieneHook, renderLateRootfsFiles } from './boot-files.ts';
 import { buildDisk, type BuiltDisk } from './disk.ts';
-import { writeFileTree } from './files.ts';
 import { checkImageHygiene, HYGIENE_CONTENT_PATHS } from './hygiene.ts';
-import { ensureLayer, isLayerComplete, removeLayer } from './layer-cache.ts';
+import { ensureLayer } from './layer-cache.ts';
 import { parseDpkgStatus, parseSha256Sums, renderSha256Sums, type ImageManifest } from './manifest.ts';
-import { renderMmdebstrapArgs } from './mmdebstrap.ts';
-import { readMirrorState, type MirrorState } from './mirror.ts';
-import { aptSources, bootLayer, DPKG_EXCLUDES, OS_PACKAGES, planImageBuild, TOOLS_PACKAGES, type AptSource, type ImageInputs, type ImagePlan, type KubernetesLayerInputs, type LayerPlan } from './recipe.ts';
-import { resolveLockedInputs, type ResolvedInputs } from './artifacts/store.ts';
+import { runPlannedMmdebstrap, type InputFiles } from './mmdebstrap.ts';
+import { parseReleaseDate, readMirrorState, type MirrorState } from './mirror.ts';
+import { aptSources, bootLayer, planImageBuild, type AptSource, type ImageInputs, type ImagePlan, type KubernetesLayerInputs, type LayerPlan } from './recipe.ts';
+import { checkLockComplete, resolveLockedInputs, type InputSelection, type ResolvedInputs } from './artifacts/store.ts';
 import { KUBERNETES_PACKAGES, pinnedKeyring } from './kubernetes/repository.ts';
-import { renderKubernetesHook, renderKubernetesRootfsFiles } from './kubernetes/rootfs-files.ts';
 import type { ImageLock } from './lock/lock.ts';
 import type { ImageSource } from './source.ts';
-// archive: the input archive and snapshot routes (images/archive/)
-import { openBuildRoute, routedMmdebstrap, type BuildRoute } from './archive/build-route.ts';
-import { renderMirrorMovedError } from './archive/messages.ts';
 import { UPSTREAM_MANIFEST_NAMES } from '../cloud-init/addons/bundle.ts';
+// archive: the input archive and snapshot routes (images/archive/)
+import { openBuildRoute, routedExec, type BuildRoute } from './archive/build-route.ts';
+import { renderMirrorMovedError } from './archive/messages.ts';
 
 export interface DebianSettings {
   suite: string;
@@ -51,8 +49,10 @@ export interface BuildImageOptions {
   progress: Progress;
   signal?: AbortSignal;
   cacheDir?: string;
-  /** Rebuild every layer even if cached. */
+  /** Rebuild every layer even if cached (the cached copy is replaced only once the new one is complete). */
   rebuild?: boolean;
+  /** Hash a cached disk in full even when its stamp matches. */
+  verify?: boolean;
 }
 
 export interface BuiltImage {
@@ -77,8 +77,6 @@ interface BuildContext {
   cacheHits: Record<string, boolean>;
   buildSeconds: Record<string, number>;
   built?: BuiltDisk;
-  /** Mirror state and fixed time, kept to re-plan once the Kubernetes inputs are known. */
-  imageInputs?: ImageInputs;
   resolved?: ResolvedInputs;
   /** archive: apt fetches from an input archive or a snapshot instead of the mirror. */
   route?: BuildRoute;
@@ -86,25 +84,48 @@ interface BuildContext {
 
 const MINUTE = 60_000;
 
-export const IMAGE_HOST_TOOLS = ['mmdebstrap', 'debian-archive-keyring'] as const;
+export const IMAGE_HOST_TOOLS = ['mmdebstrap', 'debian-archive-keyring', 'unshare'] as const;
 export const KUBERNETES_HOST_TOOLS = ['gpg', 'skopeo'] as const;
 
 function mustPlan(ctx: BuildContext): ImagePlan {
-  if (!ctx.plan) throw new Error('image plan missing: the "Reading mirror state" step did not run');
+  if (!ctx.plan) throw new Error('image plan missing: the "Planning the build" step did not run');
   return ctx.plan;
 }
 
 async function buildLayer(ctx: BuildContext, layer: LayerPlan, build: (tmpDir: string) => Promise<void>): Promise<void> {
-  const result = await ensureLayer(layer, build);
+  const result = await ensureLayer(layer, build, { rebuild: ctx.opts.rebuild });
   ctx.cacheHits[layer.name] = result.cached;
   ctx.buildSeconds[layer.name] = result.seconds;
 }
 
-/** mmdebstrap with the plan's fixed build time; its whole output goes to the layer's build.log. */
-function runMmdebstrap(plan: ImagePlan, args: string[], layerTmp: string, signal: AbortSignal, route?: BuildRoute) {
-  // archive: a routed build fetches through the archive's or snapshot's loopback proxy.
-  if (route) return routedMmdebstrap(route, args, (routed) => run('mmdebstrap', routed, { env: { SOURCE_DATE_EPOCH: String(plan.sourceDateEpoch) }, signal, logFile: join(layerTmp, 'build.log') }));
-  return run('mmdebstrap', args, { env: { SOURCE_DATE_EPOCH: String(plan.sourceDateEpoch) }, signal, logFile: join(layerTmp, 'build.log') });
+/** Runs a layer's planned mmdebstrap run as it was hashed; a tarball layer is then hygiene-checked. */
+async function buildPlannedLayer(layer: LayerPlan, tmp: string, inputs: InputFiles, signal: AbortSignal, route?: BuildRoute): Promise<void> {
+  if (!layer.mmdebstrap) throw new Error(`layer ${layer.name} has no planned mmdebstrap run`);
+  // archive: a routed build runs the same planned argv with apt pointed at the route's loopback proxy.
+  await runPlannedMmdebstrap(layer.mmdebstrap, tmp, inputs, { signal, placeKeyring: pinnedKeyring, exec: route && routedExec(route) });
+  if (existsSync(join(tmp, IMAGE_FILES.rootfsTar))) await checkRootfsHygiene(join(tmp, IMAGE_FILES.rootfsTar));
+}
+
+const NO_INPUTS: InputFiles = { debs: {}, images: {} };
+
+export const KUBERNETES_INPUTS: InputSelection = { packages: KUBERNETES_PACKAGES, manifests: UPSTREAM_MANIFEST_NAMES, images: true };
+
+/**
+ * The build's inputs from the lock, before anything runs: the Debian mirror state apt must see
+ * (and the build verifies from inside), the fixed time, and the Kubernetes layer's locked inputs.
+ */
+export function imageInputsFromLock(lock: ImageLock, debian: DebianSettings): ImageInputs {
+  const sources = aptSources(debian);
+  const releaseHashes: Record<string, string> = {};
+  const releaseDates: Record<string, number> = {};
+  for (const s of sources) {
+    const locked = lock.debian.releases[s.suite];
+    if (!locked) throw new LabError(`the lock file has no debian.releases.${s.suite}`, 'run `npm run image:lock` to lock the mirror state');
+    releaseHashes[s.suite] = locked.sha256;
+    releaseDates[s.suite] = parseReleaseDate(`Date: ${locked.date}`) ?? 0;
+  }
+  const newest = Math.max(...Object.values(releaseDates));
+  return { suite: debian.suite, mirror: debian.mirror, securityMirror: debian.securityMirror, architecture: 'amd64', releaseHashes, releaseDates, sourceDateEpoch: debian.sourceDateEpoch ?? newest };
 }
 
 export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
@@ -117,19 +138,24 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
     },
   },
   {
-    title: 'Reading mirror state',
+    title: 'Planning the build',
     timeoutMs: 2 * MINUTE,
-    hint: 'the image follows the mirror: without it no layer can be planned',
+    hint: 'the image follows the lock file: every layer is planned from it before anything is built',
     async run(ctx, { signal }) {
-      const { debian } = ctx.opts;
+      const { debian, source } = ctx.opts;
+      const { lock } = source;
+      // Fail before minutes of building: the mirror must still be where the lock is (the build checks again from inside).
       const sources = aptSources(debian);
       // archive: an input archive (--artifacts DIR) or debian.snapshot stands in for the mirror.
-      ctx.route = await openBuildRoute({ debian, sources, source: ctx.opts.source, progress: ctx.opts.progress, signal });
-      const state = ctx.route?.mirrorState ?? (await readMirrorState(sources, signal));
-      checkDebianLock(ctx.opts.source.lock, debian.suite, sources, state);
-      ctx.imageInputs = { ...debian, architecture: 'amd64', releaseHashes: state.releaseHashes, sourceDateEpoch: debian.sourceDateEpoch ?? state.newestDate };
-      ctx.plan = planImageBuild(ctx.imageInputs, ctx.layersDir);
-      if (ctx.opts.rebuild) for (const layer of [ctx.plan.tools, ctx.plan.rootfs]) await removeLayer(layer);
+      ctx.route = await openBuildRoute({ debian, sources, source, progress: ctx.opts.progress, signal });
+      checkDebianLock(lock, debian.suite, sources, ctx.route?.mirrorState ?? (await readMirrorState(sources, signal)));
+      if (source.kubernetes) {
+        if (lock.kubernetes.minor !== source.kubernetesMinor) {
+          throw new LabError(`the lock file is for Kubernetes ${lock.kubernetes.minor}, lab.yaml asks for ${source.kubernetesMinor}`, 'run `npm run image:lock` to lock the new minor (it prints what changes)');
+        }
+        checkLockComplete(lock, KUBERNETES_INPUTS);
+      }
+      ctx.plan = planImageBuild(imageInputsFromLock(lock, debian), ctx.layersDir, source.kubernetes ? kubernetesLayerInputs(lock) : undefined);
     },
   },
   {
@@ -138,9 +164,7 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
     hint: 'the tools layer is a Debian chroot with the disk tools; its output is in the .failed.log file beside the layer in the cache',
     async run(ctx, { signal }) {
       const plan = mustPlan(ctx);
-      await buildLayer(ctx, plan.tools, async (tmp) => {
-        await runMmdebstrap(plan, renderMmdebstrapArgs({ variant: 'apt', format: 'directory', packages: TOOLS_PACKAGES, sources: plan.sources, output: join(tmp, 'root') }), tmp, signal, ctx.route);
-      });
+      await buildLayer(ctx, plan.tools, (tmp) => buildPlannedLayer(plan.tools, tmp, NO_INPUTS, signal, ctx.route));
     },
   },
   {
@@ -149,7 +173,7 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
     hint: 'the full mmdebstrap output is in the .failed.log file beside the layer in the cache; check debian.suite and the mirror',
     async run(ctx, { signal }) {
       const plan = mustPlan(ctx);
-      await buildLayer(ctx, plan.rootfs, (tmp) => buildRootfsTar(plan, tmp, { packages: OS_PACKAGES }, signal, ctx.route));
+      await buildLayer(ctx, plan.rootfs, (tmp) => buildPlannedLayer(plan.rootfs, tmp, NO_INPUTS, signal, ctx.route));
     },
   },
   {
@@ -158,18 +182,13 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
     skip: (ctx) => !ctx.opts.source.kubernetes,
     hint: 'every input is verified against the lock file; the OS layers above are cached, so a retry starts here',
     async run(ctx, { signal, progress }) {
-      const { lock, artifactsDir, kubernetesMinor: minor } = ctx.opts.source;
-      if (lock.kubernetes.minor !== minor) {
-        throw new LabError(`the lock file is for Kubernetes ${lock.kubernetes.minor}, lab.yaml asks for ${minor}`, 'run `npm run image:lock` to lock the new minor (it prints what changes)');
-      }
-      ctx.resolved = await resolveLockedInputs(lock, { packages: KUBERNETES_PACKAGES, manifests: UPSTREAM_MANIFEST_NAMES, images: true }, {
+      const { lock, artifactsDir } = ctx.opts.source;
+      ctx.resolved = await resolveLockedInputs(lock, KUBERNETES_INPUTS, {
         artifactsDir: ctx.route?.artifactsDir ?? artifactsDir,
         storeDir: join(dirname(ctx.layersDir), 'artifacts'),
         signal,
         onItem: (what) => progress.info(what),
       });
-      ctx.plan = planImageBuild(ctx.imageInputs!, ctx.layersDir, kubernetesLayerInputs(lock));
-      if (ctx.opts.rebuild && ctx.plan.kubernetes) await removeLayer(ctx.plan.kubernetes);
     },
   },
   {
@@ -180,20 +199,7 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
     async run(ctx, { signal }) {
       const plan = mustPlan(ctx);
       const resolved = ctx.resolved!;
-      const layer = plan.kubernetes!;
-      await buildLayer(ctx, layer, (tmp) =>
-        buildRootfsTar(plan, tmp, {
-          packages: [...OS_PACKAGES, ...KUBERNETES_PACKAGES.map((p) => resolved.debs[p]!)],
-          extraLate: async (late) => {
-            await writeFileTree(late, renderKubernetesRootfsFiles(kubernetesLayerInputs(ctx.opts.source.lock)));
-            await mkdir(join(late, dirname(KUBERNETES_GUEST_PATHS.keyring)), { recursive: true });
-            await pinnedKeyring(resolved.keyring, ctx.opts.source.lock.kubernetes.keyring.fingerprint, join(late, KUBERNETES_GUEST_PATHS.keyring));
-            await chmod(join(late, KUBERNETES_GUEST_PATHS.keyring), 0o644);
-            for (const archive of Object.values(resolved.images)) await linkOrCopy(archive, join(late, KUBERNETES_GUEST_PATHS.imagesDir, basename(archive)));
-          },
-          extraHooks: { 'kubernetes.sh': renderKubernetesHook() },
-        }, signal, ctx.route),
-      );
+      await buildLayer(ctx, plan.kubernetes!, (tmp) => buildPlannedLayer(plan.kubernetes!, tmp, { keyring: resolved.keyring, debs: resolved.debs, images: resolved.images }, signal, ctx.route));
     },
   },
   {
@@ -201,15 +207,16 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
     timeoutMs: 20 * MINUTE,
     async run(ctx, { signal }) {
       const plan = mustPlan(ctx);
-      if (ctx.opts.rebuild) await removeLayer(plan.disk);
-      if (isLayerComplete(plan.disk) && !(await verifyDiskLayer(plan.disk.dir))) {
-        ctx.opts.progress.warn(`cached image ${plan.disk.dir} does not match its SHA256SUMS: rebuilding it`);
-        await removeLayer(plan.disk);
+      const cached = await verifyDiskLayer(plan.disk.dir, { full: ctx.opts.verify });
+      if (existsSync(join(plan.disk.dir, IMAGE_FILES.complete)) && !cached) {
+        ctx.opts.progress.warn(`cached image ${plan.disk.dir} does not match its SHA256SUMS: building it again`);
       }
-      await buildLayer(ctx, plan.disk, async (tmp) => {
-        ctx.built = await buildDisk({ plan, toolsRoot: join(plan.tools.dir, 'root'), rootfsTar: join(bootLayer(plan).dir, IMAGE_FILES.rootfsTar), outDir: tmp, signal });
+      const result = await ensureLayer(plan.disk, async (tmp) => {
+        ctx.built = await buildDisk({ plan, toolsRoot: join(plan.tools.dir, 'root'), rootfsTar: join(bootLayer(plan).dir, IMAGE_FILES.rootfsTar), outDir: tmp, signal, logFile: join(tmp, 'build.log') });
         await writeImageMetadata(ctx, tmp, ctx.built);
-      });
+      }, { rebuild: ctx.opts.rebuild || (existsSync(join(plan.disk.dir, IMAGE_FILES.complete)) && !cached) });
+      ctx.cacheHits.disk = result.cached;
+      ctx.buildSeconds.disk = result.seconds;
     },
   },
 ];
@@ -240,45 +247,10 @@ export function kubernetesLayerInputs(lock: ImageLock): KubernetesLayerInputs {
     minor: k.minor,
     repository: k.repository,
     keyringSha256: k.keyring.sha256!,
+    keyFingerprint: k.keyring.fingerprint,
     packages: Object.fromEntries(Object.entries(k.packages).map(([n, p]) => [n, { version: p.version, sha256: p.sha256 }])),
     images: Object.fromEntries(Object.entries(lock.images).map(([ref, i]) => [ref, i.amd64])),
   };
-}
-
-async function linkOrCopy(from: string, to: string): Promise<void> {
-  await mkdir(dirname(to), { recursive: true });
-  await link(from, to).catch(() => copyFile(from, to));
-}
-
-/** One mmdebstrap run into `<tmp>/rootfs.tar` with the recipe's files and hooks, plus a layer's own. */
-async function buildRootfsTar(
-  plan: ImagePlan,
-  tmp: string,
-  layer: { packages: readonly string[]; extraLate?: (lateDir: string) => Promise<void>; extraHooks?: Record<string, string> },
-  signal: AbortSignal,
-  route?: BuildRoute,
-): Promise<void> {
-  const hooks = join(tmp, 'hooks');
-  await writeFileTree(join(hooks, 'early'), renderEarlyRootfsFiles());
-  await writeFileTree(join(hooks, 'late'), renderLateRootfsFiles(plan));
-  await layer.extraLate?.(join(hooks, 'late'));
-  const hookFiles: Record<string, string> = { 'configure.sh': renderConfigureHook(), ...layer.extraHooks, 'hygiene.sh': renderHygieneHook() };
-  await writeFileTree(hooks, Object.fromEntries(Object.entries(hookFiles).map(([name, content]) => [name, { content, mode: 0o755 }])));
-  const args = renderMmdebstrapArgs({
-    variant: 'apt',
-    format: 'tar',
-    packages: layer.packages,
-    sources: plan.sources,
-    output: join(tmp, IMAGE_FILES.rootfsTar),
-    dpkgOptions: DPKG_EXCLUDES,
-    syncInEarly: join(hooks, 'early'),
-    syncInLate: join(hooks, 'late'),
-    // Hygiene runs last, after every layer's own hook.
-    customizeHooks: Object.keys(hookFiles).map((name) => join(hooks, name)),
-  });
-  await runMmdebstrap(plan, args, tmp, signal, route);
-  await rm(hooks, { recursive: true });
-  await checkRootfsHygiene(join(tmp, IMAGE_FILES.rootfsTar));
 }
 
 async function checkRootfsHygiene(tarPath: string): Promise<void> {
@@ -315,18 +287,55 @@ async function writeImageMetadata(ctx: BuildContext, dir: string, built: BuiltDi
   };
   await writeFile(join(dir, IMAGE_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
   await writeFile(join(dir, IMAGE_FILES.sums), renderSha256Sums(files));
+  await writeDiskStamp(dir, Object.keys(files));
 }
 
-/** Checks a cached disk layer against its SHA256SUMS. */
-export async function verifyDiskLayer(dir: string): Promise<boolean> {
+/** Size, mtime and inode of each disk file when the layer was made: a cheap check that it was not touched since. */
+export interface DiskStamp {
+  files: Record<string, { bytes: number; mtimeMs: number; ino: number }>;
+}
+
+export async function readDiskStamp(dir: string, names: string[]): Promise<DiskStamp> {
+  const files: DiskStamp['files'] = {};
+  for (const name of names) {
+    const s = await stat(join(dir, name));
+    files[name] = { bytes: s.size, mtimeMs: s.mtimeMs, ino: s.ino };
+  }
+  return { files };
+}
+
+/** Writes the stamp of the files named in SHA256SUMS (replacing any, atomically). */
+export async function writeDiskStamp(dir: string, names: string[]): Promise<void> {
+  const tmp = join(dir, `${IMAGE_FILES.stamp}.${process.pid}`);
+  await writeFile(tmp, JSON.stringify(await readDiskStamp(dir, names), null, 2) + '\n');
+  await rename(tmp, join(dir, IMAGE_FILES.stamp));
+}
+
+/**
+ * Checks a cached disk layer against its SHA256SUMS. Multi-GiB files are hashed only with
+ * `full` (`image:build --verify`) or when their size, mtime or inode differ from the stamp
+ * written when the layer was made; a full check that passes renews the stamp.
+ */
+export async function verifyDiskLayer(dir: string, opts: { full?: boolean } = {}): Promise<boolean> {
   try {
     const sums = parseSha256Sums(await readFile(join(dir, IMAGE_FILES.sums), 'utf8'));
-    if (Object.keys(sums).length === 0) return false;
+    const names = Object.keys(sums);
+    if (names.length === 0) return false;
+    if (!opts.full) {
+      const stamp = JSON.parse(await readFile(join(dir, IMAGE_FILES.stamp), 'utf8').catch(() => '{}')) as Partial<DiskStamp>;
+      const now = await readDiskStamp(dir, names).catch(() => undefined);
+      if (now && stamp.files && names.every((n) => stampMatches(stamp.files![n], now.files[n]!))) return true;
+    }
     for (const [name, expected] of Object.entries(sums)) {
       if (!existsSync(join(dir, name)) || (await sha256File(join(dir, name))) !== expected) return false;
     }
+    await writeDiskStamp(dir, names).catch(() => undefined);
     return true;
   } catch {
     return false;
   }
+}
+
+function stampMatches(a: DiskStamp['files'][string] | undefined, b: DiskStamp['files'][string]): boolean {
+  return a !== undefined && a.bytes === b.bytes && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
 }

@@ -1,7 +1,21 @@
-/** mmdebstrap command lines (pure). */
-import type { AptSource } from './recipe.ts';
+/**
+ * mmdebstrap runs: the command line (pure), the planned run a layer's hash covers, and the
+ * runner that executes exactly that plan in the layer's private build directory.
+ */
+import { chmod, copyFile, link, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { LabError } from '../core/errors.ts';
+import { run as runCommand } from '../core/exec.ts';
+import { removeTree } from '../core/remove-tree.ts';
+import type { FileSpec } from './boot-files.ts';
 
-export interface MmdebstrapPlan {
+export interface AptSource {
+  uri: string;
+  suite: string;
+  components: string[];
+}
+
+export interface MmdebstrapArgs {
   variant: 'apt' | 'essential' | 'required' | 'important' | 'standard' | 'minbase';
   format: 'tar' | 'directory';
   packages: readonly string[];
@@ -11,7 +25,8 @@ export interface MmdebstrapPlan {
   /** Directories copied into the new root before / after package installation. */
   syncInEarly?: string;
   syncInLate?: string;
-  /** Executables run after installation with the root as $1. */
+  /** Executables run with the root as $1: after the essential packages (apt's lists are there), after installation. */
+  essentialHooks?: string[];
   customizeHooks?: string[];
 }
 
@@ -21,7 +36,7 @@ export function renderSourceLine(s: AptSource): string {
 
 export const FILE_MIRROR_AUTOMOUNT = '/usr/share/mmdebstrap/hooks/file-mirror-automount';
 
-export function renderMmdebstrapArgs(plan: MmdebstrapPlan): string[] {
+export function renderMmdebstrapArgs(plan: MmdebstrapArgs): string[] {
   const [first, ...rest] = plan.sources;
   const localDebs = plan.packages.filter((p) => p.startsWith('/'));
   if (!first) throw new Error('mmdebstrap needs at least one apt source');
@@ -42,8 +57,93 @@ export function renderMmdebstrapArgs(plan: MmdebstrapPlan): string[] {
   ];
   for (const option of plan.dpkgOptions ?? []) args.push(`--dpkgopt=${option}`);
   if (plan.syncInEarly) args.push(`--setup-hook=sync-in ${plan.syncInEarly} /`);
+  for (const hook of plan.essentialHooks ?? []) args.push(`--essential-hook=${hook}`);
   if (plan.syncInLate) args.push(`--customize-hook=sync-in ${plan.syncInLate} /`);
   for (const hook of plan.customizeHooks ?? []) args.push(`--customize-hook=${hook}`);
   args.push(first.suite, plan.output, renderSourceLine(first), ...rest.map(renderSourceLine));
   return args;
+}
+
+/**
+ * Stands for the layer's private build directory in a planned run: the plan (and so the layer
+ * hash) cannot hold a per-process path, so the runner substitutes this one prefix and nothing else.
+ */
+export const BUILD_DIR = '/@labsmith-build-dir@';
+
+/** A locked input placed into the build directory; the runner gets its host file from the resolved inputs. */
+export type PlannedInput =
+  | { kind: 'keyring'; sha256: string; fingerprint: string }
+  | { kind: 'deb'; name: string; version: string; sha256: string }
+  | { kind: 'image'; ref: string; digest: string };
+
+/** Everything one mmdebstrap run is: a layer's hash covers all of it. */
+export interface MmdebstrapRun {
+  argv: string[];
+  env: Record<string, string>;
+  /** Rendered files written under the build directory first (path relative to it). */
+  files: Record<string, FileSpec>;
+  /** Locked inputs placed under the build directory (path relative to it). */
+  inputs: Record<string, PlannedInput>;
+  /** Top-level entries of the build directory removed after the run (hooks, staged inputs). */
+  scratch: string[];
+}
+
+/** The argv as executed in `buildDir` (pure). */
+export function bindBuildDir(argv: readonly string[], buildDir: string): string[] {
+  return argv.map((a) => a.split(BUILD_DIR).join(buildDir));
+}
+
+/** Host files of the locked inputs a run places (from resolveLockedInputs); checksums were verified there. */
+export interface InputFiles {
+  keyring?: string;
+  debs: Record<string, string>;
+  images: Record<string, string>;
+}
+
+export type Exec = typeof runCommand;
+
+export interface RunMmdebstrapOptions {
+  signal?: AbortSignal;
+  /** Places the keyring: checks the pinned fingerprint and writes a binary keyring (images/kubernetes/repository.ts). */
+  placeKeyring?: (keyFile: string, fingerprint: string, out: string) => Promise<void>;
+  /** The command seam (core/exec.ts); tests pass a recorder to compare the executed argv with the plan. */
+  exec?: Exec;
+}
+
+/** Executes exactly the planned run in `buildDir`; the output is wherever the plan's argv puts it. */
+export async function runPlannedMmdebstrap(planned: MmdebstrapRun, buildDir: string, inputs: InputFiles, opts: RunMmdebstrapOptions = {}): Promise<void> {
+  for (const [path, spec] of Object.entries(planned.files)) {
+    const target = join(buildDir, path);
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, spec.content);
+    await chmod(target, spec.mode);
+  }
+  for (const [path, input] of Object.entries(planned.inputs)) {
+    const target = join(buildDir, path);
+    await mkdir(dirname(target), { recursive: true });
+    if (input.kind === 'keyring') {
+      if (!inputs.keyring || !opts.placeKeyring) throw new Error('the planned run needs the Kubernetes keyring, which was not resolved');
+      await opts.placeKeyring(inputs.keyring, input.fingerprint, target);
+      await chmod(target, 0o644);
+    } else {
+      const from = input.kind === 'deb' ? inputs.debs[input.name] : inputs.images[input.ref];
+      if (!from) throw new Error(`the planned run needs ${input.kind === 'deb' ? input.name : input.ref}, which was not resolved`);
+      await link(from, target).catch(() => copyFile(from, target));
+    }
+  }
+  const exec = opts.exec ?? runCommand;
+  const logFile = join(buildDir, 'build.log');
+  try {
+    await exec('mmdebstrap', bindBuildDir(planned.argv, buildDir), { env: planned.env, signal: opts.signal, logFile });
+  } catch (error) {
+    const moved = (await readFile(logFile, 'utf8').catch(() => '')).split('\n').filter((l) => l.startsWith('labsmith: the Debian mirror moved during the build') || l.startsWith('labsmith: apt downloaded no InRelease'));
+    if (moved.length) {
+      throw new LabError(
+        `the Debian mirror moved during the build (nothing was cached):\n${moved.map((l) => `  - ${l.replace(/^labsmith: (the Debian mirror moved during the build: )?/, '')}`).join('\n')}`,
+        'the mirror published a new state after the lock was checked: run `npm run image:lock` to take it (it prints what changed), then build again',
+      );
+    }
+    throw error;
+  }
+  for (const entry of planned.scratch) await removeTree(join(buildDir, entry));
 }

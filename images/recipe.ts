@@ -1,20 +1,24 @@
 /**
- * What goes into the image, as data. `planImageBuild` turns the recipe and the mirror's
- * state into content-addressed layers: a layer's name carries the hash of its inputs, so
- * unchanged inputs are a cache hit and any change rebuilds that layer and those above it.
+ * What goes into the image, as data. `planImageBuild` turns the recipe and the locked mirror
+ * state into content-addressed layers, once, before anything is built: each layer's plan holds
+ * the exact mmdebstrap argv, environment, hooks, files and locked inputs it will run with, and its
+ * hash is taken over that plan, so any change to a flag, hook or file rebuilds that layer and
+ * those above it, with no version constant to bump. The build executes the plan as it is.
  */
 import { join } from 'node:path';
 import { hashInputs, uuidFromSeed } from '../core/hash.ts';
+import { IMAGE_FILES, KUBERNETES_GUEST_PATHS } from '../core/paths.ts';
+import { imageArchiveName } from './artifacts/names.ts';
+import type { KubernetesLayerInputs } from './kubernetes/layer-inputs.ts';
 import { renderKubernetesHook, renderKubernetesRootfsFiles } from './kubernetes/rootfs-files.ts';
-import { renderConfigureHook, renderEarlyRootfsFiles, renderEspGrubConfig, renderHygieneHook, renderLateRootfsFiles } from './boot-files.ts';
+import { renderConfigureHook, renderEarlyRootfsFiles, renderEspGrubConfig, renderHygieneHook, renderLateRootfsFiles, type FileSpec } from './boot-files.ts';
+import { diskCommandsFingerprint, type DiskIds } from './disk-plan.ts';
+import { MIRROR_CHECK_PARAMS, MIRROR_CHECK_SCRIPT, renderMirrorCheckParams } from './mirror-check.ts';
+import { BUILD_DIR, renderMmdebstrapArgs, type AptSource, type MmdebstrapRun, type PlannedInput } from './mmdebstrap.ts';
 
-/**
- * Bumped when a layer's build code changes in a way its inputs do not capture (rendered
- * files and hooks are inputs already). The tools layer depends on its packages only.
- */
-export const ROOTFS_RECIPE_VERSION = 2;
-export const DISK_RECIPE_VERSION = 2;
-export const KUBERNETES_RECIPE_VERSION = 1;
+export type { AptSource } from './mmdebstrap.ts';
+export type { KubernetesLayerInputs } from './kubernetes/layer-inputs.ts';
+export { ESP_SIZE_MIB, GRUB_MODULES, planRootSizeMiB } from './disk-plan.ts';
 
 /** The OS layer: a bootable Debian with what the cluster needs from Debian itself. */
 export const OS_PACKAGES = [
@@ -62,12 +66,6 @@ export const TOOLS_PACKAGES = [
   'qemu-utils',
 ] as const;
 
-/** GRUB modules built into the EFI binary (no module loading from disk). */
-export const GRUB_MODULES = [
-  'part_gpt', 'fat', 'ext2', 'normal', 'linux', 'search', 'search_fs_uuid', 'configfile',
-  'echo', 'gzio', 'all_video', 'efi_gop', 'test', 'serial', 'terminal', 'sleep',
-] as const;
-
 /** Documentation, manuals and translations are dropped (copyright files stay). */
 export const DPKG_EXCLUDES = [
   'path-exclude=/usr/share/doc/*',
@@ -85,31 +83,35 @@ export const DPKG_EXCLUDES = [
   'path-include=/etc/apparmor.d/local/*',
 ] as const;
 
-export const ESP_SIZE_MIB = 64;
-
-export interface AptSource {
-  uri: string;
-  suite: string;
-  components: string[];
+/** The recipe's own parts (constants and rendered hooks): arguments of the plan, so a test can change one. */
+export interface ImageRecipe {
+  osPackages: readonly string[];
+  toolsPackages: readonly string[];
+  dpkgExcludes: readonly string[];
+  earlyFiles: Record<string, FileSpec>;
+  configureHook: string;
+  hygieneHook: string;
 }
+
+export const IMAGE_RECIPE: ImageRecipe = {
+  osPackages: OS_PACKAGES,
+  toolsPackages: TOOLS_PACKAGES,
+  dpkgExcludes: DPKG_EXCLUDES,
+  earlyFiles: renderEarlyRootfsFiles(),
+  configureHook: renderConfigureHook(),
+  hygieneHook: renderHygieneHook(),
+};
 
 export interface ImageInputs {
   suite: string;
   mirror: string;
   securityMirror: string;
   architecture: 'amd64';
-  /** sha256 of each suite's InRelease: the mirror's state the build saw. */
+  /** sha256 of each suite's InRelease as locked: the mirror state apt must see during the build (checked from inside it). */
   releaseHashes: Record<string, string>;
+  /** Each suite's Release `Date:` in seconds. */
+  releaseDates: Record<string, number>;
   sourceDateEpoch: number;
-}
-
-/** What the Kubernetes layer adds, as locked: packages and image archives by checksum and digest. */
-export interface KubernetesLayerInputs {
-  minor: string;
-  repository: string;
-  keyringSha256: string;
-  packages: Record<string, { version: string; sha256: string }>;
-  images: Record<string, string>;
 }
 
 export interface LayerPlan {
@@ -117,7 +119,10 @@ export interface LayerPlan {
   hash: string;
   /** `<name>-<first 16 hex of hash>` under the cache's layers directory. */
   dir: string;
+  /** Everything the hash is taken over (written into the layer's marker). */
   inputs: unknown;
+  /** The run that builds it, as hashed (the disk layer's commands are in disk-plan.ts). */
+  mmdebstrap?: MmdebstrapRun;
 }
 
 export interface ImagePlan {
@@ -154,51 +159,143 @@ export function bootLayer(plan: Pick<ImagePlan, 'rootfs' | 'kubernetes'>): Layer
   return plan.kubernetes ?? plan.rootfs;
 }
 
-export function planImageBuild(inputs: ImageInputs, layersDir: string, kubernetes?: KubernetesLayerInputs): ImagePlan {
-  const sources = aptSources(inputs);
-  const base = { architecture: inputs.architecture, sources, releaseHashes: inputs.releaseHashes, sourceDateEpoch: inputs.sourceDateEpoch };
-  const toolsInputs = { ...base, packages: TOOLS_PACKAGES };
-  const toolsHash = hashInputs(toolsInputs);
-  // Filesystem ids are named in the root filesystem (fstab, grub.cfg), so they derive from its inputs.
-  const rootUuid = uuidFromSeed(`root:${hashInputs(base)}`);
-  const espVolumeId = uuidFromSeed(`esp:${hashInputs(base)}`).slice(0, 8).toUpperCase();
-  // The rendered files and hooks are inputs too: changing a renderer rebuilds the layer.
-  const rootfsInputs = {
-    ...base,
-    recipe: ROOTFS_RECIPE_VERSION,
-    packages: OS_PACKAGES,
-    excludes: DPKG_EXCLUDES,
-    files: { early: renderEarlyRootfsFiles(), late: renderLateRootfsFiles({ rootUuid, espVolumeId }) },
-    hooks: [renderConfigureHook(), renderHygieneHook()],
-  };
-  const rootfsHash = hashInputs(rootfsInputs);
-  const kubernetesInputs = kubernetes && { rootfs: rootfsInputs, recipe: KUBERNETES_RECIPE_VERSION, kubernetes, files: renderKubernetesRootfsFiles(kubernetes), hooks: [renderKubernetesHook()] };
-  const kubernetesHash = kubernetesInputs && hashInputs(kubernetesInputs);
-  const diskInputs = { recipe: DISK_RECIPE_VERSION, rootfs: kubernetesHash ?? rootfsHash, tools: toolsHash, esp: ESP_SIZE_MIB, grub: GRUB_MODULES, espConfig: renderEspGrubConfig(rootUuid) };
-  const diskHash = hashInputs(diskInputs);
-  const layer = (name: LayerPlan['name'], hash: string, layerInputs: unknown): LayerPlan => ({
-    name,
-    hash,
-    dir: join(layersDir, `${name}-${hash.slice(0, 16)}`),
-    inputs: layerInputs,
-  });
+/** A rendered hook file in a run's hooks directory. */
+const hookFile = (content: string): FileSpec => ({ content, mode: 0o755 });
+
+/** Files under `dir` in the build directory, from a rendered tree. */
+function under(dir: string, files: Record<string, FileSpec>): Record<string, FileSpec> {
+  return Object.fromEntries(Object.entries(files).map(([path, spec]) => [`${dir}/${path}`, spec]));
+}
+
+interface RootfsRunSpec {
+  recipe: ImageRecipe;
+  packages: readonly string[];
+  sources: AptSource[];
+  releaseHashes: Record<string, string>;
+  sourceDateEpoch: number;
+  early: Record<string, FileSpec>;
+  late: Record<string, FileSpec>;
+  /** Locked inputs placed under the late tree or beside it. */
+  inputs?: Record<string, PlannedInput>;
+  /** Customize hooks after configure.sh; hygiene.sh runs last, after every layer's own. */
+  hooks?: Record<string, string>;
+}
+
+/** The mirror check every run starts with: the InRelease files apt downloaded must be the planned ones. */
+function mirrorCheckFiles(sources: AptSource[], releaseHashes: Record<string, string>): Record<string, FileSpec> {
   return {
-    tools: layer('tools', toolsHash, toolsInputs),
-    rootfs: layer('rootfs', rootfsHash, rootfsInputs),
-    ...(kubernetesHash ? { kubernetes: layer('kubernetes', kubernetesHash, kubernetesInputs) } : {}),
-    disk: layer('disk', diskHash, diskInputs),
-    rootUuid,
-    espVolumeId,
-    diskGuid: uuidFromSeed(`disk:${diskHash}`),
-    espPartGuid: uuidFromSeed(`esp-part:${diskHash}`),
-    rootPartGuid: uuidFromSeed(`root-part:${diskHash}`),
-    sources,
-    sourceDateEpoch: inputs.sourceDateEpoch,
+    'hooks/check-mirror-state.sh': hookFile(MIRROR_CHECK_SCRIPT),
+    [`hooks/${MIRROR_CHECK_PARAMS}`]: { content: renderMirrorCheckParams(sources, releaseHashes), mode: 0o644 },
   };
 }
 
-/** Root filesystem size: the tree plus a quarter plus 256 MiB headroom, rounded up to 64 MiB. Grown on first boot. */
-export function planRootSizeMiB(tarBytes: number): number {
-  const mib = Math.ceil((tarBytes * 1.25) / 2 ** 20) + 256;
-  return Math.ceil(mib / 64) * 64;
+/** One mmdebstrap run into `<build>/rootfs.tar` with the recipe's files and hooks, plus a layer's own. */
+function planRootfsRun(spec: RootfsRunSpec): MmdebstrapRun {
+  const b = (p: string) => `${BUILD_DIR}/${p}`;
+  const hooks: Record<string, string> = { 'configure.sh': spec.recipe.configureHook, ...spec.hooks, 'hygiene.sh': spec.recipe.hygieneHook };
+  return {
+    argv: renderMmdebstrapArgs({
+      variant: 'apt',
+      format: 'tar',
+      packages: spec.packages,
+      sources: spec.sources,
+      output: b(IMAGE_FILES.rootfsTar),
+      dpkgOptions: spec.recipe.dpkgExcludes,
+      syncInEarly: b('hooks/early'),
+      syncInLate: b('hooks/late'),
+      essentialHooks: [b('hooks/check-mirror-state.sh')],
+      customizeHooks: Object.keys(hooks).map((name) => b(`hooks/${name}`)),
+    }),
+    env: { SOURCE_DATE_EPOCH: String(spec.sourceDateEpoch) },
+    files: {
+      ...under('hooks/early', spec.early),
+      ...under('hooks/late', spec.late),
+      ...Object.fromEntries(Object.entries(hooks).map(([name, content]) => [`hooks/${name}`, hookFile(content)])),
+      ...mirrorCheckFiles(spec.sources, spec.releaseHashes),
+    },
+    inputs: spec.inputs ?? {},
+    scratch: ['hooks', 'debs'],
+  };
+}
+
+/** The locked Kubernetes inputs as placed into the layer's build directory. */
+function kubernetesInputs(k: KubernetesLayerInputs): Record<string, PlannedInput> {
+  const inputs: Record<string, PlannedInput> = {
+    [`hooks/late/${KUBERNETES_GUEST_PATHS.keyring}`]: { kind: 'keyring', sha256: k.keyringSha256, fingerprint: k.keyFingerprint },
+  };
+  for (const [name, p] of Object.entries(k.packages).sort(([a], [b]) => (a < b ? -1 : 1))) inputs[`debs/${kubernetesDebName(name, p.version)}`] = { kind: 'deb', name, version: p.version, sha256: p.sha256 };
+  for (const [ref, digest] of Object.entries(k.images).sort(([a], [b]) => (a < b ? -1 : 1))) inputs[`hooks/late/${KUBERNETES_GUEST_PATHS.imagesDir}/${imageArchiveName(ref)}`] = { kind: 'image', ref, digest };
+  return inputs;
+}
+
+export function kubernetesDebName(name: string, version: string): string {
+  return `${name}_${version.replace(/^\d+:/, '')}_amd64.deb`;
+}
+
+/**
+ * The whole build, planned once from the locked state (changesets' assembleReleasePlan is the
+ * model: every input is an argument, nothing is read here).
+ */
+export function planImageBuild(inputs: ImageInputs, layersDir: string, kubernetes?: KubernetesLayerInputs, recipe: ImageRecipe = IMAGE_RECIPE): ImagePlan {
+  const sources = aptSources(inputs);
+  const { architecture, releaseHashes, sourceDateEpoch } = inputs;
+  const layer = (name: LayerPlan['name'], layerInputs: object, mmdebstrap?: MmdebstrapRun): LayerPlan => {
+    const hash = hashInputs(layerInputs);
+    return { name, hash, dir: join(layersDir, `${name}-${hash.slice(0, 16)}`), inputs: layerInputs, ...(mmdebstrap ? { mmdebstrap } : {}) };
+  };
+
+  // The tools layer needs only the base suite: what it installs, not every security push.
+  const toolsSources = sources.slice(0, 1);
+  const toolsRun: MmdebstrapRun = {
+    argv: renderMmdebstrapArgs({ variant: 'apt', format: 'directory', packages: recipe.toolsPackages, sources: toolsSources, output: `${BUILD_DIR}/root`, essentialHooks: [`${BUILD_DIR}/hooks/check-mirror-state.sh`] }),
+    env: { SOURCE_DATE_EPOCH: String(inputs.releaseDates[inputs.suite] ?? sourceDateEpoch) },
+    files: mirrorCheckFiles(toolsSources, releaseHashes),
+    inputs: {},
+    scratch: ['hooks'],
+  };
+  const tools = layer('tools', { architecture, mmdebstrap: toolsRun }, toolsRun);
+
+  // Filesystem ids are named in the root filesystem (fstab, grub.cfg), so they derive from its mirror state.
+  const base = { architecture, sources, releaseHashes, sourceDateEpoch };
+  const rootUuid = uuidFromSeed(`root:${hashInputs(base)}`);
+  const espVolumeId = uuidFromSeed(`esp:${hashInputs(base)}`).slice(0, 8).toUpperCase();
+  const osSpec: RootfsRunSpec = { recipe, packages: recipe.osPackages, sources, releaseHashes, sourceDateEpoch, early: recipe.earlyFiles, late: renderLateRootfsFiles({ rootUuid, espVolumeId }) };
+  const rootfsRun = planRootfsRun(osSpec);
+  const rootfs = layer('rootfs', { architecture, mmdebstrap: rootfsRun }, rootfsRun);
+
+  let kube: LayerPlan | undefined;
+  if (kubernetes) {
+    const inputsPlaced = kubernetesInputs(kubernetes);
+    const debs = Object.keys(inputsPlaced).filter((p) => p.startsWith('debs/')).map((p) => `${BUILD_DIR}/${p}`);
+    const kubeRun = planRootfsRun({
+      ...osSpec,
+      packages: [...recipe.osPackages, ...debs],
+      late: { ...osSpec.late, ...renderKubernetesRootfsFiles(kubernetes) },
+      inputs: inputsPlaced,
+      hooks: { 'kubernetes.sh': renderKubernetesHook() },
+    });
+    // One mmdebstrap run of its own (not on top of the OS layer's tarball), so the OS layer is only shared, never modified.
+    kube = layer('kubernetes', { architecture, mmdebstrap: kubeRun, kubernetes }, kubeRun);
+  }
+  const boot = kube ?? rootfs;
+
+  const diskSeed = hashInputs({ rootfs: boot.hash, tools: tools.hash });
+  const ids: DiskIds = {
+    rootUuid,
+    espVolumeId,
+    diskGuid: uuidFromSeed(`disk:${diskSeed}`),
+    espPartGuid: uuidFromSeed(`esp-part:${diskSeed}`),
+    rootPartGuid: uuidFromSeed(`root-part:${diskSeed}`),
+    sourceDateEpoch,
+  };
+  const disk = layer('disk', { rootfs: boot.hash, tools: tools.hash, commands: diskCommandsFingerprint(ids), espConfig: renderEspGrubConfig(rootUuid) });
+  return {
+    tools,
+    rootfs,
+    ...(kube ? { kubernetes: kube } : {}),
+    disk,
+    ...ids,
+    sources,
+    sourceDateEpoch,
+  };
 }

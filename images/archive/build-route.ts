@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabError } from '../../core/errors.ts';
+import { run } from '../../core/exec.ts';
 import type { Progress } from '../../core/progress.ts';
 import type { AptSource } from '../recipe.ts';
 import type { ImageSource } from '../source.ts';
@@ -35,6 +36,11 @@ export async function openBuildRoute(opts: {
     opts.progress.warn(`${e.suite}: its InRelease expired on ${e.validUntil}; accepted for this build from ${route.kind === 'archive' ? 'the archive' : 'the snapshot'} only (apt Acquire::Check-Valid-Until=false in this build's chroot; the signature is still checked)`);
   }
   return route;
+}
+
+/** The command seam for a routed layer: mmdebstrap runs as planned, with the route's options in front. */
+export function routedExec(route: BuildRoute): typeof run {
+  return (cmd, args, options) => routedMmdebstrap(route, [...args], (routed) => run(cmd, routed, options));
 }
 
 /** Runs one mmdebstrap with the route's proxy up and its apt.conf in the chroot; a refused file fails the build naming it. */

@@ -7,24 +7,18 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { ChecksumError, downloadFile, UnreachableError } from '../../core/download.ts';
 import { LabError } from '../../core/errors.ts';
 import { run } from '../../core/exec.ts';
 import { sha256File } from '../../core/hash.ts';
 import { readTar } from '../../core/tar.ts';
 import type { ImageLock, LockedImage } from '../lock/lock.ts';
+import { artifactFileName, imageArchiveName } from './names.ts';
 
 export const ARTIFACT_DIRS = { files: 'files', images: 'images' } as const;
 
-export function artifactFileName(url: string): string {
-  return decodeURIComponent(basename(new URL(url).pathname));
-}
-
-/** `registry.k8s.io/pause:3.10.1` → `registry.k8s.io_pause_3.10.1.oci.tar` */
-export function imageArchiveName(ref: string): string {
-  return `${ref.replace(/[/:@]/g, '_')}.oci.tar`;
-}
+export { artifactFileName, imageArchiveName };
 
 /** `registry/name:tag` → `registry/name` */
 export function imageRepository(ref: string): string {

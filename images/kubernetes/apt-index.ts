@@ -111,23 +111,26 @@ export interface RepoPackage {
   filename: string;
   sha256: string;
   size: number;
+  /** pkgs.k8s.io's indexes list every architecture's build of a version. */
+  architecture: string;
   depends?: string;
 }
 
 export function parsePackagesIndex(text: string): RepoPackage[] {
   return parseDeb822(text)
     .filter((s) => s.Package && s.Version && s.Filename && s.SHA256)
-    .map((s) => ({ name: s.Package!, version: s.Version!, filename: s.Filename!, sha256: s.SHA256!, size: Number(s.Size ?? 0), depends: s.Depends }));
+    .map((s) => ({ name: s.Package!, version: s.Version!, filename: s.Filename!, sha256: s.SHA256!, size: Number(s.Size ?? 0), architecture: s.Architecture ?? '', depends: s.Depends }));
 }
 
 /**
  * The newest amd64 build of each wanted package. Kubernetes packages (kubelet, kubeadm, kubectl)
  * must belong to the minor (`1.37.x`); cri-tools and kubernetes-cni have their own numbering.
  */
-export function selectNewest(index: RepoPackage[], wanted: readonly string[], minor: string, sameMinor: readonly string[]): { found: Record<string, RepoPackage>; missing: string[] } {
+export function selectNewest(index: RepoPackage[], wanted: readonly string[], minor: string, sameMinor: readonly string[], architecture = 'amd64'): { found: Record<string, RepoPackage>; missing: string[] } {
   const found: Record<string, RepoPackage> = {};
   for (const pkg of index) {
     if (!wanted.includes(pkg.name)) continue;
+    if (pkg.architecture !== architecture && pkg.architecture !== 'all') continue;
     if (sameMinor.includes(pkg.name) && !pkg.version.startsWith(`${minor}.`)) continue;
     const best = found[pkg.name];
     if (!best || compareDebianVersions(pkg.version, best.version) > 0) found[pkg.name] = pkg;

@@ -9,7 +9,7 @@ import of the baked image archives into containerd's k8s.io namespace, pinned so
  */
 import { KUBERNETES_GUEST_PATHS } from '../../core/paths.ts';
 import type { FileSpec } from '../boot-files.ts';
-import type { KubernetesLayerInputs } from '../recipe.ts';
+import type { KubernetesLayerInputs } from './layer-inputs.ts';
 
 
 export const IMPORT_UNIT = 'labsmith-import-images.service';

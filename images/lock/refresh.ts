@@ -72,6 +72,20 @@ export async function inspectImage(ref: string, signal?: AbortSignal): Promise<L
   return { digest, amd64 };
 }
 
+const CONTROL_PLANE_IMAGES = /^registry\.k8s\.io\/(kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy):(v[^@]+)$/;
+
+/** Why the lock's control-plane images are not of its kubeadm's Kubernetes version, or undefined (pure). */
+export function imagesVersionMismatch(lock: ImageLock): string | undefined {
+  const kubeadm = lock.kubernetes.packages.kubeadm;
+  if (!kubeadm) return undefined;
+  const want = kubernetesVersionOf(kubeadm.version);
+  const wrong = Object.keys(lock.images).filter((ref) => {
+    const m = CONTROL_PLANE_IMAGES.exec(ref);
+    return m && m[2] !== want;
+  });
+  return wrong.length ? `its images ${wrong.join(', ')} are not of Kubernetes ${want} (kubeadm ${kubeadm.version})` : undefined;
+}
+
 export async function refreshLock(opts: RefreshOptions): Promise<RefreshResult> {
   const { config, signal } = opts;
   const repository = opts.kubernetesRepository ?? kubernetesRepository(config.kubernetes.version);
@@ -88,8 +102,8 @@ export async function refreshLock(opts: RefreshOptions): Promise<RefreshResult> 
   const skipped: RefreshResult['skipped'] = [];
   const parts = opts.parts ?? REFRESH_PARTS;
   const work = await mkdtemp(join(tmpdir(), 'labsmith-lock-'));
-  const attempt = async (part: RefreshPart, body: () => Promise<void>) => {
-    if (!parts.includes(part)) return;
+  const attemptParts = async (wanted: readonly RefreshPart[], part: RefreshPart, body: () => Promise<void>) => {
+    if (!wanted.includes(part)) return;
     opts.onPart?.(part);
     try {
       await body();
@@ -98,6 +112,7 @@ export async function refreshLock(opts: RefreshOptions): Promise<RefreshResult> 
       skipped.push({ part, reason: error.message });
     }
   };
+  const attempt = (part: RefreshPart, body: () => Promise<void>) => attemptParts(parts, part, body);
   try {
     await attempt('debian', async () => {
       const sources = aptSources(config.debian);
@@ -107,6 +122,7 @@ export async function refreshLock(opts: RefreshOptions): Promise<RefreshResult> 
         releases: Object.fromEntries(sources.map((s) => [s.suite, { uri: s.uri, sha256: state.releaseHashes[s.suite]!, date: state.dates[s.suite]! }])),
       };
     });
+    const kubeadmBefore = lock.kubernetes.packages.kubeadm?.version;
     await attempt('kubernetes', async () => {
       const keyFile = join(work, 'Release.key');
       const keySha = await downloadFile(fresh.kubernetes.keyring.url, keyFile, { signal });
@@ -131,10 +147,22 @@ export async function refreshLock(opts: RefreshOptions): Promise<RefreshResult> 
         texts[name] = await readFile(file, 'utf8');
       }
     });
-    await attempt('images', async () => {
+    // The images belong to kubeadm's version: new packages mean new images, in the same lock.
+    const kubeadmMoved = lock.kubernetes.packages.kubeadm?.version !== kubeadmBefore && Object.keys(lock.images).length > 0;
+    const imagesPart = parts.includes('images') || kubeadmMoved ? ['images' as const] : [];
+    const imagesSkipped = skipped.length;
+    await attemptParts(imagesPart, 'images', async () => {
       const kubeadm = lock.kubernetes.packages.kubeadm;
       if (!kubeadm) throw new UnreachableError(fresh.kubernetes.repository, 'the kubeadm package is not locked yet, and its image list comes from kubeadm itself');
-      if (UPSTREAM_MANIFEST_NAMES.some((n) => texts[n] === undefined)) throw new UnreachableError(UPSTREAM_MANIFESTS.calico, 'the upstream manifests could not be read, and the image list comes from them');
+      // `--only images`: the manifests as locked, verified by their checksums.
+      for (const name of UPSTREAM_MANIFEST_NAMES) {
+        if (texts[name] !== undefined) continue;
+        const locked = lock.manifests[name];
+        if (!locked?.sha256) throw new UnreachableError(locked?.url ?? UPSTREAM_MANIFESTS[name], `manifests.${name} is not locked yet, and the image list comes from it`);
+        const file = join(work, `${name}.yaml`);
+        await downloadFile(locked.url, file, { sha256: locked.sha256, signal });
+        texts[name] = await readFile(file, 'utf8');
+      }
       const deb = join(work, 'kubeadm.deb');
       await downloadFile(kubeadm.url, deb, { sha256: kubeadm.sha256, signal });
       const kubeadmConfig = renderKubeadmConfig(config, { kubernetesVersion: kubernetesVersionOf(kubeadm.version), advertiseAddress: '10.0.2.15', certSANs: [] });
@@ -143,6 +171,14 @@ export async function refreshLock(opts: RefreshOptions): Promise<RefreshResult> 
       for (const ref of refs) images[ref] = await inspectImage(ref, signal);
       lock.images = images;
     });
+    if (kubeadmMoved && skipped.length > imagesSkipped) {
+      throw new LabError(
+        `the lock was not written: kubeadm moved from ${kubeadmBefore ?? 'nothing'} to ${lock.kubernetes.packages.kubeadm?.version ?? 'nothing'}, but the container images could not be refreshed (${skipped.at(-1)!.reason}), and the locked ones belong to the old version`,
+        'run `npm run image:lock` where the registries and the upstream manifests are reachable, or `--only debian` to refresh the Debian part alone',
+      );
+    }
+    const mismatch = imagesVersionMismatch(lock);
+    if (mismatch) throw new LabError(`the lock was not written: ${mismatch}`, 'run `npm run image:lock -- --only kubernetes,images` where the registries are reachable');
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -1,12 +1,12 @@
 import test from 'ava';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabError } from '../../core/errors.ts';
 import { sha256 } from '../../core/hash.ts';
 import { HOST_TOOLS, renderAptInstallArgs, requireHostTools } from '../../core/host-tools.ts';
 import { run } from '../../core/exec.ts';
 import { ensureWritableDir } from '../../core/fs.ts';
-import { verifyDiskLayer } from '../../images/build.ts';
+import { verifyDiskLayer, writeDiskStamp } from '../../images/build.ts';
 import { renderSha256Sums } from '../../images/manifest.ts';
 import { renderPlaceholderScript } from '../../cloud-init/placeholder-ingress.ts';
 import { parseLabConfig } from '../../config/load.ts';
@@ -22,6 +22,30 @@ test('a cached disk layer that no longer matches its SHA256SUMS is detected', as
     t.false(await verifyDiskLayer(dir));
     await writeFile(join(dir, 'SHA256SUMS'), '');
     t.false(await verifyDiskLayer(dir), 'empty sums are not a verified image');
+  });
+});
+
+test('a cached disk is not re-hashed while its size/mtime/inode stamp matches; --verify and any stamp mismatch hash it in full', async (t) => {
+  await withTempDir(async (dir) => {
+    const disk = join(dir, 'disk.qcow2');
+    await writeFile(disk, 'good bytes');
+    await writeFile(join(dir, 'SHA256SUMS'), renderSha256Sums({ 'disk.qcow2': { sha256: sha256('good bytes') } }));
+    const when = new Date('2026-11-30T12:00:00Z');
+    await utimes(disk, when, when);
+    await writeDiskStamp(dir, ['disk.qcow2']);
+    // Same size, same inode, mtime put back: only a full hash can see this.
+    const fh = await open(disk, 'r+');
+    await fh.write('bad!', 0);
+    await fh.close();
+    await utimes(disk, when, when);
+    t.true(await verifyDiskLayer(dir), 'the stamp matches: the file is not read (lab:up stays fast)');
+    t.false(await verifyDiskLayer(dir, { full: true }), 'image:build --verify hashes it');
+    await utimes(disk, when, new Date(when.getTime() + 5000));
+    t.false(await verifyDiskLayer(dir), 'a stamp that does not match means a full hash');
+    await writeFile(disk, 'good bytes');
+    t.true(await verifyDiskLayer(dir), 'good again after a full hash');
+    const renewed = JSON.parse(await readFile(join(dir, 'STAMP.json'), 'utf8'));
+    t.is(renewed.files['disk.qcow2'].mtimeMs, (await stat(disk)).mtimeMs, 'the full check renewed the stamp');
   });
 });
 

@@ -13,16 +13,20 @@ import { resolveLockedInputs } from '../../images/artifacts/store.ts';
 import { KUBERNETES_PACKAGES } from '../../images/kubernetes/repository.ts';
 import { renderKubernetesAptSource } from '../../images/kubernetes/rootfs-files.ts';
 import { diffImageLocks, readImageLock, writeImageLock, type ImageLock } from '../../images/lock/lock.ts';
-import { emptyLock, refreshLock } from '../../images/lock/refresh.ts';
+import { emptyLock, imagesVersionMismatch, refreshLock } from '../../images/lock/refresh.ts';
+import { LabError } from '../../core/errors.ts';
 import { indexAndSign, makeDeb, makeSigningKey, serveDirectory, type TestKey } from '../fixtures/apt-repo.ts';
 import { missingCommand, testUnless, withTempDir } from '../helpers.ts';
 
 const reason = missingCommand('gpg', 'gpgv', 'dpkg-deb', 'apt-ftparchive');
 const config = fillDefaults({}, '/nonexistent');
 
-/** kubelet 1.37.1 and 1.37.2 and 1.38.0 (wrong minor), plus the other four packages. */
+/** kubelet 1.37.1 and 1.37.2 and 1.38.0 (wrong minor), plus the other four packages; arm64 builds listed first, one newer than amd64's. */
 async function buildRepo(dir: string, key: TestKey): Promise<string> {
   const repo = join(dir, 'repo');
+  await makeDeb(repo, 'kubelet', '1.37.2-1.1', undefined, { architecture: 'arm64' });
+  await makeDeb(repo, 'kubelet', '1.37.3-1.1', undefined, { architecture: 'arm64' });
+  await makeDeb(repo, 'kubeadm', '1.37.2-1.1', undefined, { architecture: 'arm64' });
   await makeDeb(repo, 'kubelet', '1.37.1-1.1');
   await makeDeb(repo, 'kubelet', '1.37.2-1.1');
   await makeDeb(repo, 'kubelet', '1.38.0-1.1');
@@ -56,7 +60,10 @@ testUnless(reason, 'image:lock reads the signed repository: the newest package o
     const k = lock.kubernetes;
     t.is(k.keyring.sha256, await sha256File(join(repo, 'Release.key')));
     t.is(k.packages.kubelet?.version, '1.37.2-1.1', '1.38.0 is another minor; 1.37.2 is newer than 1.37.1');
-    t.is(k.packages.kubelet?.url, `${url}amd64/kubelet_1.37.2-1.1_amd64.deb`);
+    t.is(k.packages.kubelet?.url, `${url}amd64/kubelet_1.37.2-1.1_amd64.deb`, 'the amd64 build, though arm64 is listed first and has a newer one');
+    t.is(k.packages.kubeadm?.url, `${url}amd64/kubeadm_1.37.2-1.1_amd64.deb`);
+    const index = await readFile(join(repo, 'Packages'), 'utf8');
+    t.true(index.indexOf('Architecture: arm64') < index.indexOf('Architecture: amd64'), 'the fixture lists arm64 first');
     t.is(k.packages.kubelet?.sha256, await sha256File(join(repo, 'amd64/kubelet_1.37.2-1.1_amd64.deb')));
     t.deepEqual(Object.keys(k.packages).sort(), [...KUBERNETES_PACKAGES].sort());
     t.is(k.packages['cri-tools']?.version, '1.37.0-1.1');
@@ -176,3 +183,40 @@ test('the lock file round-trips, rejects bad fields by path, and diffs line by l
     t.regex(error!.message, /kubernetes\.packages\.kubelet\.sha256: a sha256 in hex/);
   });
 });
+
+testUnless(reason, 'image:lock never writes images of another Kubernetes version than its packages: new kubeadm → images refreshed too, or a refusal naming why', async (t) => {
+  await withRepo(async ({ key, url }) => {
+    const previous = emptyLock(config, url, key.fingerprint);
+    previous.kubernetes.packages.kubeadm = { version: '1.37.1-1.1', url: `${url}amd64/kubeadm_1.37.1-1.1_amd64.deb`, sha256: 'a'.repeat(64) };
+    previous.images = { 'registry.k8s.io/kube-apiserver:v1.37.1': { digest: `sha256:${'b'.repeat(64)}`, amd64: `sha256:${'b'.repeat(64)}` } };
+    // The upstream manifests the image list needs are unreachable here (GitHub): the images cannot follow kubeadm to 1.37.2.
+    const error = await t.throwsAsync(refreshLock({ config, previous, kubernetesRepository: url, keyFingerprint: key.fingerprint, parts: ['kubernetes'] }));
+    t.true(error instanceof LabError, error?.message);
+    t.regex(error!.message, /the lock was not written: kubeadm moved from 1\.37\.1-1\.1 to 1\.37\.2-1\.1, but the container images could not be refreshed \(cannot reach https:\/\/raw\.githubusercontent\.com\/.*\), and the locked ones belong to the old version/);
+    // A lock whose control-plane images name another version is refused as well, whoever made it.
+    const stale = structuredClone(previous);
+    stale.kubernetes.packages.kubeadm!.version = '1.37.2-1.1';
+    t.is(imagesVersionMismatch(stale), 'its images registry.k8s.io/kube-apiserver:v1.37.1 are not of Kubernetes v1.37.2 (kubeadm 1.37.2-1.1)');
+    t.is(imagesVersionMismatch(previous), undefined);
+  });
+});
+
+testUnless(reason, 'image:lock --only images works from the locked kubeadm and manifests instead of requiring them in the same run', async (t) => {
+  const { lock } = await withRepoLock();
+  const previous = structuredClone(lock);
+  for (const m of Object.values(previous.manifests)) m.sha256 ??= 'd'.repeat(64);
+  previous.images = {};
+  const { skipped } = await refreshLock({ config, previous, parts: ['images'], kubernetesRepository: previous.kubernetes.repository, keyFingerprint: previous.kubernetes.keyring.fingerprint });
+  // GitHub is unreachable here: the part gets as far as fetching the locked manifest (before: refused up front, "not read in this run").
+  t.is(skipped.length, 1);
+  t.notRegex(skipped[0]!.reason, /could not be read|not locked yet/);
+  t.regex(skipped[0]!.reason, /^cannot reach https:\/\/raw\.githubusercontent\.com\/projectcalico\/calico\//);
+});
+
+async function withRepoLock(): Promise<{ lock: ImageLock }> {
+  let lock: ImageLock | undefined;
+  await withRepo(async ({ key, url }) => {
+    lock = (await refreshLock({ config, kubernetesRepository: url, keyFingerprint: key.fingerprint, parts: ['kubernetes'] })).lock;
+  });
+  return { lock: lock! };
+}

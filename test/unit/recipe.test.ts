@@ -1,8 +1,8 @@
 import test from 'ava';
 import { KUBERNETES_GUEST_PATHS } from '../../core/paths.ts';
-import { renderMmdebstrapArgs } from '../../images/mmdebstrap.ts';
+import { BUILD_DIR, renderMmdebstrapArgs } from '../../images/mmdebstrap.ts';
 import { planDiskLayout, renderSgdiskArgs } from '../../images/disk.ts';
-import { aptSources, bootLayer, OS_PACKAGES, planImageBuild, planRootSizeMiB, type ImageInputs, type KubernetesLayerInputs } from '../../images/recipe.ts';
+import { aptSources, bootLayer, IMAGE_RECIPE, OS_PACKAGES, planImageBuild, planRootSizeMiB, type ImageInputs, type KubernetesLayerInputs } from '../../images/recipe.ts';
 import { renderKubernetesHook, renderKubernetesRootfsFiles } from '../../images/kubernetes/rootfs-files.ts';
 import { fatUuid, renderEspGrubConfig, renderLateRootfsFiles } from '../../images/boot-files.ts';
 
@@ -11,7 +11,8 @@ const inputs: ImageInputs = {
   mirror: 'http://deb.debian.org/debian',
   securityMirror: 'http://deb.debian.org/debian-security',
   architecture: 'amd64',
-  releaseHashes: { trixie: 'a', 'trixie-updates': 'b', 'trixie-security': 'c' },
+  releaseHashes: { trixie: 'a'.repeat(64), 'trixie-updates': 'b'.repeat(64), 'trixie-security': 'c'.repeat(64) },
+  releaseDates: { trixie: 1763000000, 'trixie-updates': 1763500000, 'trixie-security': 1764000000 },
   sourceDateEpoch: 1764000000,
 };
 
@@ -24,13 +25,40 @@ test('equal inputs plan equal layers; names carry the inputs hash', (t) => {
   t.regex(a.espVolumeId, /^[0-9A-F]{8}$/);
 });
 
-test('a changed mirror state rebuilds every layer; a new epoch too', (t) => {
+test('a changed mirror state rebuilds the OS and disk layers; a new epoch too', (t) => {
   const a = planImageBuild(inputs, '/c');
-  const b = planImageBuild({ ...inputs, releaseHashes: { ...inputs.releaseHashes, 'trixie-security': 'd' } }, '/c');
+  const b = planImageBuild({ ...inputs, releaseHashes: { ...inputs.releaseHashes, 'trixie-security': 'd'.repeat(64) } }, '/c');
   t.not(a.rootfs.hash, b.rootfs.hash);
-  t.not(a.tools.hash, b.tools.hash);
   t.not(a.disk.hash, b.disk.hash);
   t.not(planImageBuild({ ...inputs, sourceDateEpoch: 1 }, '/c').rootfs.hash, a.rootfs.hash);
+});
+
+test('the tools layer depends on what it installs and the suite it installs from, not on a security or updates push', (t) => {
+  const a = planImageBuild(inputs, '/c');
+  const securityPush = planImageBuild({ ...inputs, releaseHashes: { ...inputs.releaseHashes, 'trixie-security': 'd'.repeat(64), 'trixie-updates': 'e'.repeat(64) }, releaseDates: { ...inputs.releaseDates, 'trixie-security': 1764100000 }, sourceDateEpoch: 1764100000 }, '/c');
+  t.is(securityPush.tools.hash, a.tools.hash);
+  t.not(securityPush.rootfs.hash, a.rootfs.hash, 'the OS layer does take the security push');
+  t.deepEqual(a.tools.mmdebstrap!.argv.filter((x) => x.startsWith('deb ')), ['deb http://deb.debian.org/debian trixie main'], 'apt sees only the base suite');
+  t.not(planImageBuild({ ...inputs, releaseHashes: { ...inputs.releaseHashes, trixie: 'f'.repeat(64) } }, '/c').tools.hash, a.tools.hash, 'a point release moves it');
+  t.not(planImageBuild(inputs, '/c', undefined, { ...IMAGE_RECIPE, toolsPackages: [...IMAGE_RECIPE.toolsPackages, 'xz-utils'] }).tools.hash, a.tools.hash, 'so does its package set');
+});
+
+test('what is hashed is what is run: one mmdebstrap flag, one hook byte or one file byte changes the layer hash', (t) => {
+  const a = planImageBuild(inputs, '/c');
+  const flag = planImageBuild(inputs, '/c', undefined, { ...IMAGE_RECIPE, dpkgExcludes: IMAGE_RECIPE.dpkgExcludes.slice(1) });
+  const hook = planImageBuild(inputs, '/c', undefined, { ...IMAGE_RECIPE, hygieneHook: `${IMAGE_RECIPE.hygieneHook} ` });
+  const file = planImageBuild(inputs, '/c', undefined, { ...IMAGE_RECIPE, earlyFiles: { 'etc/initramfs-tools/conf.d/labsmith.conf': { content: 'FSTYPE=ext4 \n', mode: 0o644 } } });
+  for (const [what, b] of [['a flag', flag], ['a hook byte', hook], ['a file byte', file]] as const) {
+    t.not(b.rootfs.hash, a.rootfs.hash, what);
+    t.not(b.disk.hash, a.disk.hash, `${what} reaches the disk`);
+    t.is(b.tools.hash, a.tools.hash, `${what} of the OS layer leaves the tools layer`);
+  }
+  t.not(flag.rootfs.mmdebstrap!.argv.join('\n'), a.rootfs.mmdebstrap!.argv.join('\n'));
+  // The layer's recorded inputs are its whole run: argv, environment, files and placed inputs.
+  t.deepEqual((a.rootfs.inputs as { mmdebstrap: unknown }).mmdebstrap, a.rootfs.mmdebstrap);
+  t.is(a.rootfs.mmdebstrap!.files['hooks/hygiene.sh']!.content, IMAGE_RECIPE.hygieneHook);
+  t.truthy(a.rootfs.mmdebstrap!.argv.find((x) => x === `--customize-hook=${BUILD_DIR}/hooks/hygiene.sh`));
+  t.regex(a.rootfs.mmdebstrap!.files['hooks/mirror-state']!.content, new RegExp(`^trixie deb\\.debian\\.org_debian_dists_trixie_InRelease ${'a'.repeat(64)}$`, 'm'));
 });
 
 test('sources include updates and security, except for sid', (t) => {
@@ -96,6 +124,7 @@ test('the Kubernetes layer sits on the same OS inputs, changes with any locked p
     minor: '1.37',
     repository: 'https://pkgs.k8s.io/core:/stable:/v1.37/deb/',
     keyringSha256: 'a'.repeat(64),
+    keyFingerprint: 'F'.repeat(40),
     packages: { kubelet: { version: '1.37.2-1.1', sha256: 'b'.repeat(64) } },
     images: { 'registry.k8s.io/pause:3.10.1': `sha256:${'c'.repeat(64)}` },
   };
