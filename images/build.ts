@@ -139,7 +139,8 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
   },
   {
     title: 'Planning the build',
-    timeoutMs: 2 * MINUTE,
+    // archive: verifying an input archive hashes every archived .deb (~40 s on 2 busy cores).
+    timeoutMs: 5 * MINUTE,
     hint: 'the image follows the lock file: every layer is planned from it before anything is built',
     async run(ctx, { signal }) {
       const { debian, source } = ctx.opts;
