@@ -183,7 +183,9 @@ async function serveFromView(view: string, byPath: Map<string, ArchiveIndex['fil
   const path = routed && `${mirrorDir(routed.source.uri)}/${decodeURIComponent(routed.rest)}`;
   const entry = path && byPath.get(path);
   if (!entry) {
-    // Files apt may try and do without (an uncompressed index, a translation) are simply absent.
+    // Files apt may try and do without (an uncompressed index, a translation) are simply absent;
+    // a package is not: the archive holds exactly the packages of the build it was made from.
+    if (path?.endsWith('.deb')) problems.push(`${join(view, path)}: apt asked for a package the archive does not hold (it has the packages of the archived build; a changed recipe or package list needs a new archive of this lock: build where the mirror has it, then image:archive)`);
     res.writeHead(404).end('not in the archive\n');
     return;
   }

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { LabError } from '../../core/errors.ts';
 import { archiveBuild } from '../../images/archive/collect.ts';
@@ -114,6 +115,13 @@ testUnless(tools, 'an archived suite is a partial mirror apt reads and verifies 
       t.true(running.requests.some((r) => r.endsWith('/dists/fixture/InRelease')), 'apt asked the route for the InRelease');
       t.true(running.requests.some((r) => r.endsWith('hello_1.0_amd64.deb')));
       t.deepEqual(running.problems, []);
+      // A package the archived build did not install is not there, and the route says so (the build then fails naming it).
+      const status = await new Promise<number>((resolve, reject) => {
+        const url = new URL(running.url);
+        request({ host: url.hostname, port: url.port, path: `${f.uri}/pool/main/u/unused/unused_1.0_amd64.deb` }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject).end();
+      });
+      t.is(status, 404);
+      t.regex(running.problems[0] ?? '', /unused_1\.0_amd64\.deb: apt asked for a package the archive does not hold/);
       // apt's own signature check against a key it does not trust fails: it verifies, not us only.
       const untrusted = await aptInPrivateRoot(join(dir, 'untrusted'), `deb [signed-by=${f.otherKeyring}] ${f.uri} fixture main`, running.aptConf, ['update']);
       t.regex(untrusted.stdout + untrusted.stderr, /NO_PUBKEY|not signed|signature/i);
