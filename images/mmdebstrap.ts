@@ -2,7 +2,7 @@
  * mmdebstrap runs: the command line (pure), the planned run a layer's hash covers, and the
  * runner that executes exactly that plan in the layer's private build directory.
  */
-import { chmod, copyFile, link, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LabError } from '../core/errors.ts';
 import { run as runCommand } from '../core/exec.ts';
@@ -70,6 +70,13 @@ export function renderMmdebstrapArgs(plan: MmdebstrapArgs): string[] {
  */
 export const BUILD_DIR = '/@labsmith-build-dir@';
 
+/**
+ * Stands for a private directory under the host's /tmp for files the chroot must see at the same
+ * path (local .deb files): mmdebstrap's file-mirror-automount leaves their mount points (empty
+ * files and directories) in the tree, and /tmp is the one place mmdebstrap empties afterwards.
+ */
+export const STAGING_DIR = '/tmp/@labsmith-staging-dir@';
+
 /** A locked input placed into the build directory; the runner gets its host file from the resolved inputs. */
 export type PlannedInput =
   | { kind: 'keyring'; sha256: string; fingerprint: string }
@@ -82,15 +89,15 @@ export interface MmdebstrapRun {
   env: Record<string, string>;
   /** Rendered files written under the build directory first (path relative to it). */
   files: Record<string, FileSpec>;
-  /** Locked inputs placed under the build directory (path relative to it). */
+  /** Locked inputs placed under the build directory (path relative to it), or under STAGING_DIR. */
   inputs: Record<string, PlannedInput>;
   /** Top-level entries of the build directory removed after the run (hooks, staged inputs). */
   scratch: string[];
 }
 
-/** The argv as executed in `buildDir` (pure). */
-export function bindBuildDir(argv: readonly string[], buildDir: string): string[] {
-  return argv.map((a) => a.split(BUILD_DIR).join(buildDir));
+/** The argv as executed in `buildDir` (and `stagingDir`) (pure). */
+export function bindBuildDir(argv: readonly string[], buildDir: string, stagingDir = STAGING_DIR): string[] {
+  return argv.map((a) => a.split(BUILD_DIR).join(buildDir).split(STAGING_DIR).join(stagingDir));
 }
 
 /** Host files of the locked inputs a run places (from resolveLockedInputs); checksums were verified there. */
@@ -118,8 +125,20 @@ export async function runPlannedMmdebstrap(planned: MmdebstrapRun, buildDir: str
     await writeFile(target, spec.content);
     await chmod(target, spec.mode);
   }
+  const staged = Object.keys(planned.inputs).some((p) => p.startsWith(`${STAGING_DIR}/`));
+  const stagingDir = staged ? await mkdtemp('/tmp/labsmith-staging-') : STAGING_DIR;
+  try {
+    await placeInputs(planned, buildDir, stagingDir, inputs, opts);
+    await execPlanned(planned, buildDir, stagingDir, opts);
+  } finally {
+    if (staged) await removeTree(stagingDir);
+  }
+  for (const entry of planned.scratch) await removeTree(join(buildDir, entry));
+}
+
+async function placeInputs(planned: MmdebstrapRun, buildDir: string, stagingDir: string, inputs: InputFiles, opts: RunMmdebstrapOptions): Promise<void> {
   for (const [path, input] of Object.entries(planned.inputs)) {
-    const target = join(buildDir, path);
+    const target = path.startsWith(`${STAGING_DIR}/`) ? stagingDir + path.slice(STAGING_DIR.length) : join(buildDir, path);
     await mkdir(dirname(target), { recursive: true });
     if (input.kind === 'keyring') {
       if (!inputs.keyring || !opts.placeKeyring) throw new Error('the planned run needs the Kubernetes keyring, which was not resolved');
@@ -131,10 +150,13 @@ export async function runPlannedMmdebstrap(planned: MmdebstrapRun, buildDir: str
       await link(from, target).catch(() => copyFile(from, target));
     }
   }
+}
+
+async function execPlanned(planned: MmdebstrapRun, buildDir: string, stagingDir: string, opts: RunMmdebstrapOptions): Promise<void> {
   const exec = opts.exec ?? runCommand;
   const logFile = join(buildDir, 'build.log');
   try {
-    await exec('mmdebstrap', bindBuildDir(planned.argv, buildDir), { env: planned.env, signal: opts.signal, logFile });
+    await exec('mmdebstrap', bindBuildDir(planned.argv, buildDir, stagingDir), { env: planned.env, signal: opts.signal, logFile });
   } catch (error) {
     const moved = (await readFile(logFile, 'utf8').catch(() => '')).split('\n').filter((l) => l.startsWith('labsmith: the Debian mirror moved during the build') || l.startsWith('labsmith: apt downloaded no InRelease'));
     if (moved.length) {
@@ -145,5 +167,4 @@ export async function runPlannedMmdebstrap(planned: MmdebstrapRun, buildDir: str
     }
     throw error;
   }
-  for (const entry of planned.scratch) await removeTree(join(buildDir, entry));
 }

@@ -14,7 +14,7 @@ import { renderKubernetesHook, renderKubernetesRootfsFiles } from './kubernetes/
 import { renderConfigureHook, renderEarlyRootfsFiles, renderEspGrubConfig, renderHygieneHook, renderLateRootfsFiles, type FileSpec } from './boot-files.ts';
 import { diskCommandsFingerprint, type DiskIds } from './disk-plan.ts';
 import { MIRROR_CHECK_PARAMS, MIRROR_CHECK_SCRIPT, renderMirrorCheckParams } from './mirror-check.ts';
-import { BUILD_DIR, renderMmdebstrapArgs, type AptSource, type MmdebstrapRun, type PlannedInput } from './mmdebstrap.ts';
+import { BUILD_DIR, renderMmdebstrapArgs, STAGING_DIR, type AptSource, type MmdebstrapRun, type PlannedInput } from './mmdebstrap.ts';
 
 export type { AptSource } from './mmdebstrap.ts';
 export type { KubernetesLayerInputs } from './kubernetes/layer-inputs.ts';
@@ -214,7 +214,7 @@ function planRootfsRun(spec: RootfsRunSpec): MmdebstrapRun {
       ...mirrorCheckFiles(spec.sources, spec.releaseHashes),
     },
     inputs: spec.inputs ?? {},
-    scratch: ['hooks', 'debs'],
+    scratch: ['hooks'],
   };
 }
 
@@ -223,7 +223,7 @@ function kubernetesInputs(k: KubernetesLayerInputs): Record<string, PlannedInput
   const inputs: Record<string, PlannedInput> = {
     [`hooks/late/${KUBERNETES_GUEST_PATHS.keyring}`]: { kind: 'keyring', sha256: k.keyringSha256, fingerprint: k.keyFingerprint },
   };
-  for (const [name, p] of Object.entries(k.packages).sort(([a], [b]) => (a < b ? -1 : 1))) inputs[`debs/${kubernetesDebName(name, p.version)}`] = { kind: 'deb', name, version: p.version, sha256: p.sha256 };
+  for (const [name, p] of Object.entries(k.packages).sort(([a], [b]) => (a < b ? -1 : 1))) inputs[`${STAGING_DIR}/${kubernetesDebName(name, p.version)}`] = { kind: 'deb', name, version: p.version, sha256: p.sha256 };
   for (const [ref, digest] of Object.entries(k.images).sort(([a], [b]) => (a < b ? -1 : 1))) inputs[`hooks/late/${KUBERNETES_GUEST_PATHS.imagesDir}/${imageArchiveName(ref)}`] = { kind: 'image', ref, digest };
   return inputs;
 }
@@ -266,7 +266,7 @@ export function planImageBuild(inputs: ImageInputs, layersDir: string, kubernete
   let kube: LayerPlan | undefined;
   if (kubernetes) {
     const inputsPlaced = kubernetesInputs(kubernetes);
-    const debs = Object.keys(inputsPlaced).filter((p) => p.startsWith('debs/')).map((p) => `${BUILD_DIR}/${p}`);
+    const debs = Object.keys(inputsPlaced).filter((p) => p.startsWith(`${STAGING_DIR}/`));
     const kubeRun = planRootfsRun({
       ...osSpec,
       packages: [...recipe.osPackages, ...debs],

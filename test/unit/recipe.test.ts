@@ -1,6 +1,6 @@
 import test from 'ava';
 import { KUBERNETES_GUEST_PATHS } from '../../core/paths.ts';
-import { BUILD_DIR, renderMmdebstrapArgs } from '../../images/mmdebstrap.ts';
+import { BUILD_DIR, renderMmdebstrapArgs, STAGING_DIR } from '../../images/mmdebstrap.ts';
 import { planDiskLayout, renderSgdiskArgs } from '../../images/disk.ts';
 import { aptSources, bootLayer, IMAGE_RECIPE, OS_PACKAGES, planImageBuild, planRootSizeMiB, type ImageInputs, type KubernetesLayerInputs } from '../../images/recipe.ts';
 import { renderKubernetesHook, renderKubernetesRootfsFiles } from '../../images/kubernetes/rootfs-files.ts';
@@ -140,6 +140,11 @@ test('the Kubernetes layer sits on the same OS inputs, changes with any locked p
   t.not(newKubelet.kubernetes!.hash, kube.kubernetes!.hash);
   t.not(newImage.kubernetes!.hash, kube.kubernetes!.hash);
   t.not(newImage.disk.hash, kube.disk.hash);
+
+  // The local .deb files are staged under the chroot's /tmp (their mount points stay behind otherwise), the rest in the build directory.
+  t.deepEqual(kube.kubernetes!.mmdebstrap!.argv.filter((a) => a.startsWith('--include=/')), [`--include=${STAGING_DIR}/kubelet_1.37.2-1.1_amd64.deb`]);
+  t.true(STAGING_DIR.startsWith('/tmp/'));
+  t.deepEqual(Object.values(kube.kubernetes!.mmdebstrap!.inputs).map((i) => i.kind).sort(), ['deb', 'image', 'keyring']);
 
   const files = renderKubernetesRootfsFiles(k);
   t.is(files[KUBERNETES_GUEST_PATHS.aptSource]!.content, 'Types: deb\nURIs: https://pkgs.k8s.io/core:/stable:/v1.37/deb/\nSuites: /\nSigned-By: /etc/apt/keyrings/kubernetes-apt-keyring.gpg\n');
