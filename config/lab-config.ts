@@ -23,7 +23,7 @@ export const forwardProtocols = (f: Forward): ('tcp' | 'udp')[] => (f.protocol =
 export interface LabConfig {
   name: string;
   stateDir: string;
-  debian: { suite: string; mirror: string; securityMirror: string; sourceDateEpoch?: number };
+  debian: { suite: string; mirror: string; securityMirror: string; sourceDateEpoch?: number; snapshot?: string };
   vm: { cpus: number; memory: string; disk: string; accel: 'auto' | 'kvm' | 'tcg' };
   network: { hostAddress: string; forwards: Forward[] };
   kubernetes: { version: string; dnsDomain: string; podSubnet: string; serviceSubnet: string; enabled: boolean };

@@ -188,6 +188,7 @@ export const labConfigSchema = z
       mirror: httpUrl.optional(),
       securityMirror: httpUrl.optional(),
       sourceDateEpoch: integer(0, 2 ** 32 - 1, 'seconds since 1970').optional().describe('fixed build time; default: the newest mirror Release date'),
+      snapshot: matching(/^\d{8}T\d{6}Z$/, 'a snapshot.debian.org moment such as "20261201T091544Z"').optional().describe('take the suites from snapshot.debian.org at this moment (YYYYMMDDTHHMMSSZ): rebuilds an old lock without an input archive'),
     }).optional(),
     vm: section({
       cpus: integer(1, 64, 'the number of CPUs').optional(),

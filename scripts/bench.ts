@@ -39,11 +39,16 @@ function renderBreakdownScript(): string {
 
 runMain(
   {
-    boolean: ['warm'],
+    boolean: ['warm', 'archive'],
+    string: ['archive-dir'],
     usage: `
 npm run bench -- [--warm]
   Cold-builds the image in a temporary cache (--warm: reuse the normal cache), rebuilds it
-  warm, boots a lab, and prints the figures with their targets.`,
+  warm, boots a lab, and prints the figures with their targets.
+npm run bench -- --archive [--archive-dir DIR]
+  The input archive: its size for the OS-only image, what a second archive of the lock adds, what
+  the newest lock in DIR added over the one before, offline rebuild (no route, empty cache) against
+  a cold online build.`,
   },
   async ({ args, progress, signal }) => {
     const work = await mkdtemp(join(tmpdir(), 'labsmith-bench-'));
@@ -53,6 +58,10 @@ npm run bench -- [--warm]
       const parsed = parseLabConfig(await throwawayLabYaml('bench', join(work, 'state')), await readHostFacts(), work);
       if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
       const config = parsed.config;
+      if (args.archive) {
+        const { benchArchive } = await import('./bench-archive.ts');
+        return await benchArchive({ config, progress, signal, archiveDir: args['archive-dir'], row });
+      }
 
       // Benchmarks measure today's archive: an OS-only lock taken from the mirror now.
       const source = await osOnlySourceAtMirrorHead(config, signal);

@@ -73,11 +73,17 @@ export function checkLockComplete(lock: ImageLock, want: InputSelection): void {
   if (want.images && Object.keys(lock.images).length === 0) throw missingFromLock('images (container images by digest)');
 }
 
+/** How to (re)fill an artifacts directory: an input archive's lock view names its archive. */
+function refillHint(artifactsDir: string, needs?: string): string {
+  const archive = /^(.*)\/locks\/[0-9a-f]{16}$/.exec(artifactsDir)?.[1] ?? artifactsDir;
+  return `archive a Kubernetes build of this lock into it with \`npm run image:archive -- --out ${archive}\` (image:fetch-artifacts is the same)${needs ? ` (it needs ${needs})` : ''}`;
+}
+
 async function resolveFile(what: string, url: string, sha256: string, opts: ResolveOptions): Promise<string> {
   const name = artifactFileName(url);
   if (opts.artifactsDir) {
     const path = join(opts.artifactsDir, ARTIFACT_DIRS.files, name);
-    if (!existsSync(path)) throw new LabError(`${what}: ${path} is missing from the artifacts directory`, `fill it with \`npm run image:fetch-artifacts -- --out ${opts.artifactsDir}\` (it needs ${url})`);
+    if (!existsSync(path)) throw new LabError(`${what}: ${path} is missing from the artifacts directory`, refillHint(opts.artifactsDir, url));
     const actual = await sha256File(path);
     if (actual !== sha256) throw new ChecksumError(`${what} (${path})`, sha256, actual, 'the artifacts directory does not match the lock: refill it with image:fetch-artifacts');
     return path;
@@ -138,7 +144,7 @@ async function resolveImage(ref: string, image: LockedImage, opts: ResolveOption
   const fromDir = opts.artifactsDir ? join(opts.artifactsDir, ARTIFACT_DIRS.images, name) : undefined;
   const path = fromDir ?? join(opts.storeDir, ARTIFACT_DIRS.images, name);
   if (fromDir && !existsSync(fromDir)) {
-    throw new LabError(`image ${ref}: ${fromDir} is missing from the artifacts directory`, `fill it with \`npm run image:fetch-artifacts -- --out ${opts.artifactsDir}\``);
+    throw new LabError(`image ${ref}: ${fromDir} is missing from the artifacts directory`, refillHint(opts.artifactsDir!));
   }
   if (!fromDir && !existsSync(path)) {
     opts.onItem?.(`copying ${ref}`);
