@@ -23,6 +23,7 @@ export interface NightSummary {
   verdict: NightVerdict;
   timings: NightTimings;
   osOnly: boolean;
+  osOnlyReason?: string;
   /** The step that stopped a red night, with its message. */
   failedStep?: { title: string; message: string };
   baseline?: string;
