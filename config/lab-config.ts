@@ -16,7 +16,7 @@ export interface Forward {
 export interface LabConfig {
   name: string;
   stateDir: string;
-  debian: { suite: string; mirror: string; securityMirror: string; sourceDateEpoch?: number };
+  debian: { suite: string; mirror: string; securityMirror: string; sourceDateEpoch?: number; snapshot?: string };
   vm: { cpus: number; memory: string; disk: string; accel: 'auto' | 'kvm' | 'tcg' };
   network: { hostAddress: string; forwards: Forward[] };
   kubernetes: { version: string; dnsDomain: string; podSubnet: string; serviceSubnet: string; enabled: boolean };

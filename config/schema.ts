@@ -32,6 +32,7 @@ export const labConfigSchema = z
         mirror: z.url().optional(),
         securityMirror: z.url().optional(),
         sourceDateEpoch: z.number().int().min(0).optional().describe('fixed build time; default: the newest mirror Release date'),
+        snapshot: z.string().regex(/^\d{8}T\d{6}Z$/, 'a snapshot.debian.org moment such as "20261201T091544Z"').optional().describe('take the suites from snapshot.debian.org at this moment (YYYYMMDDTHHMMSSZ): rebuild an old lock without an archive'),
       })
       .strict()
       .optional(),

@@ -30,6 +30,9 @@ import { KUBERNETES_PACKAGES, pinnedKeyring } from './kubernetes/repository.ts';
 import { renderKubernetesHook, renderKubernetesRootfsFiles } from './kubernetes/rootfs-files.ts';
 import type { ImageLock } from './lock/lock.ts';
 import type { ImageSource } from './source.ts';
+// archive: the input archive and snapshot routes (images/archive/)
+import { openBuildRoute, routedMmdebstrap, type BuildRoute } from './archive/build-route.ts';
+import { renderMirrorMovedError } from './archive/messages.ts';
 import { UPSTREAM_MANIFEST_NAMES } from '../cloud-init/addons/bundle.ts';
 
 export interface DebianSettings {
@@ -37,6 +40,8 @@ export interface DebianSettings {
   mirror: string;
   securityMirror: string;
   sourceDateEpoch?: number;
+  /** snapshot.debian.org moment (`YYYYMMDDTHHMMSSZ`) the suites are fetched from instead of the mirror. */
+  snapshot?: string;
 }
 
 export interface BuildImageOptions {
@@ -75,6 +80,8 @@ interface BuildContext {
   /** Mirror state and fixed time, kept to re-plan once the Kubernetes inputs are known. */
   imageInputs?: ImageInputs;
   resolved?: ResolvedInputs;
+  /** archive: apt fetches from an input archive or a snapshot instead of the mirror. */
+  route?: BuildRoute;
 }
 
 const MINUTE = 60_000;
@@ -94,7 +101,9 @@ async function buildLayer(ctx: BuildContext, layer: LayerPlan, build: (tmpDir: s
 }
 
 /** mmdebstrap with the plan's fixed build time; its whole output goes to the layer's build.log. */
-function runMmdebstrap(plan: ImagePlan, args: string[], layerTmp: string, signal: AbortSignal) {
+function runMmdebstrap(plan: ImagePlan, args: string[], layerTmp: string, signal: AbortSignal, route?: BuildRoute) {
+  // archive: a routed build fetches through the archive's or snapshot's loopback proxy.
+  if (route) return routedMmdebstrap(route, args, (routed) => run('mmdebstrap', routed, { env: { SOURCE_DATE_EPOCH: String(plan.sourceDateEpoch) }, signal, logFile: join(layerTmp, 'build.log') }));
   return run('mmdebstrap', args, { env: { SOURCE_DATE_EPOCH: String(plan.sourceDateEpoch) }, signal, logFile: join(layerTmp, 'build.log') });
 }
 
@@ -114,7 +123,9 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
     async run(ctx, { signal }) {
       const { debian } = ctx.opts;
       const sources = aptSources(debian);
-      const state = await readMirrorState(sources, signal);
+      // archive: an input archive (--artifacts DIR) or debian.snapshot stands in for the mirror.
+      ctx.route = await openBuildRoute({ debian, sources, source: ctx.opts.source, progress: ctx.opts.progress, signal });
+      const state = ctx.route?.mirrorState ?? (await readMirrorState(sources, signal));
       checkDebianLock(ctx.opts.source.lock, debian.suite, sources, state);
       ctx.imageInputs = { ...debian, architecture: 'amd64', releaseHashes: state.releaseHashes, sourceDateEpoch: debian.sourceDateEpoch ?? state.newestDate };
       ctx.plan = planImageBuild(ctx.imageInputs, ctx.layersDir);
@@ -128,7 +139,7 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
     async run(ctx, { signal }) {
       const plan = mustPlan(ctx);
       await buildLayer(ctx, plan.tools, async (tmp) => {
-        await runMmdebstrap(plan, renderMmdebstrapArgs({ variant: 'apt', format: 'directory', packages: TOOLS_PACKAGES, sources: plan.sources, output: join(tmp, 'root') }), tmp, signal);
+        await runMmdebstrap(plan, renderMmdebstrapArgs({ variant: 'apt', format: 'directory', packages: TOOLS_PACKAGES, sources: plan.sources, output: join(tmp, 'root') }), tmp, signal, ctx.route);
       });
     },
   },
@@ -138,7 +149,7 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
     hint: 'the full mmdebstrap output is in the .failed.log file beside the layer in the cache; check debian.suite and the mirror',
     async run(ctx, { signal }) {
       const plan = mustPlan(ctx);
-      await buildLayer(ctx, plan.rootfs, (tmp) => buildRootfsTar(plan, tmp, { packages: OS_PACKAGES }, signal));
+      await buildLayer(ctx, plan.rootfs, (tmp) => buildRootfsTar(plan, tmp, { packages: OS_PACKAGES }, signal, ctx.route));
     },
   },
   {
@@ -152,7 +163,7 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
         throw new LabError(`the lock file is for Kubernetes ${lock.kubernetes.minor}, lab.yaml asks for ${minor}`, 'run `npm run image:lock` to lock the new minor (it prints what changes)');
       }
       ctx.resolved = await resolveLockedInputs(lock, { packages: KUBERNETES_PACKAGES, manifests: UPSTREAM_MANIFEST_NAMES, images: true }, {
-        artifactsDir,
+        artifactsDir: ctx.route?.artifactsDir ?? artifactsDir,
         storeDir: join(dirname(ctx.layersDir), 'artifacts'),
         signal,
         onItem: (what) => progress.info(what),
@@ -181,7 +192,7 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
             for (const archive of Object.values(resolved.images)) await linkOrCopy(archive, join(late, KUBERNETES_GUEST_PATHS.imagesDir, basename(archive)));
           },
           extraHooks: { 'kubernetes.sh': renderKubernetesHook() },
-        }, signal),
+        }, signal, ctx.route),
       );
     },
   },
@@ -219,13 +230,8 @@ export function checkDebianLock(lock: ImageLock, suite: string, sources: AptSour
   const hint = 'run `npm run image:lock` to take the archive\'s current packages (it prints what changed), then build again';
   if (lock.debian.suite !== suite) throw new LabError(`the lock file is for Debian ${lock.debian.suite}, lab.yaml asks for ${suite}`, hint);
   const moved = sources.filter((s) => lock.debian.releases[s.suite]?.sha256 !== state.releaseHashes[s.suite]);
-  if (moved.length) {
-    const lines = moved.map((s) => {
-      const locked = lock.debian.releases[s.suite];
-      return `  - ${s.suite}: locked ${locked ? `${locked.date} (${locked.sha256.slice(0, 12)})` : 'nothing'}, the mirror now has ${state.dates[s.suite]} (${state.releaseHashes[s.suite]!.slice(0, 12)})`;
-    });
-    throw new LabError(`the Debian mirror moved since the lock file was written:\n${lines.join('\n')}`, hint);
-  }
+  // archive: the error names when the lock was taken, what moved and the three ways on.
+  if (moved.length) throw renderMirrorMovedError(lock, moved, state);
 }
 
 export function kubernetesLayerInputs(lock: ImageLock): KubernetesLayerInputs {
@@ -250,6 +256,7 @@ async function buildRootfsTar(
   tmp: string,
   layer: { packages: readonly string[]; extraLate?: (lateDir: string) => Promise<void>; extraHooks?: Record<string, string> },
   signal: AbortSignal,
+  route?: BuildRoute,
 ): Promise<void> {
   const hooks = join(tmp, 'hooks');
   await writeFileTree(join(hooks, 'early'), renderEarlyRootfsFiles());
@@ -269,7 +276,7 @@ async function buildRootfsTar(
     // Hygiene runs last, after every layer's own hook.
     customizeHooks: Object.keys(hookFiles).map((name) => join(hooks, name)),
   });
-  await runMmdebstrap(plan, args, tmp, signal);
+  await runMmdebstrap(plan, args, tmp, signal, route);
   await rm(hooks, { recursive: true });
   await checkRootfsHygiene(join(tmp, IMAGE_FILES.rootfsTar));
 }
