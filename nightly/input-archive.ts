@@ -1,51 +1,49 @@
 /**
- * The few things the nightly needs from the input archive (issue 10): put a locked .deb in it
- * and find one again by package, version and architecture. Debs sit at their pool paths under
- * `<archive>/<suite>/`, verified by the sha256 of the suite's Packages index.
- *
- * Until `image:archive` lands this module archives only the .debs that came from the security
- * and updates suites (the ones the report reads changelogs from); findArchivedDeb looks up any
- * deb at a pool path, so it reads the full archive as well.
+ * What the nightly takes from the input archive (images/archive, issue 10): archive a built
+ * image's inputs, read the locked suites' Packages indexes back from the archived view (offline,
+ * verified when archived), and find the archived .deb of one package version.
  */
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { downloadFile } from '../core/download.ts';
-import { sha256File } from '../core/hash.ts';
+import type { BuiltImage } from '../images/build.ts';
+import { installedPackages } from '../images/archive/archive-image.ts';
+import { archiveBuild, type ArchiveResult } from '../images/archive/collect.ts';
+import { ARCHIVE_DIRS, distsPath } from '../images/archive/layout.ts';
+import { readPackagesIndex } from '../images/archive/verify.ts';
 import type { ImageLock } from '../images/lock/lock.ts';
-import type { PackageRecord } from './diff/model.ts';
-import type { SuiteIndex } from './packages.ts';
+import type { AptSource } from '../images/recipe.ts';
+import { suiteIndex, type SuiteIndex } from './packages.ts';
+
+const PACKAGES_INDEX = 'main/binary-amd64/Packages.xz';
+
+/** Archives every input of the night's build into the shared archive; returns the lock's view. */
+export async function archiveNightInputs(archiveDir: string, image: BuiltImage, lock: ImageLock, sources: AptSource[], opts: { signal?: AbortSignal; onItem?: (what: string) => void } = {}): Promise<ArchiveResult> {
+  return archiveBuild({
+    out: archiveDir,
+    lock,
+    sources,
+    installed: await installedPackages(image),
+    kubernetes: image.resolved,
+    image: { inputsHash: image.manifest.inputsHash, kubernetes: Boolean(image.manifest.kubernetes), files: Object.fromEntries(Object.entries(image.manifest.files).map(([n, f]) => [n, f.sha256])) },
+    signal: opts.signal,
+    onItem: opts.onItem,
+  });
+}
+
+/** Each source's Packages index as archived in the lock's view. */
+export async function readArchivedIndexes(view: string, sources: AptSource[]): Promise<SuiteIndex[]> {
+  const out: SuiteIndex[] = [];
+  for (const source of sources) out.push(suiteIndex(source.suite, await readPackagesIndex(join(view, distsPath(source, PACKAGES_INDEX)), PACKAGES_INDEX)));
+  return out;
+}
 
 /** `name_version_arch.deb` as pool paths spell it (no epoch). */
 export function debFileName(name: string, version: string, architecture: string): string {
   return `${name}_${version.replace(/^\d+:/, '')}_${architecture}.deb`;
 }
 
-export interface ArchivedDebs {
-  added: string[];
-  present: string[];
-}
-
-/** Downloads (verified) into the archive each package whose version one of `suites` lists; already-archived files are kept. */
-export async function archiveDebs(archiveDir: string, lock: ImageLock, packages: PackageRecord[], indexes: Record<string, SuiteIndex>, signal?: AbortSignal): Promise<ArchivedDebs> {
-  const result: ArchivedDebs = { added: [], present: [] };
-  for (const p of packages) {
-    if (!p.suite || !indexes[p.suite]) continue;
-    const entry = indexes[p.suite]!.get(p.name)?.find((e) => e.version === p.version);
-    if (!entry) continue;
-    const dest = join(archiveDir, p.suite, entry.filename);
-    if (existsSync(dest) && (await sha256File(dest)) === entry.sha256) {
-      result.present.push(dest);
-      continue;
-    }
-    const uri = lock.debian.releases[p.suite]!.uri.replace(/\/$/, '');
-    await downloadFile(`${uri}/${entry.filename}`, dest, { sha256: entry.sha256, signal });
-    result.added.push(dest);
-  }
-  return result;
-}
-
-/** The archived .deb of one package version, searched by file name anywhere under the archive. */
+/** The archived .deb of one package version, searched by file name under the archive's lock views. */
 export async function findArchivedDeb(archiveDir: string, name: string, version: string, architecture: string): Promise<string | undefined> {
   const wanted = new Set([debFileName(name, version, architecture), debFileName(name, version, 'all'), debFileName(name, version.replace(':', '%3a'), architecture)]);
   const walk = async (dir: string): Promise<string | undefined> => {
@@ -58,5 +56,6 @@ export async function findArchivedDeb(archiveDir: string, name: string, version:
     }
     return undefined;
   };
-  return existsSync(archiveDir) ? walk(archiveDir) : undefined;
+  const views = join(archiveDir, ARCHIVE_DIRS.locks);
+  return existsSync(views) ? walk(views) : undefined;
 }

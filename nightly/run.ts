@@ -14,13 +14,14 @@ import { sha256, sha256File } from '../core/hash.ts';
 import { IMAGE_FILES, LAB_FILES } from '../core/paths.ts';
 import type { Progress } from '../core/progress.ts';
 import type { StepTiming } from '../core/steps.ts';
+import { formatSize } from '../core/units.ts';
 import { readTar } from '../core/tar.ts';
 import type { LabConfig } from '../config/lab-config.ts';
 import { buildImage, IMAGE_HOST_TOOLS, type BuiltImage } from '../images/build.ts';
 import { readImageLock, renderImageLock, type ImageLock } from '../images/lock/lock.ts';
 import { refreshLock } from '../images/lock/refresh.ts';
 import { renderSha256Sums } from '../images/manifest.ts';
-import { bootLayer } from '../images/recipe.ts';
+import { aptSources, bootLayer } from '../images/recipe.ts';
 import type { ImageSource } from '../images/source.ts';
 import { acceptanceContextForLab } from '../lab/acceptance/context.ts';
 import { runAcceptanceSuite } from '../lab/acceptance/suite.ts';
@@ -33,9 +34,9 @@ import { loadNightRecord, type NightSummary } from './diff/load.ts';
 import { loadSecurityChangelogs } from './diff/load.ts';
 import type { PackageRecord } from './diff/model.ts';
 import { planImageDiff } from './diff/model.ts';
-import { archiveDebs } from './input-archive.ts';
+import { archiveNightInputs, readArchivedIndexes } from './input-archive.ts';
 import { NIGHT_FILES, NIGHTS_DIR_FILES } from './night-files.ts';
-import { packageRecords, readSuiteIndex, type SuiteIndex } from './packages.ts';
+import { packageRecords, securityFirst } from './packages.ts';
 import { lastGreenNight, planNight, planPrune, planTimings, planVerdict, sortNights, type NightEntry, type NightPlan } from './plan.ts';
 import { emptyRecord, renderNightReportJson, renderNightReportMarkdown } from './report.ts';
 
@@ -191,14 +192,12 @@ async function executeNight(opts: NightlyOptions, plan: Extract<NightPlan, { kin
       const image = state.image!;
       const status = (await readTar(join(bootLayer(image.plan).dir, IMAGE_FILES.rootfsTar), { readContent: (p) => p === 'var/lib/dpkg/status' })).find((e) => e.path === 'var/lib/dpkg/status')?.content?.toString();
       if (!status) throw new LabError('the OS layer has no var/lib/dpkg/status', 'rebuild the image: npm run image:build -- --rebuild');
-      const suites = Object.keys(lock.debian.releases).filter((s) => s !== lock.debian.suite);
-      const indexes: Record<string, SuiteIndex> = {};
-      for (const suite of suites) indexes[suite] = await readSuiteIndex(lock, suite, signal);
-      // Security first: a version in both security and updates counts as a security update.
-      const order = suites.sort((a, b) => (a.endsWith('-security') ? -1 : b.endsWith('-security') ? 1 : 0)).map((suite) => ({ suite, index: indexes[suite]! }));
-      state.packages = packageRecords(status, order).map((p) => ({ ...p, suite: p.suite ?? (lock.kubernetes.packages[p.name] ? lock.kubernetes.repository : lock.debian.suite) }));
-      const archived = await archiveDebs(archiveDir, lock, state.packages, indexes, signal);
-      progress.info(`input archive ${archiveDir}: ${archived.added.length} .deb added, ${archived.present.length} already there`);
+      const sources = aptSources(config.debian);
+      const archived = await archiveNightInputs(archiveDir, image, lock, sources, { signal, onItem: (w) => progress.info(w) });
+      progress.info(`input archive ${archiveDir}: this night added ${archived.addedFiles} files (${formatSize(archived.addedBytes)}); ${archived.locks} lock(s), ${formatSize(archived.totalBytes)} in all`);
+      // Origins from the archived indexes (offline); what no Debian index lists came from pkgs.k8s.io.
+      const indexes = securityFirst(await readArchivedIndexes(archived.view, sources));
+      state.packages = packageRecords(status, indexes, (name) => (lock.kubernetes.packages[name] ? lock.kubernetes.repository : undefined));
     });
     await step('Booting the lab', async () => {
       labStarted = true;

@@ -13,7 +13,7 @@ import { advisoryIds, changelogEntriesBetween, parseDebianChangelog } from '../.
 import { compareDebianVersions } from '../../nightly/diff/debian-version.ts';
 import { figure, planImageDiff, THRESHOLDS, type NightRecord, type PackageRecord } from '../../nightly/diff/model.ts';
 import { renderImageDiffJson, renderImageDiffMarkdown } from '../../nightly/diff/render.ts';
-import { packageRecords, parsePackagesIndex, parseReleaseSha256 } from '../../nightly/packages.ts';
+import { packageRecords, securityFirst, suiteIndex } from '../../nightly/packages.ts';
 import { missingCommand, testUnless } from '../helpers.ts';
 
 const VERSION_PAIRS: [string, string][] = [
@@ -75,14 +75,12 @@ test('package origins: source from dpkg status, suite from the index that lists 
     'Package: bash\nStatus: install ok installed\nVersion: 5.2.37-2+b5\nArchitecture: amd64\nSource: bash (5.2.37-2)',
     'Package: gone\nStatus: deinstall ok config-files\nVersion: 1\nArchitecture: amd64',
   ].join('\n\n');
-  const security = parsePackagesIndex('Package: libssl3t64\nVersion: 3.5.4-1~deb13u1\nArchitecture: amd64\nFilename: pool/updates/main/o/openssl/libssl3t64_3.5.4-1~deb13u1_amd64.deb\nSize: 10\nSHA256: ' + 'a'.repeat(64) + '\n');
-  t.deepEqual(packageRecords(status, [{ suite: 'trixie-security', index: security }]), [
-    { name: 'bash', version: '5.2.37-2+b5', architecture: 'amd64', source: 'bash', sourceVersion: '5.2.37-2' },
+  const security = suiteIndex('trixie-security', [{ name: 'libssl3t64', version: '3.5.4-1~deb13u1', architecture: 'amd64', filename: 'pool/updates/main/o/openssl/libssl3t64_3.5.4-1~deb13u1_amd64.deb', bytes: 10, sha256: 'a'.repeat(64) }]);
+  const updates = suiteIndex('trixie-updates', [{ name: 'libssl3t64', version: '3.5.4-1~deb13u1', architecture: 'amd64', filename: 'x', bytes: 1, sha256: 'b'.repeat(64) }]);
+  t.deepEqual(packageRecords(status, securityFirst([updates, security]), (name) => (name === 'bash' ? 'elsewhere' : undefined)), [
+    { name: 'bash', version: '5.2.37-2+b5', architecture: 'amd64', source: 'bash', sourceVersion: '5.2.37-2', suite: 'elsewhere' },
     { name: 'libssl3t64', version: '3.5.4-1~deb13u1', architecture: 'amd64', source: 'openssl', sourceVersion: '3.5.4-1~deb13u1', suite: 'trixie-security' },
-  ]);
-  const release = `Origin: Debian\nSHA256:\n ${'b'.repeat(64)}  2259642 main/binary-amd64/Packages\n ${'c'.repeat(64)}   311108 main/binary-amd64/Packages.xz\nSHA512:\n ${'d'.repeat(128)} 1 x\n`;
-  t.deepEqual(parseReleaseSha256(release).get('main/binary-amd64/Packages.xz'), { sha256: 'c'.repeat(64), size: 311108 });
-  t.is(parseReleaseSha256(release).size, 2);
+  ], 'a version in both security and updates is a security update');
 });
 
 test('noise thresholds: a change counts only above both the absolute and the relative bound', (t) => {
