@@ -40,9 +40,13 @@ export function parseDebianChangelog(text: string): ChangelogEntry[] {
   return entries;
 }
 
-/** Entries newer than `oldVersion` up to and including `newVersion` (every entry up to it when there was no old version). */
+/**
+ * Entries newer than `oldVersion` up to and including `newVersion`. A package that was not there
+ * before shows only the entry of its own version: its whole history is not news.
+ */
 export function changelogEntriesBetween(entries: ChangelogEntry[], oldVersion: string | undefined, newVersion: string): ChangelogEntry[] {
-  return entries.filter((e) => compareDebianVersions(e.version, newVersion) <= 0 && (oldVersion === undefined || compareDebianVersions(e.version, oldVersion) > 0));
+  if (oldVersion === undefined) return entries.filter((e) => compareDebianVersions(e.version, newVersion) === 0).slice(0, 1);
+  return entries.filter((e) => compareDebianVersions(e.version, newVersion) <= 0 && compareDebianVersions(e.version, oldVersion) > 0);
 }
 
 /** The advisory ids an entry names: CVE-YYYY-N, DSA-N[-N], DLA-N[-N]; sorted, each once. */

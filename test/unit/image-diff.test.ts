@@ -66,7 +66,7 @@ test('Debian changelog: entries between two versions and the CVE and DSA/DLA ids
   t.deepEqual(between.map((e) => e.version), ['3.5.4-1~deb13u1', '3.5.1-1+deb13u2']);
   t.deepEqual(advisoryIds(between), { cves: ['CVE-2026-0900', 'CVE-2026-1001', 'CVE-2026-1002', 'CVE-2026-10003'], advisories: ['DLA-4001-1', 'DSA-6001-1'] });
   t.deepEqual(changelogEntriesBetween(entries, '3.5.4-1~deb13u1', '3.5.4-1~deb13u1'), [], 'no entries when nothing changed');
-  t.is(changelogEntriesBetween(entries, undefined, '3.5.1-1+deb13u2').length, 2, 'a new package: every entry up to its version');
+  t.deepEqual(changelogEntriesBetween(entries, undefined, '3.5.1-1+deb13u2').map((e) => e.version), ['3.5.1-1+deb13u2'], 'a new package: only the entry of its version');
 });
 
 test('package origins: source from dpkg status, suite from the index that lists the exact version', (t) => {
