@@ -59,6 +59,8 @@ export interface NightPlanInputs {
   nights: NightEntry[];
   freshLock: ImageLock;
   baseline?: { name: string; lock: ImageLock };
+  /** The baseline came from --baseline rather than the last green night in DIR. */
+  baselineIsExplicit?: boolean;
   force: boolean;
   keep?: number;
   /** lab.yaml's kubernetes.enabled and the --os-only flag. */
@@ -94,7 +96,7 @@ export const NIGHT_STEPS = [
 export function planNight(inputs: NightPlanInputs): NightPlan {
   const unchanged = inputs.baseline !== undefined && renderImageLock(inputs.baseline.lock) === renderImageLock(inputs.freshLock);
   if (unchanged && !inputs.force) {
-    return { kind: 'no-change', baseline: inputs.baseline!.name, message: `no change: the refreshed lock equals the lock of ${inputs.baseline!.name} (the last green night); nothing to build (--force builds anyway)` };
+    return { kind: 'no-change', baseline: inputs.baseline!.name, message: `no change: the refreshed lock equals the lock of ${inputs.baseline!.name} (the baseline: ${inputs.baselineIsExplicit ? '--baseline' : 'the last green night'}); nothing to build (--force builds anyway)` };
   }
   const noKubernetesPackages = Object.keys(inputs.freshLock.kubernetes.packages).length === 0;
   const osOnlyReason = inputs.osOnlyFlag

@@ -124,6 +124,7 @@ export async function runNightly(opts: NightlyOptions): Promise<NightlyResult> {
       nights,
       freshLock: lock,
       baseline,
+      baselineIsExplicit: Boolean(opts.baselineDir),
       force: Boolean(opts.force),
       keep: opts.keep,
       kubernetesEnabled: config.kubernetes.enabled,

@@ -260,7 +260,8 @@ function diffManifests(old: ImageLock | undefined, now: ImageLock | undefined): 
 
 /** Lock lines the sections above do not already show (mirror state, repository, key, …). */
 function otherLockChanges(old: ImageLock | undefined, now: ImageLock | undefined, shownPackages: Set<string>): string[] {
-  if (!now) return [];
+  // Without a baseline lock every line would be "added": the sections above already show what matters.
+  if (!now || !old) return [];
   return diffImageLocks(old, now).filter((line) => {
     const path = line.replace(/^[+~-] /, '').split(/[ :]/)[0]!;
     if (path.startsWith('images.') || path.startsWith('manifests.')) return false;

@@ -46,7 +46,9 @@ test('plan: an unchanged lock is "no change" unless --force; a changed one build
   const base = { today: '2026-12-01', nights, kubernetesEnabled: true, osOnlyFlag: false, force: false };
   const same = planNight({ ...base, freshLock: lock('d1'), baseline: { name: '2026-12-01', lock: lock('d1') } });
   t.is(same.kind, 'no-change');
-  t.regex((same as { message: string }).message, /no change: the refreshed lock equals the lock of 2026-12-01/);
+  t.regex((same as { message: string }).message, /no change: the refreshed lock equals the lock of 2026-12-01 \(the baseline: the last green night\)/);
+  const explicit = planNight({ ...base, baselineIsExplicit: true, freshLock: lock('d1'), baseline: { name: '2026-11-29', lock: lock('d1') } });
+  t.regex((explicit as { message: string }).message, /lock of 2026-11-29 \(the baseline: --baseline\)/);
   const forced = planNight({ ...base, force: true, freshLock: lock('d1'), baseline: { name: '2026-12-01', lock: lock('d1') } });
   t.like(forced, { kind: 'build', night: '2026-12-01-3', baseline: '2026-12-01', forced: true, osOnly: true });
   const changed = planNight({ ...base, freshLock: lock('d2'), baseline: { name: '2026-12-01', lock: lock('d1') } });
