@@ -181,8 +181,6 @@ export function figure(name: string, old: number | undefined, now: number | unde
   return { name, old, new: now, delta, significant };
 }
 
-const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-
 function kindOf(old: string | undefined, now: string | undefined): ChangeKind | undefined {
   if (old === undefined) return now === undefined ? undefined : 'added';
   if (now === undefined) return 'removed';
@@ -334,8 +332,4 @@ export function planImageDiff(inputs: DiffInputs): ImageDiff {
     bootTimes,
     notes,
   };
-}
-
-export function sortedPackages(list: PackageRecord[]): PackageRecord[] {
-  return [...list].sort(byName);
 }
