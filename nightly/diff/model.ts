@@ -114,9 +114,18 @@ export interface Figure {
   significant: boolean;
 }
 
+/** What identifies the image itself: a changed build time or layer rebuilds it even with the same packages. */
+export interface ImageIdentityChange {
+  field: 'inputsHash' | 'sourceDateEpoch' | 'compressed sha256';
+  old?: string;
+  new?: string;
+}
+
 export interface ImageDiff {
   old: string;
   new: string;
+  /** Image identity fields that changed. */
+  identity: ImageIdentityChange[];
   headline: {
     result?: NightVerdict;
     upgraded: number;
@@ -306,9 +315,18 @@ export function planImageDiff(inputs: DiffInputs): ImageDiff {
   if (!now.lock || !old.lock) notes.push('a side has no lock file: container images, manifests and lock changes are not compared.');
   if (!now.packages.some((p) => p.suite)) notes.push('the new side has no package origins (a bare manifest): security updates cannot be told apart.');
   const shownPackages = new Set(packages.flatMap((g) => g.binaries.map((b) => b.name)));
+  const compressedSha = (r: NightRecord) => r.manifest.files['disk-compressed.qcow2']?.sha256;
+  const identity = ([
+    ['inputsHash', old.manifest.inputsHash || undefined, now.manifest.inputsHash || undefined],
+    ['sourceDateEpoch', old.manifest.sourceDateEpoch ? String(old.manifest.sourceDateEpoch) : undefined, now.manifest.sourceDateEpoch ? String(now.manifest.sourceDateEpoch) : undefined],
+    ['compressed sha256', compressedSha(old), compressedSha(now)],
+  ] as const)
+    .filter(([, a, b]) => a !== b)
+    .map(([field, a, b]) => ({ field, old: a, new: b }));
   return {
     old: old.name,
     new: now.name,
+    identity,
     headline: {
       result: now.verdict,
       upgraded: binaryCounts('upgraded'),

@@ -59,6 +59,9 @@ export function renderImageDiffMarkdown(diff: ImageDiff): string {
   for (const note of diff.notes) out.push(`> ${note}`, '');
   if (diff.headline.identicalImage) out.push('The image inputs are identical (same inputs hash): the image did not change.', '');
 
+  if (diff.identity.length) {
+    out.push('## Image', '', '| | baseline | this night |', '|---|---|---|', ...diff.identity.map((i) => `| ${i.field} | ${cell(i.old)} | ${cell(i.new)} |`), '');
+  }
   out.push('## Pinned components', '');
   if (diff.pinned.length) {
     out.push('| component | baseline | this night |', '|---|---|---|');

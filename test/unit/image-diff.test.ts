@@ -175,6 +175,7 @@ test('diff model: grouped by source, security from the security suite only, imag
   t.deepEqual(DIFF.sizes.map((s) => [s.name, s.significant]), [['raw', false], ['qcow2', true], ['compressed', true]]);
   t.deepEqual(DIFF.buildTimes.map((s) => [s.name, s.delta, s.significant]), [['Building OS layer', 120, true], ['Building disk image', 4, false]]);
   t.true(DIFF.bootTimes.every((b) => !b.significant), 'a few seconds of boot time are noise');
+  t.deepEqual(DIFF.identity.map((i) => i.field), ['inputsHash'], 'same build time and no recorded sha256: only the inputs hash differs');
 });
 
 test('a security package without a readable changelog says why instead of showing nothing', (t) => {
