@@ -33,6 +33,7 @@ export const HOST_TOOLS: HostTool[] = [
   { command: 'gpg', aptPackage: 'gpg', purpose: 'checks the Kubernetes repository key fingerprint' },
   { command: 'gpgv', aptPackage: 'gpgv', purpose: 'verifies the Kubernetes repository signature' },
   { command: 'dpkg-deb', aptPackage: 'dpkg', purpose: "runs the locked kubeadm to list its images" },
+  { command: 'xz', aptPackage: 'xz-utils', purpose: "reads the security suite's Packages.xz for the nightly report" },
   { command: 'skopeo', aptPackage: 'skopeo', purpose: 'resolves image digests and copies images into OCI archives' },
   { command: 'apt-ftparchive', aptPackage: 'apt-utils', purpose: 'builds the signed test apt repository (tests)' },
   { command: 'shellcheck', aptPackage: 'shellcheck', purpose: 'checks the guest scripts in cloud-init/guest/ (tests)' },
