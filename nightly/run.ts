@@ -214,7 +214,7 @@ async function executeNight(opts: NightlyOptions, plan: Extract<NightPlan, { kin
       await step('Tearing down the lab', async () => {
         // A lab that failed to come up was retained: keep its console and qemu logs in the night's bundle first.
         if (state.failedStep?.title === 'Booting the lab') await keepBootLogs(labConfig.stateDir, join(staging, 'bundle-boot'), state);
-        await labDown({ config: labConfig, driver, progress });
+        await labDown({ config: labConfig, progress });
       }, true);
     }
   }

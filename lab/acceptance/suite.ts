@@ -22,7 +22,7 @@ import { SetUpError, setUpSuite, tearDownSuite, type ClusterCheckContext, type S
 import type { AcceptanceContext } from './context.ts';
 import { parseTap, renderJsonReport, renderJunit, renderSummary, type TapReport } from './report.ts';
 
-const REPORT_FILES = { tap: 'results.tap', junit: 'junit.xml', json: 'results.json' } as const;
+export const REPORT_FILES = { tap: 'results.tap', junit: 'junit.xml', json: 'results.json' } as const;
 
 /** In order: health first, positive controls before any blocked result, the policy deletion last. */
 export const CLUSTER_CHECKS: Check<ClusterCheckContext>[] = [nodeReady, systemPodsReady, DNS_IN_CLUSTER_CHECK, ...INGRESS_CHECKS, ...TLS_CHECKS, ...EGRESS_CHECKS.slice(0, 2), STORAGE_CHECK, LOGS_CHECK, ...EGRESS_CHECKS.slice(2)];
