@@ -1,6 +1,6 @@
 /** Shared test helpers: temp dirs, host facts, and skips that say why. */
 import test, { type ExecutionContext } from 'ava';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { existsSync } from 'node:fs';
@@ -103,4 +103,15 @@ export async function throwawayLabConfig(name: string, dir: string, extraYaml = 
   const parsed = parseLabConfig(await throwawayLabYaml(name, join(dir, 'state'), extraYaml), await readHostFacts(), dir);
   if (!parsed.ok) throw new Error(`throwaway config ${name}: ${JSON.stringify(parsed.problems)}`);
   return parsed.config;
+}
+
+/** How many qemu processes have `dir` in their command line: a test's leak check after teardown. */
+export async function qemuProcessesUnder(dir: string): Promise<number> {
+  let n = 0;
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes('qemu-system') && cmd.includes(dir)) n++;
+  }
+  return n;
 }

@@ -1,7 +1,7 @@
 /**
- * apt repository indexes (pure): deb822 stanzas, the SHA256 list of a Release file, Debian
- * version ordering, and picking the newest package of a Kubernetes minor from a Packages index.
+ * apt repository indexes (pure): deb822 stanzas, the SHA256 list of a Release file, and picking the newest package of a Kubernetes minor from a Packages index.
  */
+import { compareDebianVersions } from '../../core/debian-version.ts';
 
 export type Stanza = Record<string, string>;
 
@@ -50,58 +50,6 @@ export function parseReleaseSha256(release: string): Record<string, { sha256: st
     if (sha256 && size && path && /^[0-9a-f]{64}$/.test(sha256)) out[path] = { sha256, size: Number(size) };
   }
   return out;
-}
-
-// --- Debian version ordering (deb-version(7)) ---
-
-function order(c: string): number {
-  if (c === '~') return -1;
-  if (/[0-9]/.test(c)) return 0;
-  if (c === '') return 0;
-  if (/[A-Za-z]/.test(c)) return c.charCodeAt(0);
-  return c.charCodeAt(0) + 256;
-}
-
-function compareFragment(a: string, b: string): number {
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    let firstDiff = 0;
-    while ((i < a.length && !/[0-9]/.test(a[i]!)) || (j < b.length && !/[0-9]/.test(b[j]!))) {
-      const ac = order(i < a.length && !/[0-9]/.test(a[i]!) ? a[i]! : '');
-      const bc = order(j < b.length && !/[0-9]/.test(b[j]!) ? b[j]! : '');
-      if (ac !== bc) return ac - bc;
-      i++;
-      j++;
-    }
-    while (a[i] === '0') i++;
-    while (b[j] === '0') j++;
-    while (i < a.length && /[0-9]/.test(a[i]!) && j < b.length && /[0-9]/.test(b[j]!)) {
-      if (!firstDiff) firstDiff = a.charCodeAt(i) - b.charCodeAt(j);
-      i++;
-      j++;
-    }
-    if (i < a.length && /[0-9]/.test(a[i]!)) return 1;
-    if (j < b.length && /[0-9]/.test(b[j]!)) return -1;
-    if (firstDiff) return firstDiff;
-  }
-  return 0;
-}
-
-function splitVersion(v: string): [number, string, string] {
-  const colon = v.indexOf(':');
-  const epoch = colon >= 0 ? Number(v.slice(0, colon)) : 0;
-  const rest = colon >= 0 ? v.slice(colon + 1) : v;
-  const dash = rest.lastIndexOf('-');
-  return dash >= 0 ? [epoch, rest.slice(0, dash), rest.slice(dash + 1)] : [epoch, rest, ''];
-}
-
-/** Negative, zero or positive as Debian orders versions a and b. */
-export function compareDebianVersions(a: string, b: string): number {
-  const [ea, ua, ra] = splitVersion(a);
-  const [eb, ub, rb] = splitVersion(b);
-  if (ea !== eb) return ea - eb;
-  return compareFragment(ua, ub) || compareFragment(ra, rb);
 }
 
 export interface RepoPackage {

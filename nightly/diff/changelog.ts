@@ -2,7 +2,7 @@
  * Debian changelogs (debian/changelog, shipped as /usr/share/doc/<pkg>/changelog.Debian.gz):
  * the entries between two versions and the CVE and DSA/DLA ids they name. Pure.
  */
-import { compareDebianVersions } from './debian-version.ts';
+import { compareDebianVersions } from '../../core/debian-version.ts';
 
 export interface ChangelogEntry {
   source: string;

@@ -7,7 +7,7 @@
 import type { ImageManifest } from '../../images/manifest.ts';
 import { diffImageLocks, type ImageLock } from '../../images/lock/lock.ts';
 import { advisoryIds, changelogEntriesBetween, type ChangelogEntry } from './changelog.ts';
-import { compareDebianVersions } from './debian-version.ts';
+import { compareDebianVersions } from '../../core/debian-version.ts';
 
 /** One installed binary package with where it came from. */
 export interface PackageRecord {

@@ -18,19 +18,9 @@ import { labStatus } from '../../lab/status.ts';
 import { labUp } from '../../lab/up.ts';
 import { runAcceptanceSuite } from '../../lab/acceptance/suite.ts';
 import { filesOpenToOthers } from '../file-modes.ts';
-import { missingCommand, notRoot, testUnless, throwawayLabConfig, withTempDir } from '../helpers.ts';
+import { missingCommand, notRoot, qemuProcessesUnder, testUnless, throwawayLabConfig, withTempDir } from '../helpers.ts';
 import { LAB_STATE_VERSION, readLabState } from '../../lab/state.ts';
 
-async function qemuProcessesFor(stateDir: string): Promise<number> {
-  const { readdir } = await import('node:fs/promises');
-  let n = 0;
-  for (const pid of await readdir('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes('qemu-system') && cmd.includes(stateDir)) n++;
-  }
-  return n;
-}
 
 const reason = notRoot() ?? missingCommand('mmdebstrap', 'qemu-system-x86_64', 'qemu-img', 'xorriso', 'ssh', 'openssl');
 
@@ -75,7 +65,7 @@ testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, l
     } finally {
       await labDown({ config, progress });
     }
-    t.is(await qemuProcessesFor(config.stateDir), 0, 'no qemu process is left');
+    t.is(await qemuProcessesUnder(config.stateDir), 0, 'no qemu process is left');
     for (const f of config.network.forwards) t.is(await probePort('127.0.0.1', f.host), undefined, `${f.name} port ${f.host} is free again`);
     t.false(existsSync(config.stateDir), 'the lab directory is gone');
   });
@@ -93,7 +83,7 @@ testUnless(reason, 'a lab:up interrupted after the VM is up (Ctrl-C) removes eve
     });
     const error = await t.throwsAsync(labUp({ config, driver: new QemuDriver(), source: await osOnlySourceAtMirrorHead(config), progress, signal: controller.signal, failedLogsDir: join(dir, 'failed') }));
     t.true(error instanceof CancelledError, error?.message);
-    t.is(await qemuProcessesFor(config.stateDir), 0, 'the VM was stopped');
+    t.is(await qemuProcessesUnder(config.stateDir), 0, 'the VM was stopped');
     for (const f of config.network.forwards) t.is(await probePort('127.0.0.1', f.host), undefined, `${f.name} port is free again`);
     t.false(existsSync(config.stateDir), 'no file of the lab is left');
     t.false(existsSync(join(dir, 'failed')), 'Ctrl-C is not a failure: no log bundle');

@@ -14,19 +14,10 @@ import { readImageLock, renderImageLock } from '../../images/lock/lock.ts';
 import type { NightSummary } from '../../nightly/diff/load.ts';
 import { NIGHT_FILES, NIGHTS_DIR_FILES } from '../../nightly/night-files.ts';
 import { LAST_RUN_FILES, runNightly } from '../../nightly/run.ts';
-import { missingCommand, notRoot, testUnless, throwawayLabConfig, withTempDir } from '../helpers.ts';
+import { missingCommand, notRoot, qemuProcessesUnder, testUnless, throwawayLabConfig, withTempDir } from '../helpers.ts';
 
 const reason = notRoot() ?? missingCommand('mmdebstrap', 'qemu-system-x86_64', 'qemu-img', 'xorriso', 'ssh', 'openssl', 'xz', 'dpkg-deb', 'gpgv');
 
-async function qemuProcessesFor(dir: string): Promise<number> {
-  let n = 0;
-  for (const pid of await readdir('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes('qemu-system') && cmd.includes(dir)) n++;
-  }
-  return n;
-}
 
 testUnless(reason, 'nightly: a green OS-only night is built, booted, checked and published; the next run on the same lock is "no change"', async (t) => {
   t.timeout(90 * 60_000);
@@ -60,7 +51,7 @@ testUnless(reason, 'nightly: a green OS-only night is built, booted, checked and
     t.true(existsSync(join(out, NIGHTS_DIR_FILES.archive, 'locks')), 'the inputs were archived');
     t.is(await readFile(repoLock, 'utf8'), repoLockBefore, 'the repository\'s lock is never written');
     t.is(renderImageLock(await readImageLock(join(night, NIGHT_FILES.lock))).length > 0, true);
-    t.is(await qemuProcessesFor(dir), 0, 'the lab was torn down');
+    t.is(await qemuProcessesUnder(dir), 0, 'the lab was torn down');
     t.false(existsSync(join(out, NIGHTS_DIR_FILES.work, 'lab')), 'no lab files are left');
 
     const started = Date.now();

@@ -6,23 +6,14 @@
  * backup header moved to the end, SSH answers, and every restored file's sha256 matches.
  */
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Progress } from '../../core/progress.ts';
 import { osOnlySourceAtMirrorHead } from '../../images/source.ts';
 import { QemuDriver } from '../../lab/drivers/qemu.ts';
 import { renderDrillReport, runRestoreDrill } from '../../lab/restore/drill.ts';
-import { missingCommand, notRoot, testUnless, throwawayLabConfig, withTempDir } from '../helpers.ts';
+import { missingCommand, notRoot, qemuProcessesUnder, testUnless, throwawayLabConfig, withTempDir } from '../helpers.ts';
 
-async function qemuProcessesUnder(dir: string): Promise<number> {
-  let n = 0;
-  for (const pid of await readdir('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes('qemu-system') && cmd.includes(dir)) n++;
-  }
-  return n;
-}
 
 const reason = notRoot() ?? missingCommand('mmdebstrap', 'qemu-system-x86_64', 'qemu-img', 'xorriso', 'ssh', 'openssl', 'sgdisk', 'tar');
 

@@ -10,7 +10,7 @@ import { run } from '../../core/exec.ts';
 import type { ImageLock } from '../../images/lock/lock.ts';
 import type { ImageManifest } from '../../images/manifest.ts';
 import { advisoryIds, changelogEntriesBetween, parseDebianChangelog } from '../../nightly/diff/changelog.ts';
-import { compareDebianVersions } from '../../nightly/diff/debian-version.ts';
+import { compareDebianVersions } from '../../core/debian-version.ts';
 import { figure, planImageDiff, THRESHOLDS, type NightRecord, type PackageRecord } from '../../nightly/diff/model.ts';
 import { renderImageDiffJson, renderImageDiffMarkdown } from '../../nightly/diff/render.ts';
 import { packageRecords, securityFirst, suiteIndex } from '../../nightly/packages.ts';
