@@ -21,7 +21,6 @@ import { filesOpenToOthers } from '../file-modes.ts';
 import { missingCommand, notRoot, qemuProcessesUnder, testUnless, throwawayLabConfig, withTempDir } from '../helpers.ts';
 import { LAB_STATE_VERSION, readLabState } from '../../lab/state.ts';
 
-
 const reason = notRoot() ?? missingCommand('mmdebstrap', 'qemu-system-x86_64', 'qemu-img', 'xorriso', 'ssh', 'openssl');
 
 testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, lab:down leaves nothing', async (t) => {
