@@ -3,7 +3,7 @@
  * (cloud-init/containerd-config.ts) in containerd 2's `version = 3` layout, where the CRI plugin is
  * split into an images plugin (the sandbox image is a pinned image) and a runtime plugin.
  */
-import { pauseImageFor } from '../../cloud-init/containerd-config.ts';
+import { CONTAINERD_CERTS_DIR, pauseImageFor } from '../../cloud-init/containerd-config.ts';
 
 export const CNI_BIN_DIR = '/opt/cni/bin';
 export const CNI_CONF_DIR = '/etc/cni/net.d';
@@ -15,6 +15,10 @@ version = 3
 
 [plugins."io.containerd.cri.v1.images".pinned_images]
   sandbox = "${sandbox}"
+
+# Registry hosts and CAs, read without a restart (as in the 1.7 config).
+[plugins."io.containerd.cri.v1.images".registry]
+  config_path = "${CONTAINERD_CERTS_DIR}"
 
 [plugins."io.containerd.cri.v1.runtime".containerd]
   default_runtime_name = "runc"

@@ -37,6 +37,7 @@ function kubeletKeys(c: Toml) {
     systemdCgroup: dig(c, 'plugins', RUNTIME, 'containerd', 'runtimes', 'runc', 'options', 'SystemdCgroup'),
     cniBinDirs: dig(c, 'plugins', RUNTIME, 'cni', 'bin_dirs'),
     cniConfDir: dig(c, 'plugins', RUNTIME, 'cni', 'conf_dir'),
+    registryConfigPath: dig(c, 'plugins', IMAGES, 'registry', 'config_path'),
   };
 }
 
@@ -49,7 +50,7 @@ testUnless(reason, 'the rendered version 3 config loads in containerd 2.x and eq
     const keys = kubeletKeys(dumped);
     t.deepEqual(keys, {
       version: 3, sandbox: PAUSE, defaultRuntime: 'runc', runtimeType: 'io.containerd.runc.v2',
-      systemdCgroup: true, cniBinDirs: ['/opt/cni/bin'], cniConfDir: '/etc/cni/net.d',
+      systemdCgroup: true, cniBinDirs: ['/opt/cni/bin'], cniConfDir: '/etc/cni/net.d', registryConfigPath: '/etc/containerd/certs.d',
     });
 
     const old = join(dir, 'config-1.7.toml');
