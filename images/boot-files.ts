@@ -6,7 +6,9 @@ import { GUEST_PATHS } from '../core/paths.ts';
 // screen for a server on hardware. `quiet`: every console line is emulated I/O under TCG; systemd
 // still reports failed and slow units there. `no_timer_check`: on a loaded host an emulated CPU
 // misses the IO-APIC timer test's window and the kernel panics ("IO-APIC + timer doesn't work").
-export const KERNEL_CMDLINE = 'ro console=tty0 console=ttyS0,115200n8 quiet no_timer_check';
+// `panic=10`: a server (or a lab VM) that panics reboots after 10 s instead of hanging until someone
+// notices; seen under TCG as a rare early "Oops: int3" in sched_clock_cpu while the kernel patches itself.
+export const KERNEL_CMDLINE = 'ro console=tty0 console=ttyS0,115200n8 quiet no_timer_check panic=10';
 
 /** kubeadm's preflight needs these; baked, so the first boot loads and applies them itself (no runcmd). */
 export const KUBERNETES_MODULES = ['overlay', 'br_netfilter'] as const;

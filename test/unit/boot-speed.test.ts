@@ -85,6 +85,7 @@ test('GRUB boots at once with a quiet kernel and one serial console', (t) => {
   t.regex(grub, /^set timeout=0$/m);
   t.true(KERNEL_CMDLINE.split(' ').includes('quiet'));
   t.true(KERNEL_CMDLINE.split(' ').includes('no_timer_check'), 'a loaded TCG host must not panic the guest in the timer check');
+  t.true(KERNEL_CMDLINE.split(' ').includes('panic=10'), 'a kernel panic reboots the machine instead of hanging it');
   t.is(KERNEL_CMDLINE.split(' ').filter((w) => w.startsWith('console=ttyS')).length, 1);
   t.true(grub.includes(KERNEL_CMDLINE));
 });
