@@ -24,7 +24,8 @@ import { takeBackup } from '../backup/backup.ts';
 import { remoteForLab, remoteRun, type RemoteHost } from '../backup/remote.ts';
 import { freePort } from '../ports.ts';
 import { restoreBackup } from './restore.ts';
-import { bootNewHardware, stopNewHardware, type DiskBus, type NicModel } from './new-hardware.ts';
+import { bootNewHardware, NEW_HARDWARE_FILES, stopNewHardware, type DiskBus, type NicModel } from './new-hardware.ts';
+import { isProcessAlive } from '../state.ts';
 
 export interface NewHardwareSpec {
   disk: string;
@@ -82,10 +83,15 @@ export async function writeDrillData(remote: RemoteHost, storageDir: string, sig
   }
 }
 
-async function waitForSsh(remote: RemoteHost, budgetMs: number, signal?: AbortSignal): Promise<void> {
+/** Polls SSH until it answers; a machine whose qemu has exited (a panic with panic=, a crash) fails at once. */
+async function waitForSsh(remote: RemoteHost, machine: { pid: number; dir: string }, budgetMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + budgetMs;
   let last = '';
   while (Date.now() < deadline) {
+    if (!isProcessAlive(machine.pid)) {
+      const serial = await readFile(join(machine.dir, NEW_HARDWARE_FILES.serial), 'utf8').catch(() => '');
+      throw new LabError(`the new hardware stopped while booting; end of its serial console:\n${serial.trimEnd().split('\n').slice(-15).join('\n')}`, 'see serial.log in the drill directory');
+    }
     const r = await remoteRun(remote, ['true'], { allowFailure: true, signal, timeoutMs: 20_000 });
     if (r.exitCode === 0) return;
     last = r.stderr.trim().split('\n').pop() ?? '';
@@ -163,10 +169,10 @@ export async function bringUpNewHardware(opts: { config: LabConfig; imageDisk: s
 
   const sshPort = await freePort();
   progress.start(`Booting the new hardware (${spec.disk} disk on ${spec.diskBus}, ${spec.nicModel} NIC ${spec.macAddress}, ${spec.memory})`);
-  await bootNewHardware({ name: `${config.name}-drill`, dir: hwDir, disk, diskBus: spec.diskBus, nicModel: spec.nicModel, macAddress: spec.macAddress, memoryMiB: Math.floor(parseSize(spec.memory)! / 2 ** 20), cpus: config.vm.cpus, accel: opts.accel, seedIso: seed.iso, sshPort }, signal);
+  const pid = await bootNewHardware({ name: `${config.name}-drill`, dir: hwDir, disk, diskBus: spec.diskBus, nicModel: spec.nicModel, macAddress: spec.macAddress, memoryMiB: Math.floor(parseSize(spec.memory)! / 2 ** 20), cpus: config.vm.cpus, accel: opts.accel, seedIso: seed.iso, sshPort }, signal);
   const remote: RemoteHost = { user: config.ssh.user, host: '127.0.0.1', port: sshPort, identityFile: join(hwDir, 'operator'), knownHostsFile: seed.knownHosts, hostKeyAlias: `${hostname}.drill.test` };
   // TCG on a shared machine can take long: the budget is generous, the checks below are strict.
-  await waitForSsh(remote, opts.accel === 'kvm' ? 5 * 60_000 : 25 * 60_000, signal);
+  await waitForSsh(remote, { pid, dir: hwDir }, opts.accel === 'kvm' ? 5 * 60_000 : 25 * 60_000, signal);
   checks.push({ what: "SSH answers with the operator's own key and the seed's pinned host key", ok: true, detail: `${remote.user}@127.0.0.1:${sshPort}` });
   const ci = await remoteRun(remote, ['cloud-init', 'status', '--wait'], { allowFailure: true, signal, timeoutMs: 20 * 60_000 });
   checks.push({ what: 'cloud-init finished on the new hardware', ok: ci.exitCode === 0 || ci.exitCode === 2, detail: ci.stdout.trim().split('\n').pop() ?? '' });
