@@ -100,11 +100,26 @@ async function waitForSsh(remote: RemoteHost, machine: { pid: number; dir: strin
   throw new LabError(`the new hardware gave no SSH within ${Math.round(budgetMs / 1000)}s (last: ${last})`, 'see serial.log in the drill directory');
 }
 
+/** cloud-init restarts sshd in its config stage, which drops the session (ssh's 255): wait again until it says done. */
+async function waitForCloudInit(remote: RemoteHost, budgetMs: number, signal?: AbortSignal) {
+  const deadline = Date.now() + budgetMs;
+  for (;;) {
+    const r = await remoteRun(remote, ['cloud-init', 'status', '--wait'], { allowFailure: true, signal, timeoutMs: Math.max(1000, deadline - Date.now()) });
+    if (r.exitCode !== 255 || Date.now() > deadline) return r;
+    await sleep(2000, signal);
+  }
+}
+
 async function checkNewHardware(remote: RemoteHost, spec: NewHardwareSpec, hostname: string, signal?: AbortSignal): Promise<DrillCheck[]> {
   const sh = async (argv: string[]) => (await remoteRun(remote, argv, { signal, allowFailure: true })).stdout.trim();
   const checks: DrillCheck[] = [];
   const diskBytes = parseSize(spec.disk)!;
-  const rootBytes = Number(await sh(['findmnt', '-bno', 'SIZE', '/']));
+  // The seed grows the root in the background (resize_rootfs: noblock, off the boot's critical path): wait for it, bounded.
+  let rootBytes = 0;
+  for (const deadline = Date.now() + 5 * 60_000; ; await sleep(2000, signal)) {
+    rootBytes = Number(await sh(['findmnt', '-bno', 'SIZE', '/']));
+    if (rootBytes > diskBytes * 0.9 || Date.now() > deadline) break;
+  }
   checks.push({ what: 'the root filesystem grew to the new disk', ok: rootBytes > diskBytes * 0.9, detail: `${rootBytes} of ${diskBytes} bytes` });
   const rootSource = await sh(['findmnt', '-no', 'SOURCE', '/']);
   const diskDev = `/dev/${await sh(['lsblk', '-no', 'PKNAME', rootSource])}`;
@@ -113,7 +128,7 @@ async function checkNewHardware(remote: RemoteHost, spec: NewHardwareSpec, hostn
   const lastlba = table.partitiontable?.lastlba ?? -1;
   checks.push({ what: `the GPT backup header is at the end of ${diskDev} (${spec.diskBus})`, ok: lastlba === sectors - 34, detail: `last usable LBA ${lastlba}, disk ${sectors} sectors` });
   checks.push({ what: `the disk is on the ${spec.diskBus} bus`, ok: spec.diskBus !== 'nvme' || diskDev.startsWith('/dev/nvme'), detail: diskDev });
-  const links = JSON.parse(await sh(['ip', '-j', 'address', 'show'])) as { ifname: string; address?: string; addr_info: { family: string; local: string; prefixlen: number; dynamic?: boolean }[] }[];
+  const links = JSON.parse((await sh(['ip', '-j', 'address', 'show'])) || '[]') as { ifname: string; address?: string; addr_info: { family: string; local: string; prefixlen: number; dynamic?: boolean }[] }[];
   const nic = links.find((l) => l.address === spec.macAddress);
   const v4 = nic?.addr_info.find((a) => a.family === 'inet');
   checks.push({
@@ -174,7 +189,7 @@ export async function bringUpNewHardware(opts: { config: LabConfig; imageDisk: s
   // TCG on a shared machine can take long: the budget is generous, the checks below are strict.
   await waitForSsh(remote, { pid, dir: hwDir }, opts.accel === 'kvm' ? 5 * 60_000 : 25 * 60_000, signal);
   checks.push({ what: "SSH answers with the operator's own key and the seed's pinned host key", ok: true, detail: `${remote.user}@127.0.0.1:${sshPort}` });
-  const ci = await remoteRun(remote, ['cloud-init', 'status', '--wait'], { allowFailure: true, signal, timeoutMs: 20 * 60_000 });
+  const ci = await waitForCloudInit(remote, 20 * 60_000, signal);
   checks.push({ what: 'cloud-init finished on the new hardware', ok: ci.exitCode === 0 || ci.exitCode === 2, detail: ci.stdout.trim().split('\n').pop() ?? '' });
   progress.end(true);
   checks.push(...(await checkNewHardware(remote, spec, hostname, signal)));
