@@ -1,5 +1,5 @@
 /** Defaults for lab.yaml, in one place (pure). */
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Forward, ForwardProtocol, LabConfig, ServerProfile, UserCheck } from './lab-config.ts';
 import type { LabConfigInput } from './schema.ts';
 
@@ -58,6 +58,13 @@ export function fillDefaults(input: LabConfigInput, stateRoot: string): LabConfi
     // Restore on new hardware (issue 11).
     ...(input.server ? { server: fillServerDefaults(input.server, name) } : {}),
     backup: { preBackup: input.backup?.preBackup ?? [] },
+    workloads: (input.workloads ?? []).map((w) => ({
+      name: w.name ?? (basename(w.path.replace(/\/+$/, '')) || 'workload'),
+      path: w.path,
+      images: w.images ?? [],
+      secrets: (w.secrets ?? []).map((s) => ({ name: s.name, namespace: s.namespace, type: s.type ?? 'Opaque', data: s.data })),
+      rolloutTimeoutSeconds: w.rolloutTimeoutSeconds ?? 300,
+    })),
   };
 }
 

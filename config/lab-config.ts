@@ -36,6 +36,31 @@ export interface LabConfig {
   /** The production machine this lab replicates; `server:seed` renders its first boot. */
   server?: ServerProfile;
   backup: { preBackup: PreBackupHook[] };
+  /** Your own manifests (issue 14), applied in order after the cluster bootstrap. */
+  workloads: WorkloadSource[];
+}
+
+/** One `workloads:` entry: a directory of manifests (plain YAML, or a kustomization). */
+export interface WorkloadSource {
+  /** For messages and ordering; default: the directory's base name. */
+  name: string;
+  /** The directory, as written in lab.yaml (relative paths are relative to lab.yaml's directory). */
+  path: string;
+  /** Image references the source runs: locked by digest and baked into the image, so the replica needs no registry. */
+  images: string[];
+  /** Secrets the manifests need, made in the guest from host files or environment variables; never logged. */
+  secrets: WorkloadSecret[];
+  /** How long each Deployment, StatefulSet and DaemonSet of the source may take to roll out. */
+  rolloutTimeoutSeconds: number;
+}
+
+export interface WorkloadSecret {
+  name: string;
+  namespace: string;
+  /** Secret type, default Opaque. */
+  type: string;
+  /** Each key from exactly one of a host file or an environment variable of the labsmith process. */
+  data: Record<string, { file?: string; env?: string }>;
 }
 
 /** The real server: its own address, names, keys, issuers and log target (no lab CA, no forwards). */

@@ -247,6 +247,33 @@ export const labConfigSchema = z
       })
       .strict()
       .optional(),
+    // A replica of your server (issue 14).
+    workloads: z
+      .array(
+        z
+          .object({
+            name: dnsLabel.optional().describe('for messages; default the directory name'),
+            path: z.string().min(1).describe('a directory of manifests (plain YAML files or a kustomization.yaml), relative to lab.yaml'),
+            images: z.array(z.string().min(1)).optional().describe('image references the manifests run: locked by digest and baked into the image'),
+            secrets: z
+              .array(
+                z
+                  .object({
+                    name: dnsName,
+                    namespace: dnsLabel,
+                    type: z.string().optional().describe('default Opaque'),
+                    data: z.record(z.string().min(1), z.object({ file: z.string().min(1).optional(), env: z.string().min(1).optional() }).strict()).describe('key: {file} or {env}'),
+                  })
+                  .strict(),
+              )
+              .optional()
+              .describe('secrets the manifests need, from host files or environment variables; never logged'),
+            rolloutTimeoutSeconds: z.number().int().positive().optional().describe('per rollout (default 300)'),
+          })
+          .strict(),
+      )
+      .optional()
+      .describe('your manifests, applied in order after the cluster bootstrap with server-side apply'),
   })
   .strict();
 
