@@ -6,6 +6,7 @@
  */
 import { OS_ONLY_REASON } from '../lab/acceptance/context.ts';
 import type { StepTiming } from '../core/steps.ts';
+import { withoutTerminalCodes } from '../core/text.ts';
 import { renderImageLock, type ImageLock } from '../images/lock/lock.ts';
 import type { NightSummary } from './diff/load.ts';
 import type { NightTimings, NightVerdict } from './diff/model.ts';
@@ -123,7 +124,8 @@ export function planVerdict(checks: { name: string; ok: boolean; skip?: string |
   const notApplicable = osOnly ? checks.filter((c) => !c.ok && c.detail === OS_ONLY_REASON) : [];
   const failed = checks.filter((c) => !c.ok && !c.todo && !notApplicable.includes(c));
   const passed = checks.filter((c) => c.ok && !c.skip).length;
-  const failures = [...(failedStep ? [failedStep] : []), ...failed.map((c) => `${c.name}${c.detail ? `: ${c.detail}` : ''}`)];
+  // Failure texts come from tools' output (systemctl, tofu, kubectl): the report is plain text.
+  const failures = [...(failedStep ? [failedStep] : []), ...failed.map((c) => `${c.name}${c.detail ? `: ${c.detail}` : ''}`)].map(withoutTerminalCodes);
   return { green: failures.length === 0 && checks.length > 0, passed, total: checks.length, notApplicable: notApplicable.length, failed: failures, osOnly };
 }
 

@@ -76,6 +76,8 @@ test('verdict: on an OS-only image only the cluster checks\' "no Kubernetes" fai
   t.like(planVerdict([...checks, { name: 'placeholder 404', ok: false, detail: 'connection refused' }], true), { green: false, failed: ['placeholder 404: connection refused'] });
   t.like(planVerdict([], true, 'Booting the lab: SSH never answered'), { green: false, total: 0, failed: ['Booting the lab: SSH never answered'] });
   t.like(planVerdict([], true), { green: false }, 'no checks ran: not green');
+  // A tool's coloured output (systemctl, tofu) reaches the report as plain text.
+  t.like(planVerdict([], true, 'Booting the lab: \x1b[0;1;31mfailed\x1b[0m (\x1b]8;;file://x\x07link\x1b]8;;\x07)'), { failed: ['Booting the lab: failed (link)'] });
 });
 
 test('timings: per build step, and boot → SSH / → cloud-init from lab:up\'s steps', (t) => {

@@ -4,6 +4,7 @@
  */
 import { LabError } from '../../../core/errors.ts';
 import { commandExists, run, type RunResult } from '../../../core/exec.ts';
+import { withoutTerminalCodes } from '../../../core/text.ts';
 import { LIBVIRT_PROVIDER } from './cdktf.ts';
 
 export interface TerraformBinary {
@@ -31,7 +32,7 @@ function tf(bin: TerraformBinary, dir: string, args: string[], opts: { timeoutMs
 export function explainInitFailure(output: string, bin: TerraformBinary): LabError {
   const registry = bin.command === 'tofu' ? 'registry.opentofu.org' : 'registry.terraform.io';
   const provider = `${LIBVIRT_PROVIDER.source} ${LIBVIRT_PROVIDER.version}`;
-  const clean = output.replace(/\x1b\[[0-9;]*m/g, '').replace(/[│╷╵]/g, ' ');
+  const clean = withoutTerminalCodes(output).replace(/[│╷╵]/g, ' ');
   const unreachable = /could not connect to|no such host|i\/o timeout|connection refused|failed to request discovery document/i.test(clean);
   const detail = clean.split('\n').map((l) => l.trim()).find((l) => /Error:|could not connect|no such host/i.test(l)) ?? clean.trim().split('\n').pop() ?? '';
   return new LabError(
