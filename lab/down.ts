@@ -6,7 +6,7 @@
 import { rm } from 'node:fs/promises';
 import type { Progress } from '../core/progress.ts';
 import type { LabConfig } from '../config/lab-config.ts';
-import { existingLabFor, renderConfigChanged } from './existing.ts';
+import { existingLabFor, renderConfigChanged, renderOtherLabs } from './existing.ts';
 import { removeForwards } from './forwarding/nft-apply.ts';
 import { acquireLabLock, labDirExists } from './state.ts';
 
@@ -14,11 +14,13 @@ export interface LabDownResult {
   existed: boolean;
   /** Set when lab.yaml no longer describes the lab that was removed. */
   configChanged?: string;
+  /** Set when nothing was recorded for lab.yaml but other labs are (a renamed lab). */
+  otherLabs?: string;
 }
 
 export async function labDown(opts: { config: LabConfig; progress: Progress }): Promise<LabDownResult> {
   const { progress } = opts;
-  if (!(await labDirExists(opts.config.stateDir))) return { existed: false };
+  if (!(await labDirExists(opts.config.stateDir))) return { existed: false, otherLabs: renderOtherLabs(await existingLabFor(opts.config)) };
   const lock = await acquireLabLock(opts.config.stateDir, opts.config.name);
   try {
     const lab = await existingLabFor(opts.config);

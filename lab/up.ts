@@ -432,7 +432,7 @@ async function clearLeftovers(opts: LabUpOptions): Promise<void> {
   const status = await recorded.status(existing, config.stateDir);
   if (status.running) {
     const other = recorded.name === opts.driver.name ? '' : ` under the ${recorded.name} driver (this run asked for ${opts.driver.name})`;
-    const changed = existing.config ? renderConfigChanged({ config, stateDir: config.stateDir, state: existing, driver: recorded, configChanges: diffConfig(existing.config, config) }) : undefined;
+    const changed = existing.config ? renderConfigChanged({ stateDir: config.stateDir, configChanges: diffConfig(existing.config, config) }) : undefined;
     throw new LabError(
       `lab "${config.name}" is already running${status.pid ? ` (pid ${status.pid})` : ''}${other}${changed ? `; ${changed}` : ''}`,
       'use it (npm run lab:ssh), or remove it first: npm run lab:down',

@@ -13,8 +13,9 @@ npm run lab:down -- [options]
   },
   async ({ args, progress }) => {
     const config = await loadLabConfig(args.config, { purpose: 'existing' });
-    const { existed, configChanged } = await labDown({ config, progress });
+    const { existed, configChanged, otherLabs } = await labDown({ config, progress });
     if (configChanged) process.stdout.write(`note: ${configChanged}\n`);
+    if (otherLabs) process.stdout.write(`note: ${otherLabs}\n`);
     process.stdout.write(existed ? `lab ${config.name} removed\n` : `lab ${config.name} was not running; nothing left of it\n`);
   },
 );

@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { LabError } from '../core/errors.ts';
 import { runMain } from '../core/main.ts';
-import { openExistingLab, renderConfigChanged } from '../lab/existing.ts';
+import { openExistingLab, renderConfigChanged, renderOtherLabs } from '../lab/existing.ts';
 import { renderSshArgs } from '../lab/ssh.ts';
 
 runMain(
@@ -16,7 +16,7 @@ npm run lab:ssh -- [--config FILE] [command ...]
   async ({ args, progress }) => {
     const lab = await openExistingLab(args.config);
     const { state } = lab;
-    if (!state) throw new LabError(`lab ${lab.config.name} is not running`, 'start it: npm run lab:up');
+    if (!state) throw new LabError(`lab ${lab.config.name} is not running`, renderOtherLabs(lab) ?? 'start it: npm run lab:up', 3);
     const changed = renderConfigChanged(lab);
     if (changed) progress.warn(changed);
     const sshArgs = renderSshArgs({ stateDir: lab.stateDir, user: state.sshUser, ...lab.driver.sshEndpoint(state) }, { batch: false });

@@ -132,6 +132,34 @@ testUnless(noQemu, 'lab:status and lab:down (the CLI) act on the recorded lab wh
   });
 });
 
+testUnless(noQemu, 'a renamed lab is named: lab:status, lab:down and lab:ssh on a new name list the lab recorded under the old one', async (t) => {
+  await withTempDir(async (dir) => {
+    const root = join(dir, 'state-root');
+    // Recorded in <root>/state: a directory of the state root, as a default lab directory is.
+    const config = await throwawayLabConfig('before', root);
+    const pid = await startIdleQemu(config.stateDir);
+    try {
+      await recordQemuLab(config.stateDir, config, pid);
+      const renamed = join(dir, 'lab.yaml');
+      await writeFile(renamed, 'name: after\nnetwork: { forwards: { http: { host: 18080 }, https: { host: 18443 }, ssh: { host: 12222 }, apiserver: { host: 16443 } } }\n');
+      const env = { ...process.env, LABSMITH_STATE_DIR: root };
+      const status = await execa(TSX, ['scripts/lab-status.ts', '--config', renamed], { reject: false, env });
+      t.is(status.exitCode, 3);
+      t.regex(status.stdout, /lab after: not created/);
+      t.regex(status.stdout, new RegExp(`this machine has: before \\(${root}/state\\).*name or stateDir changed`));
+      const ssh = await execa(TSX, ['scripts/lab-ssh.ts', '--config', renamed, 'true'], { reject: false, env });
+      t.is(ssh.exitCode, 3);
+      t.regex(ssh.stderr, /this machine has: before/);
+      const down = await execa(TSX, ['scripts/lab-down.ts', '--config', renamed], { reject: false, env });
+      t.is(down.exitCode, 0, down.stderr);
+      t.regex(down.stdout, /this machine has: before/);
+      t.true(isProcessAlive(pid), 'the old lab is left alone');
+    } finally {
+      if (isProcessAlive(pid)) await terminateProcess(pid);
+    }
+  });
+});
+
 testUnless(noQemu ?? (process.getuid?.() === 0 ? undefined : 'needs root to switch to nobody'), 'lab:status as an unprivileged user is not refused for privileged ports it never binds', async (t) => {
   await withTempDir(async (dir) => {
     await chmod(dir, 0o755);
