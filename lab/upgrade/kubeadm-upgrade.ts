@@ -43,6 +43,8 @@ export interface UpgradeStepParams {
   nodeName: string;
   drainTimeout: string;
   readyTimeout: string;
+  /** apt source options; default `signed-by=<keyring>` (the staged payload's file repository: `trusted=yes`). */
+  aptSourceOptions?: string;
 }
 
 export function kubernetesAptRepoUri(minor: string): string {
@@ -61,6 +63,7 @@ export function renderUpgradeStepParams(p: UpgradeStepParams, paths = { config: 
     NODE_NAME: p.nodeName,
     DRAIN_TIMEOUT: p.drainTimeout,
     READY_TIMEOUT: p.readyTimeout,
+    ...(p.aptSourceOptions ? { APT_SOURCE_OPTIONS: p.aptSourceOptions } : {}),
   };
   return `# Written by labsmith: values for upgrade-control-plane.sh\n${Object.entries(values).map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n')}\n`;
 }
