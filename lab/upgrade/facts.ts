@@ -5,7 +5,7 @@
  */
 import { LabError } from '../../core/errors.ts';
 import type { RunResult } from '../../core/exec.ts';
-import { BOOTSTRAP_PATHS } from '../../core/paths.ts';
+import { BOOTSTRAP_PATHS, STAGED_UPGRADE_PATHS } from '../../core/paths.ts';
 import { remoteRun, type RemoteHost } from '../backup/remote.ts';
 import { parseCtrImages, type ContainerdImage } from './prechecks.ts';
 
@@ -17,6 +17,8 @@ export interface NodeFacts {
   containerdImages: ContainerdImage[];
   /** Mount point → free bytes. */
   freeBytes: Record<string, number>;
+  /** Files of the image's staged upgrade payloads, `<minor>/debs/…` → bytes. */
+  stagedFiles: Record<string, number>;
   /** Absent on a lab without a cluster (OS-only, or bootstrap not finished): why. */
   cluster: ClusterFacts | { missing: string };
 }
@@ -56,6 +58,7 @@ export function renderFactCommands(opts: { mounts: string[] }): Record<string, s
     kubeletFlags: ['sudo', 'cat', '/var/lib/kubelet/kubeadm-flags.env'],
     objects: [...KUBECTL, 'get', 'deployments,statefulsets,daemonsets,cronjobs,jobs,ingresses,networkpolicies,poddisruptionbudgets,horizontalpodautoscalers,services,configmaps,persistentvolumeclaims', '-A', '-o', 'yaml'],
     metrics: [...KUBECTL, 'get', '--raw', '/metrics'],
+    staged: ['find', `/${STAGED_UPGRADE_PATHS.dir}`, '-type', 'f', '-printf', '%P %s\\n'],
     volumes: [...KUBECTL, 'get', 'pv', '-o', 'jsonpath={range .items[*]}{.spec.hostPath.path}{.spec.local.path}{"\\n"}{end}'],
   };
 }
@@ -68,6 +71,23 @@ export function parseDpkgVersions(output: string): Record<string, string> {
     if (name && version && (status === undefined || status === 'installed')) out[name] = version;
   }
   return out;
+}
+
+/** `find DIR -type f -printf '%P %s\n'` → relative path → bytes. */
+export function parseFindSizes(output: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of output.split('\n')) {
+    const m = /^(.+) (\d+)$/.exec(line);
+    if (m) out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+/** The files of one minor's staged payload, relative to its directory (`debs/…`, `images/…`). */
+export function stagedPayloadFiles(facts: Pick<NodeFacts, 'stagedFiles'>, minor: string): Record<string, number> | undefined {
+  const prefix = `${minor}/`;
+  const files = Object.entries(facts.stagedFiles).filter(([p]) => p.startsWith(prefix));
+  return files.length ? Object.fromEntries(files.map(([p, n]) => [p.slice(prefix.length), n])) : undefined;
 }
 
 /** `df -B1 --output=target,avail` */
@@ -113,6 +133,7 @@ export function parseNodeFacts(results: Record<string, Pick<RunResult, 'exitCode
     containerdVersion: ok('containerdVersion') ? out('containerdVersion').trim() : packages.containerd ?? '',
     containerdImages: ok('containerdImages') ? parseCtrImages(out('containerdImages')) : [],
     freeBytes: parseDfAvail(out('disk')),
+    stagedFiles: parseFindSizes(out('staged')),
   };
   if (!packages.kubeadm) return { ...node, cluster: { missing: 'kubeadm is not installed: an OS-only lab has no cluster to upgrade' } };
   const serverVersion = ok('serverVersion') ? parseServerVersion(out('serverVersion')) : undefined;
