@@ -10,55 +10,9 @@ import type { TapReport } from '../../lab/acceptance/report.ts';
 import { compareCanaries, compareSuiteRuns, parseCanarySums } from '../../lab/upgrade/compare.ts';
 import { parseDeprecatedApiRequests, parseDfAvail, parseDpkgVersions, parseNodeFacts, renderFactCommands, type NodeFacts } from '../../lab/upgrade/facts.ts';
 import { checkKubeadmConfig, checkKubeletFlags } from '../../lab/upgrade/kubeadm-removals.ts';
-import { payloadFiles, planUpgrade, renderUpgradePlan, runUpgradePrechecks, type UpgradeInputs } from '../../lab/upgrade/plan.ts';
+import { planUpgrade, renderUpgradePlan, runUpgradePrechecks } from '../../lab/upgrade/plan.ts';
 import { renderRunbook } from '../../lab/upgrade/runbook.ts';
-import type { TargetSection } from '../../images/lock/lock.ts';
-
-const ok = (stdout: string) => ({ exitCode: 0, stdout, stderr: '' });
-const IMG = (n: string) => `sha256:${n.repeat(64)}`;
-
-/** Recorded outputs of the fact commands on a 1.37 lab (shapes as the real tools print them). */
-export const RECORDED = {
-  packages: ok('kubeadm 1.37.2-1.1 installed\nkubelet 1.37.2-1.1 installed\nkubectl 1.37.2-1.1 installed\ncri-tools 1.37.0-1.1 installed\nkubernetes-cni 1.7.1-1.1 installed\ncontainerd 1.7.24~ds1-6+b4 installed\ndocker.io 26.1.5+dfsg1-9+b9 installed\nrunc 1.1.15+ds1-2+b4 installed\n'),
-  containerdVersion: ok('containerd github.com/containerd/containerd 1.7.24~ds1 1.7.24~ds1-6+b4\n'),
-  containerdImages: ok(`REF                                     TYPE                                    DIGEST ${' '.repeat(60)} SIZE     PLATFORMS   LABELS\nregistry.k8s.io/pause:3.10.1 application/vnd.oci.image.manifest.v1+json ${IMG('4')} 314.0 KiB linux/amd64 io.cri-containerd.image=managed,io.cri-containerd.pinned=pinned\n`),
-  disk: ok('Mounted on        Avail\n/           16106127360\n'),
-  serverVersion: ok(JSON.stringify({ clientVersion: { gitVersion: 'v1.37.2' }, serverVersion: { gitVersion: 'v1.37.2' } })),
-  nodeName: ok('lab'),
-  clusterConfiguration: ok('apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.37.2\napiServer:\n  extraArgs:\n    - name: service-node-port-range\n      value: 30000-32767\nnetworking:\n  dnsDomain: cluster.local\n  podSubnet: 10.42.0.0/16\n  serviceSubnet: 10.96.0.0/12\n'),
-  kubeletFlags: ok('KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.10.1"\n'),
-  objects: ok('apiVersion: v1\nkind: List\nitems:\n- apiVersion: apps/v1\n  kind: Deployment\n  metadata: {name: web, namespace: default}\n'),
-  metrics: ok('# HELP apiserver_requested_deprecated_apis x\n# TYPE apiserver_requested_deprecated_apis gauge\napiserver_requested_deprecated_apis{group="flowcontrol.apiserver.k8s.io",removed_release="1.32",resource="flowschemas",subresource="",version="v1beta3"} 1\n'),
-  volumes: ok('/var/lib/labsmith/volumes/default/data\n/var/lib/labsmith/volumes/mail/spool\n/srv/elsewhere\n'),
-};
-
-const repo = 'https://pkgs.k8s.io/core:/stable:/v1.38/deb/';
-export const TARGET: TargetSection = {
-  kubernetes: {
-    minor: '1.38', repository: repo, keyring: { url: `${repo}Release.key`, fingerprint: 'DE15B14486CD377B9E876E1A234654DA9A296436', sha256: 'a'.repeat(64) },
-    packages: {
-      kubeadm: { version: '1.38.1-1.1', url: `${repo}amd64/kubeadm_1.38.1-1.1_amd64.deb`, sha256: 'b'.repeat(64) },
-      kubelet: { version: '1.38.1-1.1', url: `${repo}amd64/kubelet_1.38.1-1.1_amd64.deb`, sha256: 'c'.repeat(64) },
-      kubectl: { version: '1.38.1-1.1', url: `${repo}amd64/kubectl_1.38.1-1.1_amd64.deb`, sha256: 'd'.repeat(64) },
-    },
-  },
-  images: {
-    'registry.k8s.io/kube-apiserver:v1.38.1': { digest: IMG('1'), amd64: IMG('2') },
-    'registry.k8s.io/pause:3.10.1': { digest: IMG('3'), amd64: IMG('4') },
-  },
-  manifests: {},
-  containerd: { name: 'containerd', version: '2.1.9+ds1-5', suite: 'forky', url: 'http://deb.debian.org/debian/pool/main/c/containerd/containerd_2.1.9+ds1-5_amd64.deb', sha256: '2dda86ce7033fd612fc50e136679d8174ccad680eb29cd4611e0d2a1b84cf591', size: 29547080, release: { uri: 'http://deb.debian.org/debian', sha256: 'e'.repeat(64), date: 'Fri, 30 Oct 2026 08:08:01 UTC' }, stanza: 'Package: containerd\n' },
-};
-
-const facts = (): NodeFacts => parseNodeFacts(RECORDED, '/var/lib/labsmith/volumes');
-const stagedFiles = () => Object.fromEntries(payloadFiles(TARGET).map((f) => [f, 1024 * 1024]));
-
-export function inputs(over: Partial<UpgradeInputs> = {}): UpgradeInputs {
-  return {
-    targetMinor: '1.38', target: TARGET, currentAddons: { calico: 'v3.32.1', 'cert-manager': 'v1.21.1', traefik: 'v3.7', 'local-path': 'v0.0.36' },
-    facts: facts(), payload: { kind: 'staged', dir: '/var/lib/labsmith/upgrade/1.38', files: stagedFiles() }, workloadManifests: [], storageDir: '/var/lib/labsmith/volumes', labName: 'lab', snapshotTag: 'labsmith-pre-1.38', ...over,
-  };
-}
+import { facts, IMG, inputs, ok, RECORDED, TARGET } from '../fixtures/upgrade-facts.ts';
 
 test('facts from recorded outputs: versions, containerd images, disk, cluster, deprecated-API requests, the volume dirs under storageDir', (t) => {
   const f = facts();
