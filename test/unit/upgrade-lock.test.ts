@@ -161,3 +161,36 @@ testUnless(mirror, "Debian forky's containerd 2 from the real mirror: signed InR
     t.true((await run('apt-cache', [...apt, 'madison', 'runc'])).stdout.split('\n').some((l) => l.includes(trixieRunc) && /trixie/.test(l)), `runc's candidate ${trixieRunc} is trixie's, not forky's`);
   });
 });
+
+testUnless(missingCommand('dpkg-deb', 'apt-get', 'shellcheck'), 'the staged payload hook (shellcheck clean) indexes the .debs as a file repository apt reads and installs from, with no network', async (t) => {
+  await withTempDir(async (dir) => {
+    const lint = await run('shellcheck', ['-s', 'sh', join(process.cwd(), 'images/hooks/index-staged-upgrade.sh')], { allowFailure: true });
+    t.is(lint.exitCode, 0, lint.stdout);
+    const root = join(dir, 'root');
+    const debs = join(root, 'var/lib/labsmith/upgrade/1.38/debs');
+    await mkdir(debs, { recursive: true });
+    // FIXTURE packages standing in for the staged kubeadm and kubelet (not Kubernetes).
+    for (const [name, dep] of [['kubeadm', 'kubelet (>= 1.38.0)'], ['kubelet', undefined]] as const) {
+      const built = await makeDeb(join(dir, 'build'), name, '1.38.1-1.1', dep);
+      await cp(built, join(debs, `${name}_1.38.1-1.1_amd64.deb`));
+    }
+    await run('sh', [join(process.cwd(), 'images/hooks/index-staged-upgrade.sh'), root]);
+    const index = await readFile(join(debs, 'Packages'), 'utf8');
+    t.regex(index, /Package: kubeadm\n(.+\n)*Filename: \.\/kubeadm_1\.38\.1-1\.1_amd64\.deb\n/);
+    t.regex(index, new RegExp(`SHA256: ${await sha256File(join(debs, 'kubelet_1.38.1-1.1_amd64.deb'))}`));
+    const apt = join(dir, 'apt');
+    await mkdir(join(apt, 'sources.list.d'), { recursive: true });
+    await mkdir(join(apt, 'lists/partial'), { recursive: true });
+    await mkdir(join(apt, 'cache/archives/partial'), { recursive: true });
+    // What upgrade-control-plane.sh writes for the staged payload (APT_SOURCE_OPTIONS=trusted=yes).
+    await writeFile(join(apt, 'sources.list.d', 'kubernetes.list'), `deb [trusted=yes] file:${debs} /\n`);
+    const opts = ['-o', 'Dir::Etc::SourceList=/dev/null', '-o', `Dir::Etc::SourceParts=${join(apt, 'sources.list.d')}`, '-o', `Dir::State::Lists=${join(apt, 'lists')}`, '-o', `Dir::Cache=${join(apt, 'cache')}`, '-o', 'Dir::State::status=/dev/null', '-o', 'APT::Architecture=amd64', '-o', 'Debug::NoLocking=1', '-o', 'APT::Sandbox::User=root'];
+    const update = await run('apt-get', [...opts, 'update'], { allowFailure: true });
+    t.is(update.exitCode, 0, update.stderr);
+    t.regex((await run('apt-cache', [...opts, 'policy', 'kubeadm'])).stdout, /Candidate: 1\.38\.1-1\.1/);
+    const sim = await run('apt-get', [...opts, '-s', 'install', 'kubeadm=1.38.1-1.1'], { allowFailure: true });
+    t.is(sim.exitCode, 0, sim.stderr + sim.stdout);
+    t.regex(sim.stdout, /Inst kubelet \(1\.38\.1-1\.1 /, 'the dependency comes from the same staged index');
+    t.regex(sim.stdout, /Inst kubeadm \(1\.38\.1-1\.1 /);
+  });
+});
