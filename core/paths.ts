@@ -11,6 +11,9 @@ export function stateRoot(env = process.env): string {
   return env.LABSMITH_STATE_DIR ?? join(env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'labsmith');
 }
 
+/** Debian's archive keyring on the host (debian-archive-keyring): what apt trusts for the live mirror. */
+export const DEBIAN_ARCHIVE_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+
 /** Files in a built image's directory. */
 export const IMAGE_FILES = {
   disk: 'disk.qcow2',

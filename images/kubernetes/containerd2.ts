@@ -10,10 +10,13 @@ import { compareDebianVersions } from '../../core/debian-version.ts';
 import { fetchBytes, type FetchOptions } from '../../core/download.ts';
 import { LabError } from '../../core/errors.ts';
 import { sha256 } from '../../core/hash.ts';
-import { DEBIAN_ARCHIVE_KEYRING, verifyInRelease } from '../archive/verify.ts';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../../core/exec.ts';
+import { DEBIAN_ARCHIVE_KEYRING } from '../../core/paths.ts';
 import type { LockedDebianPackage } from '../lock/lock.ts';
-import { releaseDateField } from '../mirror.ts';
-import { parseDeb822, parseReleaseSha256 } from './apt-index.ts';
+import { clearsignedBody, parseDeb822, parseReleaseSha256 } from './apt-index.ts';
 
 /** Where containerd 2 comes from: Debian forky has 2.1.9, which installs on trixie (Depends: runc, libc6 >= 2.34). */
 export const CONTAINERD2_SOURCE = { suite: 'forky', component: 'main', package: 'containerd', major: '2' } as const;
@@ -50,13 +53,26 @@ export function pickDebianPackage(indexText: string, q: Pick<DebianPackageQuery,
   return { name: q.name, version: f.Version!, url: new URL(f.Filename!, mirror.endsWith('/') ? mirror : `${mirror}/`).href, sha256: f.SHA256!, size: Number(f.Size ?? 0), stanza: `${best.stanza}\n` };
 }
 
+/** gpgv on the InRelease against the keyring; the signed text, or an error naming the file. */
+async function verifiedInRelease(bytes: Buffer, keyring: string, url: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'labsmith-gpgv-'));
+  try {
+    await writeFile(join(dir, 'InRelease'), bytes);
+    const r = await run('gpgv', ['--keyring', keyring, join(dir, 'InRelease')], { allowFailure: true });
+    if (r.exitCode !== 0) throw new LabError(`${url} does not verify against ${keyring}: ${r.stderr.trim().split('\n').slice(-1)[0]}`, 'do not use this mirror until the signature is explained; install debian-archive-keyring if it is missing');
+    return clearsignedBody(bytes.toString('utf8'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** Reads one package from a Debian suite, every step verified; unreachable mirrors throw UnreachableError. */
 export async function readDebianPackage(q: DebianPackageQuery, opts: FetchOptions = {}): Promise<LockedDebianPackage> {
   const base = q.mirror.replace(/\/$/, '');
   const arch = q.architecture ?? 'amd64';
   const inReleaseUrl = `${base}/dists/${q.suite}/InRelease`;
   const inRelease = await fetchBytes(inReleaseUrl, opts);
-  const signed = await verifyInRelease(inRelease, q.keyring ?? DEBIAN_ARCHIVE_KEYRING, inReleaseUrl, `containerd (${q.suite})`);
+  const signed = await verifiedInRelease(inRelease, q.keyring ?? DEBIAN_ARCHIVE_KEYRING, inReleaseUrl);
   const listed = parseReleaseSha256(signed);
   const indexPath = `${q.component}/binary-${arch}/Packages.gz`;
   const entry = listed[indexPath];
@@ -65,7 +81,7 @@ export async function readDebianPackage(q: DebianPackageQuery, opts: FetchOption
   if (sha256(raw) !== entry.sha256) throw new LabError(`${base}/dists/${q.suite}/${indexPath} does not match the sha256 its InRelease lists`, 'the mirror is being updated; run image:lock again in a few minutes');
   const picked = pickDebianPackage(gunzipSync(raw).toString('utf8'), q, base);
   if (!picked) throw new LabError(`${q.suite} has no ${q.name}${q.versionPrefix ? ` ${q.versionPrefix}x` : ''} for ${arch}`, `check ${base}/dists/${q.suite}`);
-  return { ...picked, suite: q.suite, release: { uri: base, sha256: sha256(inRelease), date: releaseDateField(signed) ?? '' } };
+  return { ...picked, suite: q.suite, release: { uri: base, sha256: sha256(inRelease), date: /^Date:\s*(.+)$/m.exec(signed)?.[1]?.trim() ?? '' } };
 }
 
 /**
