@@ -159,6 +159,14 @@ testUnless(mirror, "Debian forky's containerd 2 from the real mirror: signed InR
     const trixieRunc = /Candidate: (\S+)/.exec(runc)![1]!;
     t.regex((await run('apt-cache', [...apt, 'show', `runc=${trixieRunc}`])).stdout, /Package: runc/);
     t.true((await run('apt-cache', [...apt, 'madison', 'runc'])).stdout.split('\n').some((l) => l.includes(trixieRunc) && /trixie/.test(l)), `runc's candidate ${trixieRunc} is trixie's, not forky's`);
+    // The image's package set with containerd 2: only containerd comes from forky, docker.io and runc from trixie.
+    const sim = await run('apt-get', [...apt, '-s', 'install', 'containerd', 'docker.io', 'runc'], { timeoutMs: 120_000 });
+    // apt names suites by archive: forky is "testing", trixie "13.x/stable".
+    const inst = sim.stdout.split('\n').filter((l) => l.startsWith('Inst '));
+    t.truthy(inst.find((l) => l.startsWith(`Inst containerd (${pkg.version} Debian:testing `)), inst.join('\n'));
+    t.deepEqual(inst.filter((l) => !/Debian:[\d.]+\/stable /.test(l)).map((l) => l.split(' ')[1]), ['containerd'], 'nothing else from forky');
+    t.truthy(inst.find((l) => /^Inst docker\.io \(26\.\S+ Debian:[\d.]+\/stable /.test(l)), 'trixie\'s docker.io installs beside containerd 2');
+    t.truthy(inst.find((l) => /^Inst runc \(1\.1\.\S+ Debian:[\d.]+\/stable /.test(l)), "trixie's runc satisfies containerd 2's Depends");
   });
 });
 
