@@ -186,19 +186,22 @@ export function labUpgradeSteps(ctx: LabUpgradeContext): UpgradeStepImpl {
   };
 }
 
-/** `--dry-run` in the guest: the target kubeadm unpacked from the payload (not installed) runs `upgrade apply --dry-run`. */
-export async function dryRunInGuest(plan: UpgradePlan, remote: RemoteHost, signal?: AbortSignal): Promise<{ ok: boolean; output: string }> {
+/** `--dry-run` in the guest (pure): the target kubeadm unpacked from the payload (not installed) runs `upgrade apply --dry-run`, then is removed. */
+export function renderGuestDryRunScript(plan: UpgradePlan, workDir = `/tmp/labsmith-kubeadm-${plan.to}`): string {
   const deb = `${plan.payloadDir}/debs/kubeadm_${plan.packageVersion.replace(/^\d+:/, '')}_amd64.deb`;
-  const dir = `/tmp/labsmith-kubeadm-${plan.to}`;
-  const config = `${dir}/kubeadm-upgrade.yaml`;
-  const script = [
-    `rm -rf ${shellQuote(dir)} && mkdir -p ${shellQuote(dir)}`,
-    `dpkg-deb -x ${shellQuote(deb)} ${shellQuote(`${dir}/root`)}`,
+  const config = `${workDir}/kubeadm-upgrade.yaml`;
+  const steps = [
+    `rm -rf ${shellQuote(workDir)} && mkdir -p ${shellQuote(workDir)}`,
+    `dpkg-deb -x ${shellQuote(deb)} ${shellQuote(`${workDir}/root`)}`,
     `printf '%s' ${shellQuote(renderUpgradeConfiguration({ kubernetesVersion: plan.kubernetesVersion }))} > ${shellQuote(config)}`,
     // The target's images are imported by the real run: a dry run must not need them.
-    `${shellQuote(`${dir}/root/usr/bin/kubeadm`)} upgrade apply --config ${shellQuote(config)} --dry-run --ignore-preflight-errors=ImagePull`,
+    `${shellQuote(`${workDir}/root/usr/bin/kubeadm`)} upgrade apply --config ${shellQuote(config)} --dry-run --ignore-preflight-errors=ImagePull`,
   ].join(' && ');
-  const r = await remoteRun(remote, ['sudo', 'sh', '-c', `${script}; rc=$?; rm -rf ${shellQuote(dir)}; exit $rc`], { allowFailure: true, timeoutMs: 10 * 60_000, signal });
+  return `${steps}; rc=$?; rm -rf ${shellQuote(workDir)}; exit $rc`;
+}
+
+export async function dryRunInGuest(plan: UpgradePlan, remote: RemoteHost, signal?: AbortSignal): Promise<{ ok: boolean; output: string }> {
+  const r = await remoteRun(remote, ['sudo', 'sh', '-c', renderGuestDryRunScript(plan)], { allowFailure: true, timeoutMs: 10 * 60_000, signal });
   return { ok: r.exitCode === 0, output: `${r.stdout}${r.stderr}` };
 }
 

@@ -5,7 +5,8 @@
  * comparison through a step implementation that records what it is asked to do.
  */
 import test from 'ava';
-import { readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../../core/exec.ts';
 import { Progress } from '../../core/progress.ts';
@@ -15,9 +16,10 @@ import { emptyLock } from '../../images/lock/refresh.ts';
 import type { TapReport } from '../../lab/acceptance/report.ts';
 import { parseNodeFacts } from '../../lab/upgrade/facts.ts';
 import { payloadFiles, planUpgrade } from '../../lab/upgrade/plan.ts';
-import { executeUpgradePlan, type UpgradeStepImpl } from '../../lab/upgrade/run.ts';
+import { executeUpgradePlan, renderGuestDryRunScript, type UpgradeStepImpl } from '../../lab/upgrade/run.ts';
 import { throwawayLabYaml } from '../../lab/ports.ts';
-import { withTempDir } from '../helpers.ts';
+import { makeDeb } from '../fixtures/apt-repo.ts';
+import { missingCommand, testUnless, withTempDir } from '../helpers.ts';
 import { inputs, RECORDED, TARGET } from '../fixtures/upgrade-facts.ts';
 
 const TSX = join(process.cwd(), 'node_modules', '.bin', 'tsx');
@@ -120,4 +122,29 @@ test('a regression or a lost canary makes the result not ok; a failed step after
   const late = await t.throwsAsync(executeUpgradePlan(plan, impl, quiet));
   t.regex((late as { hint?: string }).hint!, /lab:upgrade -- --rollback/);
   t.false(calls.includes('after:after'), 'nothing runs after the failed step');
+});
+
+testUnless(missingCommand('dpkg-deb'), "--dry-run's guest script unpacks the target kubeadm from the payload, runs upgrade apply --dry-run with the UpgradeConfiguration, and removes it (run here with sh)", async (t) => {
+  await withTempDir(async (dir) => {
+    const payloadDir = join(dir, 'payload');
+    // FIXTURE kubeadm: records its argv and the config it was given; exits 1 for FIXTURE_FAIL.
+    const kubeadm = '#!/bin/sh\nprintf \'%s\\n\' "$*" > "$FIXTURE_CALLS"\ncat "$4" >> "$FIXTURE_CALLS"\n[ -z "${FIXTURE_FAIL:-}" ] || { echo "[upgrade/version] FATAL: fixture refusal" >&2; exit 1; }\necho "[dryrun] Would upgrade"\n';
+    const deb = await makeDeb(join(dir, 'build'), 'kubeadm', '1.38.1-1.1', undefined, { files: { 'usr/bin/kubeadm': { content: kubeadm, mode: 0o755 } } });
+    await mkdir(join(payloadDir, 'debs'), { recursive: true });
+    await cp(deb, join(payloadDir, 'debs', 'kubeadm_1.38.1-1.1_amd64.deb'));
+    const plan = { ...planUpgrade(inputs()), payloadDir };
+    const work = join(dir, 'work dir');
+    const calls = join(dir, 'calls');
+    const r = await run('sh', ['-c', renderGuestDryRunScript(plan, work)], { env: { FIXTURE_CALLS: calls }, allowFailure: true });
+    t.is(r.exitCode, 0, r.stderr);
+    t.regex(r.stdout, /\[dryrun\] Would upgrade/);
+    const recorded = await readFile(calls, 'utf8');
+    t.true(recorded.startsWith(`upgrade apply --config ${work}/kubeadm-upgrade.yaml --dry-run --ignore-preflight-errors=ImagePull\n`), recorded);
+    t.regex(recorded, /kind: UpgradeConfiguration\napply:\n {2}kubernetesVersion: v1\.38\.1\n {2}imagePullPolicy: Never/);
+    t.false(existsSync(work), 'the unpacked kubeadm is removed');
+    const refused = await run('sh', ['-c', renderGuestDryRunScript(plan, work)], { env: { FIXTURE_CALLS: calls, FIXTURE_FAIL: '1' }, allowFailure: true });
+    t.is(refused.exitCode, 1, 'kubeadm\'s refusal is the dry run\'s result');
+    t.regex(refused.stderr, /fixture refusal/);
+    t.false(existsSync(work));
+  });
 });

@@ -14,6 +14,7 @@ import { planImageBuild, STAGED_INDEX_HOOK, type ImageInputs } from '../../image
 import { renderKubernetesRootfsFiles } from '../../images/kubernetes/rootfs-files.ts';
 import { emptyLock } from '../../images/lock/refresh.ts';
 import type { ImageLock, LockedDebianPackage } from '../../images/lock/lock.ts';
+import { payloadFiles } from '../../lab/upgrade/plan.ts';
 
 const inputs: ImageInputs = {
   suite: 'trixie',
@@ -119,4 +120,12 @@ test('--stage-upgrade refuses a lock without a complete target section for that 
   t.regex(e.message, /target\.kubernetes\.packages\.kubeadm \(https:\/\/pkgs\.k8s\.io\/core:\/stable:\/v1\.38\/deb\/\)/);
   t.regex(e.message, /target\.images/);
   t.regex((e as LabError).hint!, /image:lock -- --kubernetes 1\.38/);
+});
+
+test('what --stage-upgrade places is what lab:upgrade looks for: the plan\'s payload files are the staged inputs', (t) => {
+  const l = targetLock();
+  const run = planImageBuild(inputs, '/layers', kubernetesLayerInputs(l, { stageUpgrade: '1.38' })).kubernetes!.mmdebstrap!;
+  const base = `hooks/late/${STAGED_UPGRADE_PATHS.dir}/1.38/`;
+  const staged = Object.keys(run.inputs).filter((p) => p.startsWith(base)).map((p) => p.slice(base.length)).sort();
+  t.deepEqual(staged, payloadFiles(l.target!));
 });
