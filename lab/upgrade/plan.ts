@@ -156,6 +156,8 @@ export function planUpgrade(inputs: UpgradeInputs): UpgradePlan {
   const volumeDirs = cluster?.volumeDirs ?? [];
   const backup = UPGRADE_GUEST_PATHS.backupDir;
 
+  const canaryWrites = volumeDirs.map((d) => `head -c 4096 /dev/urandom | sudo tee ${q(`${d}/${UPGRADE_GUEST_PATHS.canary}`)} >/dev/null && sudo sha256sum ${q(`${d}/${UPGRADE_GUEST_PATHS.canary}`)}`);
+  const canaryChecks = volumeDirs.map((d) => `sudo sha256sum ${q(`${d}/${UPGRADE_GUEST_PATHS.canary}`)}   # must equal the baseline's`);
   const steps: PlannedStep[] = [];
   steps.push({
     id: 'baseline',
@@ -163,8 +165,9 @@ export function planUpgrade(inputs: UpgradeInputs): UpgradePlan {
     disruptive: false,
     commands: [
       'npm run test:e2e   # on the host, against the lab: the baseline',
-      ...volumeDirs.map((d) => `head -c 4096 /dev/urandom | sudo tee ${q(`${d}/${UPGRADE_GUEST_PATHS.canary}`)} >/dev/null && sudo sha256sum ${q(`${d}/${UPGRADE_GUEST_PATHS.canary}`)}`),
+      ...canaryWrites,
     ],
+    production: ['npm run test:e2e -- --kubeconfig ADMIN.conf --host SERVER --ca LAB-CA.crt   # on your machine: the baseline', ...canaryWrites],
   });
   steps.push({
     id: 'rollback-point',
@@ -242,7 +245,8 @@ export function planUpgrade(inputs: UpgradeInputs): UpgradePlan {
     id: 'after',
     title: 'Running the acceptance suite again, comparing it with the baseline, checking the canaries',
     disruptive: false,
-    commands: ['npm run test:e2e   # on the host: compared check by check with the baseline', ...volumeDirs.map((d) => `sudo sha256sum ${q(`${d}/${UPGRADE_GUEST_PATHS.canary}`)}   # must equal the baseline's`)],
+    commands: ['npm run test:e2e   # on the host: compared check by check with the baseline', ...canaryChecks],
+    production: ['npm run test:e2e -- --kubeconfig ADMIN.conf --host SERVER --ca LAB-CA.crt   # compare with the baseline check by check', ...canaryChecks, `sudo rm -f ${volumeDirs.map((d) => q(`${d}/${UPGRADE_GUEST_PATHS.canary}`)).join(' ')}`],
   });
 
   const packages = Object.entries(target.kubernetes.packages).map(([name, p]) => ({ name, version: p.version, sha256: p.sha256 }));

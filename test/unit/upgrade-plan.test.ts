@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { TapReport } from '../../lab/acceptance/report.ts';
 import { compareCanaries, compareSuiteRuns, parseCanarySums } from '../../lab/upgrade/compare.ts';
-import { parseDeprecatedApiRequests, parseDfAvail, parseDpkgVersions, parseNodeFacts, renderFactCommands, type NodeFacts } from '../../lab/upgrade/facts.ts';
+import { parseDeprecatedApiRequests, parseDfAvail, parseDpkgVersions, parseNodeFacts, renderFactCommands, stagedPayloadFiles, type NodeFacts } from '../../lab/upgrade/facts.ts';
 import { checkKubeadmConfig, checkKubeletFlags } from '../../lab/upgrade/kubeadm-removals.ts';
 import { planUpgrade, renderUpgradePlan, runUpgradePrechecks } from '../../lab/upgrade/plan.ts';
 import { renderRunbook } from '../../lab/upgrade/runbook.ts';
@@ -27,6 +27,8 @@ test('facts from recorded outputs: versions, containerd images, disk, cluster, d
   t.deepEqual(parseDpkgVersions('kubeadm 1.37.2-1.1 installed\nfoo 1.0 config-files\n'), { kubeadm: '1.37.2-1.1' });
   t.deepEqual(parseDfAvail('Mounted on Avail\n/ 10\n/var 20\n'), { '/': 10, '/var': 20 });
   t.true(renderFactCommands({ mounts: ['/'] }).serverVersion!.includes('/etc/kubernetes/admin.conf'));
+  t.deepEqual(stagedPayloadFiles(f, '1.38'), { 'debs/kubeadm_1.38.1-1.1_amd64.deb': 12000000, 'images/registry.k8s.io_pause_3.10.1.oci.tar': 320000, 'target.json': 2000 });
+  t.is(stagedPayloadFiles(f, '1.39'), undefined, 'no payload staged for another minor');
 });
 
 test('a lab with no cluster (OS-only, or an API server that does not answer) is named as such', (t) => {
