@@ -2,37 +2,47 @@
 // npm run lab:upgrade -- --to MINOR [--dry-run] [--artifacts DIR] [--rollback] [--facts FILE] [--save-facts FILE] [--runbook FILE]
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { resolveTargetInputs } from '../images/artifacts/store.ts';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LabError } from '../core/errors.ts';
 import { runMain } from '../core/main.ts';
-import { LAB_FILES, REPO_ROOT, STAGED_UPGRADE_PATHS } from '../core/paths.ts';
+import { cacheRoot, LAB_FILES, REPO_ROOT, STAGED_UPGRADE_PATHS } from '../core/paths.ts';
 import { kubernetesMinorProblem } from '../config/formats.ts';
 import { loadLabConfig } from '../config/load.ts';
 import { CALICO } from '../cloud-init/addons/calico.ts';
 import { CERT_MANAGER } from '../cloud-init/addons/cert-manager.ts';
 import { LOCAL_PATH } from '../cloud-init/addons/local-path.ts';
 import { TRAEFIK_IMAGE } from '../cloud-init/addons/bundle.ts';
-import { DEFAULT_LOCK_FILE, readImageLock } from '../images/lock/lock.ts';
+import { DEFAULT_LOCK_FILE, readImageLock, type ImageLock } from '../images/lock/lock.ts';
 import { acceptanceContextForLab } from '../lab/acceptance/context.ts';
 import { runAcceptanceSuite } from '../lab/acceptance/suite.ts';
 import { remoteForLab } from '../lab/backup/remote.ts';
 import { getDriver } from '../lab/drivers/index.ts';
 import { readLabState } from '../lab/state.ts';
 import { gatherUpgradeFacts, stagedPayloadFiles, type NodeFacts } from '../lab/upgrade/facts.ts';
-import { planUpgrade, renderPrecheckProblems, renderUpgradePlan, runUpgradePrechecks, type UpgradePayload } from '../lab/upgrade/plan.ts';
-import type { ManifestFile } from '../lab/upgrade/prechecks.ts';
+import { artifactsPayloadNames, planUpgrade, renderPrecheckProblems, renderUpgradePlan, runUpgradePrechecks, type UpgradePayload } from '../lab/upgrade/plan.ts';
+import type { ManifestFile, PrecheckProblem } from '../lab/upgrade/prechecks.ts';
 import { renderRunbook } from '../lab/upgrade/runbook.ts';
 import { dryRunInGuest, executeUpgradePlan, labUpgradeSteps, rollBackLab, type LabUpgradeContext } from '../lab/upgrade/run.ts';
 import { qemuVmControl } from '../lab/upgrade/vm-control.ts';
 
-/** Files directly in a directory and its debs/ and images/ (the payload layout), relative path → bytes. */
-async function listPayload(dir: string): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const sub of ['debs', 'images']) {
-    for (const name of await readdir(join(dir, sub)).catch(() => [] as string[])) out[`${sub}/${name}`] = (await stat(join(dir, sub, name))).size;
+/**
+ * --artifacts DIR (image:fetch-artifacts' layout): the target's inputs verified against the lock.
+ * What is missing or wrong becomes one pre-check problem naming every input, not a throw.
+ */
+async function artifactsPayload(lock: ImageLock, minor: string, dir: string, signal: AbortSignal): Promise<{ payload?: UpgradePayload; uploads: Record<string, string>; problem?: PrecheckProblem }> {
+  if (!lock.target || lock.target.kubernetes.minor !== minor) return { uploads: {} };
+  try {
+    const resolved = await resolveTargetInputs(lock, minor, { artifactsDir: dir, storeDir: join(cacheRoot(), 'artifacts'), signal });
+    const uploads = artifactsPayloadNames(lock.target, resolved);
+    const files: Record<string, number> = {};
+    for (const [name, file] of Object.entries(uploads)) files[name] = (await stat(file)).size;
+    return { payload: { kind: 'artifacts', dir, files }, uploads };
+  } catch (error) {
+    if (!(error instanceof LabError) || signal.aborted) throw error;
+    return { uploads: {}, payload: { kind: 'artifacts', dir, files: {} }, problem: { check: 'inputs', message: error.message, hint: error.hint ?? 'refill DIR with image:fetch-artifacts' } };
   }
-  return out;
 }
 
 /** The user's manifests (lab.yaml workloads:), every .yaml/.yml file of each directory. */
@@ -67,7 +77,7 @@ runMain(
 npm run lab:upgrade -- --to MINOR [options]
   --to MINOR          the next Kubernetes minor, e.g. 1.38 (one minor at a time)
   --dry-run           pre-checks, the plan, and kubeadm upgrade apply --dry-run in the guest; changes nothing
-  --artifacts DIR     the target's payload from DIR (debs/, images/) instead of the image's staged one
+  --artifacts DIR     the target's payload from DIR (image:fetch-artifacts' layout, verified against the lock) instead of the image's staged one
   --rollback          stop the lab, return its disk to the snapshot taken before the upgrade, start, run the suite
   --facts FILE        plan from facts recorded earlier (--save-facts) instead of the running lab (implies --dry-run)
   --save-facts FILE   write the facts gathered from the lab to FILE
@@ -115,7 +125,9 @@ npm run lab:upgrade -- --to MINOR [options]
     const target = to!;
     const lock = await readImageLock(resolve(args.lock ?? DEFAULT_LOCK_FILE));
     let payload: UpgradePayload | undefined;
-    if (args.artifacts) payload = { kind: 'artifacts', dir: resolve(args.artifacts), files: await listPayload(resolve(args.artifacts)) };
+    let uploads: Record<string, string> = {};
+    let artifactsProblem: PrecheckProblem | undefined;
+    if (args.artifacts) ({ payload, uploads, problem: artifactsProblem } = await artifactsPayload(lock, target, resolve(args.artifacts), signal));
     else {
       const files = stagedPayloadFiles(facts, target);
       if (files) payload = { kind: 'staged', dir: `/${STAGED_UPGRADE_PATHS.dir}/${target}`, files };
@@ -132,7 +144,7 @@ npm run lab:upgrade -- --to MINOR [options]
       snapshotTag: `labsmith-pre-${target}`,
     };
     progress.start('Running the pre-checks');
-    const problems = runUpgradePrechecks(inputs);
+    const problems = [...(artifactsProblem ? [artifactsProblem] : []), ...runUpgradePrechecks(inputs)];
     progress.end(problems.length === 0, problems.length ? `${problems.length} problem(s)` : 'all passed');
     if (problems.length) {
       process.stdout.write(renderPrecheckProblems(problems));
@@ -163,7 +175,7 @@ npm run lab:upgrade -- --to MINOR [options]
       remote: live!.remote,
       vm: qemuVmControl(config.stateDir, live!.remote, signal),
       backupDir: join(config.stateDir, 'upgrade-backup'),
-      artifactsDir: payload?.kind === 'artifacts' ? payload.dir : undefined,
+      uploads,
       runSuite: async (label) => {
         const run = await runAcceptanceSuite({ ctx: await acceptanceContextForLab(config, driver), name: `lab ${config.name} (${label})`, reportDir: join(config.stateDir, LAB_FILES.report, `upgrade-${label}`), signal, userChecks: config.checks });
         return { report: run.report, summary: run.summary };

@@ -111,6 +111,18 @@ export function runUpgradePrechecks(inputs: UpgradeInputs): PrecheckProblem[] {
   return problems;
 }
 
+/**
+ * --artifacts DIR's payload: the lock's target inputs as resolved (and verified) host files, by
+ * the names the guest payload directory uses (pure over the resolver's result).
+ */
+export function artifactsPayloadNames(target: TargetSection, resolved: { debs: Record<string, string>; images: Record<string, string> }): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, p] of Object.entries(target.kubernetes.packages)) if (resolved.debs[`target/${name}`]) out[`debs/${debName(name, p.version)}`] = resolved.debs[`target/${name}`]!;
+  if (target.containerd && resolved.debs[`target/${target.containerd.name}`]) out[`debs/${debName(target.containerd.name, target.containerd.version)}`] = resolved.debs[`target/${target.containerd.name}`]!;
+  for (const ref of Object.keys(target.images)) if (resolved.images[`target/${ref}`]) out[`images/${imageArchiveName(ref)}`] = resolved.images[`target/${ref}`]!;
+  return out;
+}
+
 /** The payload's files the plan uses, relative to the payload directory (`debs/…`, `images/…`). */
 export function payloadFiles(target: TargetSection): string[] {
   const debs = Object.entries(target.kubernetes.packages).map(([n, p]) => `debs/${debName(n, p.version)}`);
@@ -246,7 +258,7 @@ export function planUpgrade(inputs: UpgradeInputs): UpgradePlan {
     title: 'Running the acceptance suite again, comparing it with the baseline, checking the canaries',
     disruptive: false,
     commands: ['npm run test:e2e   # on the host: compared check by check with the baseline', ...canaryChecks],
-    production: ['npm run test:e2e -- --kubeconfig ADMIN.conf --host SERVER --ca LAB-CA.crt   # compare with the baseline check by check', ...canaryChecks, `sudo rm -f ${volumeDirs.map((d) => q(`${d}/${UPGRADE_GUEST_PATHS.canary}`)).join(' ')}`],
+    production: ['npm run test:e2e -- --kubeconfig ADMIN.conf --host SERVER --ca LAB-CA.crt   # compare with the baseline check by check', ...canaryChecks, ...(volumeDirs.length ? [`sudo rm -f ${volumeDirs.map((d) => q(`${d}/${UPGRADE_GUEST_PATHS.canary}`)).join(' ')}`] : [])],
   });
 
   const packages = Object.entries(target.kubernetes.packages).map(([name, p]) => ({ name, version: p.version, sha256: p.sha256 }));

@@ -5,7 +5,7 @@
  * baseline, and returns what the runbook is rendered from. `labUpgradeSteps` is the real
  * implementation over SSH; `dryRunInGuest` and `rollBackLab` are the other two entry points.
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { LabError } from '../../core/errors.ts';
@@ -88,8 +88,8 @@ export interface LabUpgradeContext {
   vm: VmControl;
   /** Host directory for what production must keep (etcd snapshot, /etc/kubernetes tarball): 0700. */
   backupDir: string;
-  /** The payload on the host (--artifacts DIR, files under debs/ and images/), copied into the guest's payload directory first. */
-  artifactsDir?: string;
+  /** The payload on the host (--artifacts DIR, verified against the lock): guest-relative name (`debs/…`, `images/…`) → host file, copied into the guest's payload directory first. */
+  uploads?: Record<string, string>;
   runSuite: (label: string) => Promise<SuiteOutcome>;
   /** The injected containerd 1.7 → 2 move (debs: host paths of the pinned .debs). */
   migrateContainerd: (opts: { remote: RemoteHost; debs: string[]; kubernetesVersion: string; progress: Progress; signal?: AbortSignal }) => Promise<unknown>;
@@ -119,10 +119,9 @@ async function canarySums(ctx: LabUpgradeContext): Promise<Record<string, string
 
 /** Copies --artifacts DIR's debs and images into the guest's payload directory and indexes the debs, as the image build does. */
 async function uploadArtifacts(ctx: LabUpgradeContext): Promise<void> {
-  if (!ctx.artifactsDir) return;
-  for (const sub of ['debs', 'images']) {
-    const names = await readdir(join(ctx.artifactsDir, sub)).catch(() => [] as string[]);
-    for (const name of names) await fileToRemote(ctx.remote, join(ctx.artifactsDir, sub, name), ['sudo', 'sh', '-c', 'mkdir -p "$(dirname "$1")" && cat > "$1"', 'sh', `${ctx.plan.payloadDir}/${sub}/${name}`], { signal: ctx.signal });
+  if (!ctx.uploads) return;
+  for (const [name, file] of Object.entries(ctx.uploads).sort()) {
+    await fileToRemote(ctx.remote, file, ['sudo', 'sh', '-c', 'mkdir -p "$(dirname "$1")" && cat > "$1"', 'sh', `${ctx.plan.payloadDir}/${name}`], { signal: ctx.signal });
   }
   await putFile(ctx, STAGED_INDEX_HOOK, '/usr/local/lib/labsmith/index-staged-upgrade.sh', '0755');
   await remoteRun(ctx.remote, ['sudo', '/usr/local/lib/labsmith/index-staged-upgrade.sh', '/'], { signal: ctx.signal });

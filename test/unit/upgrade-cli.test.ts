@@ -65,6 +65,7 @@ test('lab:upgrade --dry-run against recorded facts prints the plan and writes th
     t.is(noPayload.exitCode, 1);
     t.regex(noPayload.stdout, /pre-check problem\(s\); nothing was changed/);
     t.regex(noPayload.stdout, /\[inputs\] --artifacts .*nothing-here has no debs\/kubeadm_1\.38\.1-1\.1_amd64\.deb/);
+    t.regex(noPayload.stdout, /\[inputs\] the Kubernetes 1\.38 upgrade payload is incomplete: 6 input\(s\) could not be had:\n +- target package kubeadm 1\.38\.1-1\.1: .*nothing-here\/files\/.* is missing from the artifacts directory/);
 
     await writeFile(join(dir, 'os-only.json'), JSON.stringify(parseNodeFacts({ ...RECORDED, packages: { exitCode: 0, stdout: 'containerd 1.7.24~ds1-6+b4 installed\n', stderr: '' } }, '/v')));
     const os = await labUpgrade(dir, ['--to', '1.38', '--facts', join(dir, 'os-only.json'), '--lock', join(dir, 'image.lock.json')]);

@@ -10,7 +10,7 @@ import type { TapReport } from '../../lab/acceptance/report.ts';
 import { compareCanaries, compareSuiteRuns, parseCanarySums } from '../../lab/upgrade/compare.ts';
 import { parseDeprecatedApiRequests, parseDfAvail, parseDpkgVersions, parseNodeFacts, renderFactCommands, stagedPayloadFiles, type NodeFacts } from '../../lab/upgrade/facts.ts';
 import { checkKubeadmConfig, checkKubeletFlags } from '../../lab/upgrade/kubeadm-removals.ts';
-import { planUpgrade, renderUpgradePlan, runUpgradePrechecks } from '../../lab/upgrade/plan.ts';
+import { artifactsPayloadNames, payloadFiles, planUpgrade, renderUpgradePlan, runUpgradePrechecks } from '../../lab/upgrade/plan.ts';
 import { renderRunbook } from '../../lab/upgrade/runbook.ts';
 import { facts, IMG, inputs, ok, RECORDED, TARGET } from '../fixtures/upgrade-facts.ts';
 
@@ -137,3 +137,13 @@ async function golden(t: { is: (a: string, b: string, m?: string) => void }, nam
   if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) await writeFile(file, actual);
   t.is(actual, await readFile(file, 'utf8'), `${name} (UPDATE_GOLDEN=1 rewrites it)`);
 }
+
+test('--artifacts: the resolved target inputs are uploaded under the payload names the plan uses', (t) => {
+  const resolved = {
+    debs: { 'target/kubeadm': '/a/files/kubeadm.deb', 'target/kubelet': '/a/files/kubelet.deb', 'target/kubectl': '/a/files/kubectl.deb', 'target/containerd': '/a/files/containerd.deb', kubeadm: '/a/files/old-kubeadm.deb' },
+    images: { 'target/registry.k8s.io/kube-apiserver:v1.38.1': '/a/images/x.oci.tar', 'target/registry.k8s.io/pause:3.10.1': '/a/images/p.oci.tar' },
+  };
+  const names = artifactsPayloadNames(TARGET, resolved);
+  t.deepEqual(Object.keys(names).sort(), payloadFiles(TARGET));
+  t.is(names['debs/kubeadm_1.38.1-1.1_amd64.deb'], '/a/files/kubeadm.deb', "the target's kubeadm, not the image's");
+});
