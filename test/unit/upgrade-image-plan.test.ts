@@ -15,6 +15,7 @@ import { renderKubernetesRootfsFiles } from '../../images/kubernetes/rootfs-file
 import { emptyLock } from '../../images/lock/refresh.ts';
 import type { ImageLock, LockedDebianPackage } from '../../images/lock/lock.ts';
 import { payloadFiles } from '../../lab/upgrade/plan.ts';
+import { lockedDebEntry } from '../../images/archive/collect.ts';
 
 const inputs: ImageInputs = {
   suite: 'trixie',
@@ -128,4 +129,14 @@ test('what --stage-upgrade places is what lab:upgrade looks for: the plan\'s pay
   const base = `hooks/late/${STAGED_UPGRADE_PATHS.dir}/1.38/`;
   const staged = Object.keys(run.inputs).filter((p) => p.startsWith(base)).map((p) => p.slice(base.length)).sort();
   t.deepEqual(staged, payloadFiles(l.target!));
+});
+
+test("the input archive names a containerd 2 build's and a staged build's .debs by their lock entries", (t) => {
+  const l = targetLock();
+  l.containerd = CONTAINERD2;
+  t.deepEqual(lockedDebEntry(l, 'kubeadm'), { entry: 'kubernetes.packages.kubeadm', url: l.kubernetes.packages.kubeadm!.url });
+  t.deepEqual(lockedDebEntry(l, 'containerd'), { entry: 'containerd', url: CONTAINERD2.url });
+  t.deepEqual(lockedDebEntry(l, 'target/kubeadm'), { entry: 'target.kubernetes.packages.kubeadm', url: l.target!.kubernetes.packages.kubeadm!.url });
+  t.deepEqual(lockedDebEntry(l, 'target/containerd'), { entry: 'target.containerd', url: CONTAINERD2.url });
+  t.throws(() => lockedDebEntry(l, 'target/nope'), { message: /the lock does not list/ });
 });
