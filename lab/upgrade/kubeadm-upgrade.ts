@@ -6,10 +6,11 @@
  * imagePullPolicy, certificateRenewal, etcdUpgrade).
  */
 import { shellQuote } from '../../core/exec.ts';
+import { UPGRADE_GUEST_PATHS } from '../../core/paths.ts';
 
-/** Where the rendered files go in the guest. core/paths.ts holds the other guest names; these move there when the CLI lands. */
-export const GUEST_UPGRADE_CONFIG = '/etc/labsmith/upgrade/kubeadm-upgrade.yaml';
-export const GUEST_UPGRADE_PARAMS = '/etc/labsmith/upgrade/upgrade-control-plane.env';
+/** Where the rendered files go in the guest (core/paths.ts). */
+export const GUEST_UPGRADE_CONFIG = UPGRADE_GUEST_PATHS.config;
+export const GUEST_UPGRADE_PARAMS = UPGRADE_GUEST_PATHS.params;
 export const GUEST_KUBERNETES_APT_SOURCE = '/etc/apt/sources.list.d/kubernetes.list';
 export const GUEST_KUBERNETES_APT_KEYRING = '/etc/apt/keyrings/kubernetes-apt-keyring.gpg';
 
