@@ -52,7 +52,7 @@ export function kubernetesAptRepoUri(minor: string): string {
   return `https://pkgs.k8s.io/core:/stable:/v${minor}/deb/`;
 }
 
-export function renderUpgradeStepParams(p: UpgradeStepParams, paths = { config: GUEST_UPGRADE_CONFIG, aptSource: GUEST_KUBERNETES_APT_SOURCE, aptKeyring: GUEST_KUBERNETES_APT_KEYRING }): string {
+export function renderUpgradeStepParams(p: UpgradeStepParams, paths: { config: string; aptSource: string; aptKeyring: string } = { config: GUEST_UPGRADE_CONFIG, aptSource: GUEST_KUBERNETES_APT_SOURCE, aptKeyring: GUEST_KUBERNETES_APT_KEYRING }): string {
   const values: Record<string, string> = {
     TARGET_MINOR: p.targetMinor,
     KUBERNETES_VERSION: p.kubernetesVersion,
