@@ -24,7 +24,7 @@ export const DEFAULTS = {
   debian: { suite: 'trixie', mirror: 'http://deb.debian.org/debian', securityMirror: 'http://deb.debian.org/debian-security' },
   vm: { cpus: 2, memory: '4GiB', disk: '20GiB', accel: 'auto' as const },
   network: { hostAddress: '127.0.0.1' },
-  kubernetes: { version: '1.37', dnsDomain: 'cluster.local', podSubnet: '10.42.0.0/16', serviceSubnet: '10.96.0.0/12', enabled: true },
+  kubernetes: { version: '1.37', dnsDomain: 'cluster.local', podSubnet: '10.42.0.0/16', serviceSubnet: '10.96.0.0/12', enabled: true, containerd: '1.7' as const },
   addons: { storageDir: '/var/lib/labsmith/volumes', policyNamespaces: ['default'], defaultDenyEgress: false },
   ssh: { user: 'admin' },
   libvirt: { uri: 'qemu:///system', pool: 'default', networkMode: 'nat' as const, subnet: '192.168.150.0/24' },

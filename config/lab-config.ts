@@ -19,6 +19,9 @@ export interface Forward {
 /** The transport protocols a forward carries, each rendered as its own rule (qemu hostfwd, nft). */
 export const forwardProtocols = (f: Forward): ('tcp' | 'udp')[] => (f.protocol === 'both' ? ['tcp', 'udp'] : [f.protocol ?? 'tcp']);
 
+/** The containerd majors an image can carry. */
+export type ContainerdMajor = '1.7' | '2';
+
 /** The config after defaults: every field present. */
 export interface LabConfig {
   name: string;
@@ -26,7 +29,15 @@ export interface LabConfig {
   debian: { suite: string; mirror: string; securityMirror: string; sourceDateEpoch?: number; snapshot?: string };
   vm: { cpus: number; memory: string; disk: string; accel: 'auto' | 'kvm' | 'tcg' };
   network: { hostAddress: string; forwards: Forward[] };
-  kubernetes: { version: string; dnsDomain: string; podSubnet: string; serviceSubnet: string; enabled: boolean };
+  kubernetes: {
+    version: string;
+    dnsDomain: string;
+    podSubnet: string;
+    serviceSubnet: string;
+    enabled: boolean;
+    /** Which containerd the image carries: Debian's 1.7 (the suite's), or the pinned containerd 2 (Debian forky's, from the lock) that 1.38's kubelet requires. */
+    containerd: ContainerdMajor;
+  };
   addons: { ingressDomain: string; storageDir: string; logTarget?: string; policyNamespaces: string[]; defaultDenyEgress: boolean };
   ssh: { user: string };
   libvirt: { uri: string; pool: string; networkMode: 'nat' | 'bridge'; subnet: string; bridge?: string };

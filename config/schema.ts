@@ -206,6 +206,8 @@ export const labConfigSchema = z
       podSubnet: cidr.optional(),
       serviceSubnet: cidr.optional(),
       enabled: boolean.optional().describe('false: an OS-only image and lab (no Kubernetes packages or images; cluster checks report not ok)'),
+      containerd: z.enum(['1.7', '2'], { error: (iss) => `expected "1.7" or "2" (quoted), got ${shown(iss.input)}` }).optional()
+        .describe('1.7: the Debian suite\'s containerd; 2: the pinned Debian forky containerd 2 from the lock (image:lock --kubernetes), needed from Kubernetes 1.38'),
     }).optional(),
     addons: section({
       ingressDomain: dnsName.optional().describe('the lab domain: the ingress serves a wildcard certificate for *.<ingressDomain> (default <name>.test)'),

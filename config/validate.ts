@@ -46,10 +46,10 @@ export function validateLabConfig(config: LabConfig): ConfigProblem[] {
 
   // Kubernetes networks.
   const minor = Number(config.kubernetes.version.split('.')[1]);
-  if (minor > MAX_KUBERNETES_MINOR_WITH_CONTAINERD_1) {
+  if (config.kubernetes.enabled && minor > MAX_KUBERNETES_MINOR_WITH_CONTAINERD_1 && config.kubernetes.containerd === '1.7') {
     problem(
       'kubernetes.version',
-      `${config.kubernetes.version} refuses containerd 1.x, and Debian ${config.debian.suite} ships containerd 1.7: use 1.${MAX_KUBERNETES_MINOR_WITH_CONTAINERD_1} until the image carries containerd 2`,
+      `${config.kubernetes.version} refuses containerd 1.x, and kubernetes.containerd is 1.7 (Debian ${config.debian.suite}'s): set kubernetes.containerd: "2" (the pinned Debian forky containerd 2, locked by \`npm run image:lock\`), or use 1.${MAX_KUBERNETES_MINOR_WITH_CONTAINERD_1}`,
     );
   }
   const pod = checkCidr(problem, 'kubernetes.podSubnet', config.kubernetes.podSubnet);

@@ -11,6 +11,9 @@ export function stateRoot(env = process.env): string {
   return env.LABSMITH_STATE_DIR ?? join(env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'labsmith');
 }
 
+/** Debian's archive keyring on the host (debian-archive-keyring): what apt trusts for the live mirror. */
+export const DEBIAN_ARCHIVE_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+
 /** Files in a built image's directory. */
 export const IMAGE_FILES = {
   disk: 'disk.qcow2',
@@ -72,6 +75,31 @@ export const KUBERNETES_GUEST_PATHS = {
   imageList: 'var/lib/labsmith/images/images.list',
   importScript: 'usr/local/lib/labsmith/import-images.sh',
   importUnit: 'etc/systemd/system/labsmith-import-images.service',
+  /** The apt preference that holds containerd 2 (kubernetes.containerd: "2") at its locked version. */
+  containerdPreference: 'etc/apt/preferences.d/labsmith-containerd.pref',
+} as const;
+
+/**
+ * The next minor's payload (`image:build --stage-upgrade 1.38`), staged, not installed, so the
+ * rehearsal needs no network: `<dir>/<minor>/debs/*.deb` (a flat apt repository with its
+ * Packages index), `<dir>/<minor>/images/*.oci.tar`, `<dir>/<minor>/target.json` (the lock's
+ * target section). Relative to the root filesystem.
+ */
+export const STAGED_UPGRADE_PATHS = {
+  dir: 'var/lib/labsmith/upgrade',
+  debs: (minor: string) => `var/lib/labsmith/upgrade/${minor}/debs`,
+  images: (minor: string) => `var/lib/labsmith/upgrade/${minor}/images`,
+  target: (minor: string) => `var/lib/labsmith/upgrade/${minor}/target.json`,
+} as const;
+
+/** The rehearsal's files in the guest (absolute). */
+export const UPGRADE_GUEST_PATHS = {
+  dir: '/etc/labsmith/upgrade',
+  config: '/etc/labsmith/upgrade/kubeadm-upgrade.yaml',
+  params: '/etc/labsmith/upgrade/upgrade-control-plane.env',
+  script: '/usr/local/lib/labsmith/upgrade-control-plane.sh',
+  backupDir: '/var/lib/labsmith/upgrade-backup',
+  canary: '.labsmith-upgrade-canary',
 } as const;
 
 /** The repository's root: guest scripts are read from it at render time. */

@@ -27,6 +27,8 @@ import { aptSources, bootLayer, planImageBuild, type AptSource, type ImageInputs
 import { checkLockComplete, resolveLockedInputs, type InputSelection, type ResolvedInputs } from './artifacts/store.ts';
 import { KUBERNETES_PACKAGES, pinnedKeyring } from './kubernetes/repository.ts';
 import type { ImageLock } from './lock/lock.ts';
+import type { ContainerdMajor } from '../config/lab-config.ts';
+import type { StagedUpgradeInputs } from './kubernetes/layer-inputs.ts';
 import type { ImageSource } from './source.ts';
 import { UPSTREAM_MANIFEST_NAMES } from '../cloud-init/addons/bundle.ts';
 // archive: the input archive and snapshot routes (images/archive/)
@@ -156,7 +158,7 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
         }
         checkLockComplete(lock, KUBERNETES_INPUTS);
       }
-      ctx.plan = planImageBuild(imageInputsFromLock(lock, debian), ctx.layersDir, source.kubernetes ? kubernetesLayerInputs(lock) : undefined);
+      ctx.plan = planImageBuild(imageInputsFromLock(lock, debian), ctx.layersDir, source.kubernetes ? kubernetesLayerInputs(lock, { containerd: source.containerd, stageUpgrade: source.stageUpgrade }) : undefined);
     },
   },
   {
@@ -184,7 +186,7 @@ export const IMAGE_BUILD_STEPS: Step<BuildContext>[] = [
     hint: 'every input is verified against the lock file; the OS layers above are cached, so a retry starts here',
     async run(ctx, { signal, progress }) {
       const { lock, artifactsDir } = ctx.opts.source;
-      ctx.resolved = await resolveLockedInputs(lock, KUBERNETES_INPUTS, {
+      ctx.resolved = await resolveLockedInputs(lock, { ...KUBERNETES_INPUTS, containerd: ctx.opts.source.containerd === '2', target: ctx.opts.source.stageUpgrade }, {
         artifactsDir: ctx.route?.artifactsDir ?? artifactsDir,
         storeDir: join(dirname(ctx.layersDir), 'artifacts'),
         signal,
@@ -242,8 +244,9 @@ export function checkDebianLock(lock: ImageLock, suite: string, sources: AptSour
   if (moved.length) throw renderMirrorMovedError(lock, moved, state);
 }
 
-export function kubernetesLayerInputs(lock: ImageLock): KubernetesLayerInputs {
+export function kubernetesLayerInputs(lock: ImageLock, opts: { containerd?: ContainerdMajor; stageUpgrade?: string } = {}): KubernetesLayerInputs {
   const k = lock.kubernetes;
+  const containerd2 = opts.containerd === '2' ? lockedContainerd2(lock) : undefined;
   return {
     minor: k.minor,
     repository: k.repository,
@@ -251,6 +254,39 @@ export function kubernetesLayerInputs(lock: ImageLock): KubernetesLayerInputs {
     keyFingerprint: k.keyring.fingerprint,
     packages: Object.fromEntries(Object.entries(k.packages).map(([n, p]) => [n, { version: p.version, sha256: p.sha256 }])),
     images: Object.fromEntries(Object.entries(lock.images).map(([ref, i]) => [ref, i.amd64])),
+    ...(containerd2 ? { containerd2: { name: containerd2.name, version: containerd2.version, sha256: containerd2.sha256, suite: containerd2.suite } } : {}),
+    ...(opts.stageUpgrade ? { stagedUpgrade: stagedUpgradeInputs(lock, opts.stageUpgrade) } : {}),
+  };
+}
+
+function lockedContainerd2(lock: ImageLock) {
+  if (!lock.containerd) {
+    throw new LabError(
+      'kubernetes.containerd is "2" but the lock file has no containerd entry',
+      'run `npm run image:lock -- --only containerd` (it reads Debian forky\'s containerd 2 from the mirror, signed), then build again',
+    );
+  }
+  return lock.containerd;
+}
+
+/** The lock's target section as staged inputs; the minor must be the one asked for and complete. */
+export function stagedUpgradeInputs(lock: ImageLock, minor: string): StagedUpgradeInputs {
+  const target = lock.target;
+  const hint = `run \`npm run image:lock -- --kubernetes ${minor}\` where pkgs.k8s.io and the registries are reachable (it adds the target section), or rehearse with --artifacts DIR`;
+  if (!target) throw new LabError(`--stage-upgrade ${minor}: the lock file has no target section`, hint);
+  if (target.kubernetes.minor !== minor) throw new LabError(`--stage-upgrade ${minor}: the lock's target section is for Kubernetes ${target.kubernetes.minor}`, hint);
+  const missing = [
+    ...KUBERNETES_PACKAGES.filter((p) => !target.kubernetes.packages[p]).map((p) => `target.kubernetes.packages.${p} (${target.kubernetes.repository})`),
+    ...(Object.keys(target.images).length === 0 ? [`target.images (kubeadm's images for ${minor}, from \`kubeadm config images list\` of the target kubeadm)`] : []),
+  ];
+  if (missing.length) throw new LabError(`--stage-upgrade ${minor}: the lock's target section is missing:\n${missing.map((m) => `  - ${m}`).join('\n')}`, hint);
+  const packages = Object.fromEntries(Object.entries(target.kubernetes.packages).map(([n, p]) => [n, { version: p.version, sha256: p.sha256 }]));
+  if (target.containerd) packages[target.containerd.name] = { version: target.containerd.version, sha256: target.containerd.sha256 };
+  return {
+    minor,
+    packages,
+    images: Object.fromEntries(Object.entries(target.images).map(([ref, i]) => [ref, i.amd64])),
+    targetJson: `${JSON.stringify(target, null, 2)}\n`,
   };
 }
 

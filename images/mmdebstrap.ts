@@ -80,8 +80,8 @@ export const STAGING_DIR = '/tmp/@labsmith-staging-dir@';
 /** A locked input placed into the build directory; the runner gets its host file from the resolved inputs. */
 export type PlannedInput =
   | { kind: 'keyring'; sha256: string; fingerprint: string }
-  | { kind: 'deb'; name: string; version: string; sha256: string }
-  | { kind: 'image'; ref: string; digest: string };
+  | { kind: 'deb'; name: string; version: string; sha256: string; key?: string }
+  | { kind: 'image'; ref: string; digest: string; key?: string };
 
 /** Everything one mmdebstrap run is: a layer's hash covers all of it. */
 export interface MmdebstrapRun {
@@ -145,7 +145,8 @@ async function placeInputs(planned: MmdebstrapRun, buildDir: string, stagingDir:
       await opts.placeKeyring(inputs.keyring, input.fingerprint, target);
       await chmod(target, 0o644);
     } else {
-      const from = input.kind === 'deb' ? inputs.debs[input.name] : inputs.images[input.ref];
+      // `key`: staged upgrade inputs are resolved under their own keys (the target's kubeadm is not the image's).
+      const from = input.kind === 'deb' ? inputs.debs[input.key ?? input.name] : inputs.images[input.key ?? input.ref];
       if (!from) throw new Error(`the planned run needs ${input.kind === 'deb' ? input.name : input.ref}, which was not resolved`);
       await link(from, target).catch(() => copyFile(from, target));
     }

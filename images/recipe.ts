@@ -7,7 +7,8 @@
  */
 import { join } from 'node:path';
 import { hashInputs, uuidFromSeed } from '../core/hash.ts';
-import { IMAGE_FILES, KUBERNETES_GUEST_PATHS } from '../core/paths.ts';
+import { readFileSync } from 'node:fs';
+import { IMAGE_FILES, KUBERNETES_GUEST_PATHS, STAGED_UPGRADE_PATHS } from '../core/paths.ts';
 import { imageArchiveName } from './artifacts/names.ts';
 import type { KubernetesLayerInputs } from './kubernetes/layer-inputs.ts';
 import { renderKubernetesHook, renderKubernetesRootfsFiles } from './kubernetes/rootfs-files.ts';
@@ -19,6 +20,9 @@ import { BUILD_DIR, renderMmdebstrapArgs, STAGING_DIR, type AptSource, type Mmde
 export type { AptSource } from './mmdebstrap.ts';
 export type { KubernetesLayerInputs } from './kubernetes/layer-inputs.ts';
 export { ESP_SIZE_MIB, GRUB_MODULES, planRootSizeMiB } from './disk-plan.ts';
+
+/** Indexes the staged upgrade .debs as a flat apt repository (a real file: images/hooks/index-staged-upgrade.sh). */
+export const STAGED_INDEX_HOOK = readFileSync(new URL('./hooks/index-staged-upgrade.sh', import.meta.url), 'utf8');
 
 /** The OS layer: a bootable Debian with what the cluster needs from Debian itself. */
 export const OS_PACKAGES = [
@@ -225,7 +229,29 @@ function kubernetesInputs(k: KubernetesLayerInputs): Record<string, PlannedInput
   };
   for (const [name, p] of Object.entries(k.packages).sort(([a], [b]) => (a < b ? -1 : 1))) inputs[`${STAGING_DIR}/${kubernetesDebName(name, p.version)}`] = { kind: 'deb', name, version: p.version, sha256: p.sha256 };
   for (const [ref, digest] of Object.entries(k.images).sort(([a], [b]) => (a < b ? -1 : 1))) inputs[`hooks/late/${KUBERNETES_GUEST_PATHS.imagesDir}/${imageArchiveName(ref)}`] = { kind: 'image', ref, digest };
+  if (k.containerd2) inputs[`${STAGING_DIR}/${kubernetesDebName(k.containerd2.name, k.containerd2.version)}`] = { kind: 'deb', name: k.containerd2.name, version: k.containerd2.version, sha256: k.containerd2.sha256 };
+  // Staged, not installed: under the late tree, never on mmdebstrap's package list.
+  const staged = k.stagedUpgrade;
+  if (staged) {
+    for (const [name, p] of Object.entries(staged.packages).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      inputs[`hooks/late/${STAGED_UPGRADE_PATHS.debs(staged.minor)}/${kubernetesDebName(name, p.version)}`] = { kind: 'deb', name, version: p.version, sha256: p.sha256, key: stagedInputKey(name) };
+    }
+    for (const [ref, digest] of Object.entries(staged.images).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      inputs[`hooks/late/${STAGED_UPGRADE_PATHS.images(staged.minor)}/${imageArchiveName(ref)}`] = { kind: 'image', ref, digest, key: stagedInputKey(ref) };
+    }
+  }
   return inputs;
+}
+
+/** The resolved-inputs key of a staged upgrade input (a target kubeadm is not the image's kubeadm). */
+export function stagedInputKey(nameOrRef: string): string {
+  return `target/${nameOrRef}`;
+}
+
+/** The OS packages with the suite's containerd replaced by a pinned .deb (kubernetes.containerd: "2"). */
+function kubernetesPackages(osPackages: readonly string[], inputs: Record<string, PlannedInput>, containerd2?: KubernetesLayerInputs['containerd2']): string[] {
+  const debs = Object.entries(inputs).filter(([p, i]) => p.startsWith(`${STAGING_DIR}/`) && i.kind === 'deb').map(([p]) => p);
+  return [...osPackages.filter((p) => !(containerd2 && p === containerd2.name)), ...debs];
 }
 
 export function kubernetesDebName(name: string, version: string): string {
@@ -266,13 +292,12 @@ export function planImageBuild(inputs: ImageInputs, layersDir: string, kubernete
   let kube: LayerPlan | undefined;
   if (kubernetes) {
     const inputsPlaced = kubernetesInputs(kubernetes);
-    const debs = Object.keys(inputsPlaced).filter((p) => p.startsWith(`${STAGING_DIR}/`));
     const kubeRun = planRootfsRun({
       ...osSpec,
-      packages: [...recipe.osPackages, ...debs],
+      packages: kubernetesPackages(recipe.osPackages, inputsPlaced, kubernetes.containerd2),
       late: { ...osSpec.late, ...renderKubernetesRootfsFiles(kubernetes) },
       inputs: inputsPlaced,
-      hooks: { 'kubernetes.sh': renderKubernetesHook() },
+      hooks: { 'kubernetes.sh': renderKubernetesHook(), ...(kubernetes.stagedUpgrade ? { 'index-staged-upgrade.sh': STAGED_INDEX_HOOK } : {}) },
     });
     // One mmdebstrap run of its own (not on top of the OS layer's tarball), so the OS layer is only shared, never modified.
     kube = layer('kubernetes', { architecture, mmdebstrap: kubeRun, kubernetes }, kubeRun);

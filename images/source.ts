@@ -1,6 +1,6 @@
 /** Where an image build takes its versions from: the lock file, the profile, and an optional offline directory. */
 import { resolve } from 'node:path';
-import type { LabConfig } from '../config/lab-config.ts';
+import type { ContainerdMajor, LabConfig } from '../config/lab-config.ts';
 import { DEFAULT_LOCK_FILE, readImageLock, type ImageLock } from './lock/lock.ts';
 
 export interface ImageSource {
@@ -11,12 +11,17 @@ export interface ImageSource {
   kubernetesMinor: string;
   /** Locked files and image archives from here instead of the network. */
   artifactsDir?: string;
+  /** kubernetes.containerd: "2" takes the lock's pinned containerd 2 instead of the suite's 1.7. */
+  containerd?: ContainerdMajor;
+  /** `--stage-upgrade MINOR`: the lock's target section, staged in the image, not installed. */
+  stageUpgrade?: string;
 }
 
 export interface ImageSourceFlags {
   lock?: string;
   artifacts?: string;
   'os-only'?: boolean;
+  'stage-upgrade'?: string;
 }
 
 export async function loadImageSource(config: LabConfig, flags: ImageSourceFlags): Promise<ImageSource> {
@@ -25,12 +30,15 @@ export async function loadImageSource(config: LabConfig, flags: ImageSourceFlags
     kubernetes: config.kubernetes.enabled && !flags['os-only'],
     kubernetesMinor: config.kubernetes.version,
     artifactsDir: flags.artifacts ? resolve(flags.artifacts) : undefined,
+    containerd: config.kubernetes.containerd,
+    ...(flags['stage-upgrade'] ? { stageUpgrade: String(flags['stage-upgrade']) } : {}),
   };
 }
 
 export const IMAGE_SOURCE_USAGE = `  --lock FILE              the lock file (default: ${DEFAULT_LOCK_FILE})
   --artifacts DIR          take locked files and image archives from DIR (filled by image:fetch-artifacts), offline
-  --os-only                no Kubernetes layer: the OS image only (what boots where pkgs.k8s.io is unreachable)`;
+  --os-only                no Kubernetes layer: the OS image only (what boots where pkgs.k8s.io is unreachable)
+  --stage-upgrade MINOR    also carry the lock's target section (image:lock --kubernetes MINOR) staged, not installed, for lab:upgrade offline`;
 
 /**
  * An OS-only source locked to the mirror as it is now, for benchmarks and tests that must build

@@ -1,5 +1,5 @@
 #!/usr/bin/env -S npx tsx
-// npm run image:build -- [--config lab.yaml] [--lock FILE] [--artifacts DIR] [--os-only] [--rebuild] [--verify] [--verify-reproducible] [--json]
+// npm run image:build -- [--config lab.yaml] [--lock FILE] [--artifacts DIR] [--os-only] [--stage-upgrade MINOR] [--rebuild] [--verify] [--verify-reproducible] [--json]
 import { runMain } from '../core/main.ts';
 import { loadLabConfig } from '../config/load.ts';
 import { buildImage } from '../images/build.ts';
@@ -9,7 +9,7 @@ import { renderImageSummary } from '../images/summary.ts';
 
 runMain(
   {
-    string: ['config', 'lock', 'artifacts'],
+    string: ['config', 'lock', 'artifacts', 'stage-upgrade'],
     boolean: ['rebuild', 'verify', 'verify-reproducible', 'os-only'],
     usage: `
 npm run image:build -- [options]

@@ -129,8 +129,27 @@ async function archiveKubernetesInputs(store: BlobStore, lock: ImageLock, resolv
     files.push({ entry, what, path, sha256: digest, bytes });
   };
   await add('kubernetes.keyring', 'the Kubernetes apt key', resolved.keyring, `${ARTIFACT_DIRS.files}/${artifactFileName(lock.kubernetes.keyring.url)}`);
-  for (const [name, file] of Object.entries(resolved.debs)) await add(`kubernetes.packages.${name}`, `package ${name}`, file, `${ARTIFACT_DIRS.files}/${artifactFileName(lock.kubernetes.packages[name]!.url)}`);
+  for (const [key, file] of Object.entries(resolved.debs)) {
+    const { entry, url } = lockedDebEntry(lock, key);
+    await add(entry, `package ${key}`, file, `${ARTIFACT_DIRS.files}/${artifactFileName(url)}`);
+  }
   for (const [name, file] of Object.entries(resolved.manifests)) await add(`manifests.${name}`, `manifest ${name}`, file, `${ARTIFACT_DIRS.files}/${artifactFileName(lock.manifests[name]!.url)}`);
-  for (const [ref, file] of Object.entries(resolved.images)) await add(`images.${ref}`, `image ${ref}`, file, `${ARTIFACT_DIRS.images}/${imageArchiveName(ref)}`);
+  // A staged upgrade's images (`target/<ref>`) sit beside the image's own, by reference, where `--artifacts` looks for them.
+  for (const [key, file] of Object.entries(resolved.images)) {
+    const ref = key.startsWith('target/') ? key.slice('target/'.length) : key;
+    await add(key === ref ? `images.${ref}` : `target.images.${ref}`, `image ${ref}`, file, `${ARTIFACT_DIRS.images}/${imageArchiveName(ref)}`);
+  }
   return files;
+}
+
+/** The lock entry of a resolved .deb: a Kubernetes package, the pinned containerd 2, or a staged target package (`target/<name>`). */
+export function lockedDebEntry(lock: ImageLock, key: string): { entry: string; url: string } {
+  if (key.startsWith('target/')) {
+    const name = key.slice('target/'.length);
+    const pkg = lock.target?.kubernetes.packages[name];
+    if (pkg) return { entry: `target.kubernetes.packages.${name}`, url: pkg.url };
+    if (lock.target?.containerd?.name === name) return { entry: 'target.containerd', url: lock.target.containerd.url };
+  } else if (lock.kubernetes.packages[key]) return { entry: `kubernetes.packages.${key}`, url: lock.kubernetes.packages[key]!.url };
+  else if (lock.containerd?.name === key) return { entry: 'containerd', url: lock.containerd.url };
+  throw new LabError(`the build resolved package ${key}, which the lock does not list`, 'archive a build of this lock (image:archive builds it first)');
 }

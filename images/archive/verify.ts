@@ -11,8 +11,7 @@ import { run } from '../../core/exec.ts';
 import { sha256 } from '../../core/hash.ts';
 import { parsePackagesIndex, type PackageStanza } from './layout.ts';
 
-/** Debian's archive keyring on the host (debian-archive-keyring): what apt trusts for the live mirror. */
-export const DEBIAN_ARCHIVE_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+export { DEBIAN_ARCHIVE_KEYRING } from '../../core/paths.ts';
 
 export class ArchiveInputError extends LabError {
   constructor(

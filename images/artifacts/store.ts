@@ -60,6 +60,10 @@ export interface InputSelection {
   packages: readonly string[];
   manifests: readonly string[];
   images: boolean;
+  /** The lock's pinned containerd 2 .deb (kubernetes.containerd: "2"), resolved as debs.containerd. */
+  containerd?: boolean;
+  /** The lock's target section for this minor (staged upgrade payload), resolved under `target/<name or ref>`. */
+  target?: string;
 }
 
 /** Every entry the selection needs must be in the lock before anything is fetched. */
@@ -169,7 +173,45 @@ export async function resolveLockedInputs(lock: ImageLock, want: InputSelection,
     resolved.debs[p] = await resolveFile(`package ${p} ${pkg.version}`, pkg.url, pkg.sha256, opts);
   }
   for (const m of manifests) resolved.manifests[m] = await resolveFile(`manifest ${m}`, lock.manifests[m]!.url, lock.manifests[m]!.sha256!, opts);
-  if (!want.images) return resolved;
-  for (const [ref, image] of Object.entries(lock.images).sort(([a], [b]) => (a < b ? -1 : 1))) resolved.images[ref] = await resolveImage(ref, image, opts);
+  if (want.containerd) {
+    if (!lock.containerd) throw missingFromLock('containerd (Debian forky\'s containerd 2: `npm run image:lock -- --only containerd`)');
+    resolved.debs[lock.containerd.name] = await resolveFile(`package ${lock.containerd.name} ${lock.containerd.version} (${lock.containerd.suite})`, lock.containerd.url, lock.containerd.sha256, opts);
+  }
+  if (want.images) for (const [ref, image] of Object.entries(lock.images).sort(([a], [b]) => (a < b ? -1 : 1))) resolved.images[ref] = await resolveImage(ref, image, opts);
+  if (want.target) Object.assign(resolved, mergeResolved(resolved, await resolveTargetInputs(lock, want.target, opts)));
   return resolved;
+}
+
+function mergeResolved(a: ResolvedInputs, b: Pick<ResolvedInputs, 'debs' | 'images'>): ResolvedInputs {
+  return { ...a, debs: { ...a.debs, ...b.debs }, images: { ...a.images, ...b.images } };
+}
+
+/**
+ * The target section's .debs and image archives (keys `target/<name>`, `target/<ref>`). Every
+ * input is tried, and all that cannot be had are named at once: a staged payload is all or nothing.
+ */
+export async function resolveTargetInputs(lock: ImageLock, minor: string, opts: ResolveOptions): Promise<Pick<ResolvedInputs, 'debs' | 'images'>> {
+  const target = lock.target;
+  if (!target || target.kubernetes.minor !== minor) throw missingFromLock(`target section for Kubernetes ${minor} (\`npm run image:lock -- --kubernetes ${minor}\`)`);
+  const out: Pick<ResolvedInputs, 'debs' | 'images'> = { debs: {}, images: {} };
+  const failed: string[] = [];
+  const attempt = async (body: () => Promise<void>) => {
+    try {
+      await body();
+    } catch (error) {
+      if (!(error instanceof LabError) || opts.signal?.aborted) throw error;
+      failed.push(error.message);
+    }
+  };
+  const debs = Object.entries(target.kubernetes.packages).map(([name, p]) => ({ name, ...p, what: `target package ${name} ${p.version}` }));
+  if (target.containerd) debs.push({ ...target.containerd, what: `target package ${target.containerd.name} ${target.containerd.version} (${target.containerd.suite})` });
+  for (const d of debs) await attempt(async () => { out.debs[`target/${d.name}`] = await resolveFile(d.what, d.url, d.sha256, opts); });
+  for (const [ref, image] of Object.entries(target.images).sort(([a], [b]) => (a < b ? -1 : 1))) await attempt(async () => { out.images[`target/${ref}`] = await resolveImage(ref, image, opts); });
+  if (failed.length) {
+    throw new LabError(
+      `the Kubernetes ${minor} upgrade payload is incomplete: ${failed.length} input(s) could not be had:\n${failed.map((f) => `  - ${f}`).join('\n')}`,
+      opts.artifactsDir ? refillHint(opts.artifactsDir) : OFFLINE_HINT,
+    );
+  }
+  return out;
 }

@@ -22,3 +22,15 @@ export async function kubeadmImages(kubeadmDeb: string, kubeadmConfig: string, s
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/** `kubeadm config images list --kubernetes-version vX` of a kubeadm .deb (the target's images, before any config for it exists). */
+export async function kubeadmImagesForVersion(kubeadmDeb: string, kubernetesVersion: string, signal?: AbortSignal): Promise<string[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'labsmith-kubeadm-'));
+  try {
+    await run('dpkg-deb', ['-x', kubeadmDeb, join(dir, 'root')], { signal });
+    const { stdout } = await run(join(dir, 'root', 'usr', 'bin', 'kubeadm'), ['config', 'images', 'list', '--kubernetes-version', kubernetesVersion], { signal, timeoutMs: 60_000 });
+    return parseKubeadmImageList(stdout);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

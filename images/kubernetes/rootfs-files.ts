@@ -6,7 +6,9 @@
  * the kubelet, and remembers what it imported.
  */
 import { basename } from 'node:path';
-import { GUEST_PATHS, GUEST_UNITS, KUBERNETES_GUEST_PATHS, KUBERNETES_IMPORT_PARAMS } from '../../core/paths.ts';
+import { GUEST_PATHS, GUEST_UNITS, KUBERNETES_GUEST_PATHS, KUBERNETES_IMPORT_PARAMS, STAGED_UPGRADE_PATHS } from '../../core/paths.ts';
+import { renderContainerd2Config } from '../../lab/upgrade/containerd2-config.ts';
+import { renderContainerdPreference } from './containerd2.ts';
 import { renderParamFile, type GuestParams } from '../../cloud-init/guest-params.ts';
 import { guestScript } from '../../cloud-init/guest-scripts.ts';
 import { pauseImageOf } from '../../cloud-init/cluster-seed.ts';
@@ -78,8 +80,16 @@ export function renderKubernetesRootfsFiles(k: KubernetesLayerInputs): Record<st
     [KUBERNETES_GUEST_PATHS.importUnit]: { content: renderImportImagesUnit(), mode: 0o644 },
     [KUBERNETES_GUEST_PATHS.imageList]: { content: renderImageList(k.images), mode: 0o644 },
     // Replaces the OS layer's: the sandbox image is kubeadm's pause for the locked version.
-    [GUEST_PATHS.containerdConfig.slice(1)]: { content: renderContainerdConfig({ kubernetesVersion: k.minor, pauseImage: pauseImageOf(Object.keys(k.images)) }), mode: 0o644 },
+    [GUEST_PATHS.containerdConfig.slice(1)]: { content: renderContainerdConfigFor(k), mode: 0o644 },
+    ...(k.containerd2 ? { [KUBERNETES_GUEST_PATHS.containerdPreference]: { content: renderContainerdPreference(k.containerd2), mode: 0o644 } } : {}),
+    ...(k.stagedUpgrade ? { [STAGED_UPGRADE_PATHS.target(k.stagedUpgrade.minor)]: { content: k.stagedUpgrade.targetJson, mode: 0o644 } } : {}),
   };
+}
+
+/** containerd 1.7's version 2 file, or containerd 2's version 3 file, with kubeadm's pause image either way. */
+export function renderContainerdConfigFor(k: Pick<KubernetesLayerInputs, 'minor' | 'images' | 'containerd2'>): string {
+  const opts = { kubernetesVersion: k.minor, pauseImage: pauseImageOf(Object.keys(k.images)) };
+  return k.containerd2 ? renderContainerd2Config(opts) : renderContainerdConfig(opts);
 }
 
 /** Customize hook ($1 is the new root): hold the Kubernetes packages, enable the kubelet and the import. */

@@ -27,6 +27,44 @@ export const lockedImageSchema = z
   .strict();
 export type LockedImage = z.infer<typeof lockedImageSchema>;
 
+const releaseSchema = z.object({ uri: z.string(), sha256, date: z.string() }).strict();
+
+const kubernetesSectionSchema = z
+  .object({
+    minor: z.string(),
+    repository: z.string(),
+    keyring: z.object({ url: z.string(), fingerprint: z.string(), sha256: sha256.optional() }).strict(),
+    packages: z.record(z.string(), lockedPackageSchema),
+  })
+  .strict();
+
+/**
+ * A single Debian package taken from another suite than the image's (containerd 2 from forky):
+ * the .deb by URL and sha256, the suite's InRelease it was read from, and its Packages stanza
+ * as signed, so the lock alone says what apt will see.
+ */
+export const lockedDebianPackageSchema = lockedPackageSchema
+  .extend({ name: z.string(), suite: z.string(), release: releaseSchema, stanza: z.string() })
+  .strict();
+export type LockedDebianPackage = z.infer<typeof lockedDebianPackageSchema>;
+
+/**
+ * The next minor (`image:lock --kubernetes 1.38`): what an upgrade rehearsal installs, staged in
+ * the image or taken from --artifacts, never from the network during the rehearsal.
+ */
+export const targetSectionSchema = z
+  .object({
+    kubernetes: kubernetesSectionSchema,
+    /** kubeadm's images for the target version and the add-ons' images, by digest. */
+    images: z.record(z.string(), lockedImageSchema),
+    /** The add-on manifests the target runs (their versions come from lab/upgrade/addon-support.ts). */
+    manifests: z.record(z.string(), lockedFileSchema.partial({ sha256: true })),
+    /** The containerd the target's kubelet needs, when the image's is too old. */
+    containerd: lockedDebianPackageSchema.optional(),
+  })
+  .strict();
+export type TargetSection = z.infer<typeof targetSectionSchema>;
+
 export const imageLockSchema = z
   .object({
     lockVersion: z.literal(1),
@@ -34,19 +72,15 @@ export const imageLockSchema = z
       .object({
         suite: z.string(),
         /** Each suite's InRelease as the lock saw it: a moved mirror is a changed input. */
-        releases: z.record(z.string(), z.object({ uri: z.string(), sha256, date: z.string() }).strict()),
+        releases: z.record(z.string(), releaseSchema),
       })
       .strict(),
-    kubernetes: z
-      .object({
-        minor: z.string(),
-        repository: z.string(),
-        keyring: z.object({ url: z.string(), fingerprint: z.string(), sha256: sha256.optional() }).strict(),
-        packages: z.record(z.string(), lockedPackageSchema),
-      })
-      .strict(),
+    kubernetes: kubernetesSectionSchema,
     manifests: z.record(z.string(), lockedFileSchema.partial({ sha256: true })),
     images: z.record(z.string(), lockedImageSchema),
+    /** Debian forky's containerd 2, for `kubernetes.containerd: "2"` images. */
+    containerd: lockedDebianPackageSchema.optional(),
+    target: targetSectionSchema.optional(),
   })
   .strict();
 
@@ -82,8 +116,22 @@ export function renderImageLock(lock: ImageLock): string {
     if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, sortKeys(x)]));
     return v;
   };
-  const { lockVersion, debian, kubernetes, manifests, images } = lock;
-  return JSON.stringify({ lockVersion, debian: sortKeys(debian), kubernetes: sortKeys(kubernetes), manifests: sortKeys(manifests), images: sortKeys(images) }, null, 2) + '\n';
+  const { lockVersion, debian, kubernetes, manifests, images, containerd, target } = lock;
+  return (
+    JSON.stringify(
+      {
+        lockVersion,
+        debian: sortKeys(debian),
+        kubernetes: sortKeys(kubernetes),
+        manifests: sortKeys(manifests),
+        images: sortKeys(images),
+        ...(containerd ? { containerd: sortKeys(containerd) } : {}),
+        ...(target ? { target: sortKeys(target) } : {}),
+      },
+      null,
+      2,
+    ) + '\n'
+  );
 }
 
 export async function writeImageLock(path: string, lock: ImageLock): Promise<void> {

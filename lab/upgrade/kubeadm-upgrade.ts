@@ -6,10 +6,11 @@
  * imagePullPolicy, certificateRenewal, etcdUpgrade).
  */
 import { shellQuote } from '../../core/exec.ts';
+import { UPGRADE_GUEST_PATHS } from '../../core/paths.ts';
 
-/** Where the rendered files go in the guest. core/paths.ts holds the other guest names; these move there when the CLI lands. */
-export const GUEST_UPGRADE_CONFIG = '/etc/labsmith/upgrade/kubeadm-upgrade.yaml';
-export const GUEST_UPGRADE_PARAMS = '/etc/labsmith/upgrade/upgrade-control-plane.env';
+/** Where the rendered files go in the guest (core/paths.ts). */
+export const GUEST_UPGRADE_CONFIG = UPGRADE_GUEST_PATHS.config;
+export const GUEST_UPGRADE_PARAMS = UPGRADE_GUEST_PATHS.params;
 export const GUEST_KUBERNETES_APT_SOURCE = '/etc/apt/sources.list.d/kubernetes.list';
 export const GUEST_KUBERNETES_APT_KEYRING = '/etc/apt/keyrings/kubernetes-apt-keyring.gpg';
 
@@ -43,13 +44,15 @@ export interface UpgradeStepParams {
   nodeName: string;
   drainTimeout: string;
   readyTimeout: string;
+  /** apt source options; default `signed-by=<keyring>` (the staged payload's file repository: `trusted=yes`). */
+  aptSourceOptions?: string;
 }
 
 export function kubernetesAptRepoUri(minor: string): string {
   return `https://pkgs.k8s.io/core:/stable:/v${minor}/deb/`;
 }
 
-export function renderUpgradeStepParams(p: UpgradeStepParams, paths = { config: GUEST_UPGRADE_CONFIG, aptSource: GUEST_KUBERNETES_APT_SOURCE, aptKeyring: GUEST_KUBERNETES_APT_KEYRING }): string {
+export function renderUpgradeStepParams(p: UpgradeStepParams, paths: { config: string; aptSource: string; aptKeyring: string } = { config: GUEST_UPGRADE_CONFIG, aptSource: GUEST_KUBERNETES_APT_SOURCE, aptKeyring: GUEST_KUBERNETES_APT_KEYRING }): string {
   const values: Record<string, string> = {
     TARGET_MINOR: p.targetMinor,
     KUBERNETES_VERSION: p.kubernetesVersion,
@@ -61,6 +64,7 @@ export function renderUpgradeStepParams(p: UpgradeStepParams, paths = { config: 
     NODE_NAME: p.nodeName,
     DRAIN_TIMEOUT: p.drainTimeout,
     READY_TIMEOUT: p.readyTimeout,
+    ...(p.aptSourceOptions ? { APT_SOURCE_OPTIONS: p.aptSourceOptions } : {}),
   };
   return `# Written by labsmith: values for upgrade-control-plane.sh\n${Object.entries(values).map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n')}\n`;
 }

@@ -5,7 +5,7 @@
 import { LineCounter, parseAllDocuments } from 'yaml';
 
 export interface PrecheckProblem {
-  check: 'version-skew' | 'containerd' | 'removed-api' | 'images' | 'disk';
+  check: 'version-skew' | 'containerd' | 'removed-api' | 'images' | 'disk' | 'kubeadm-config' | 'cluster' | 'inputs';
   message: string;
   hint: string;
 }

@@ -17,7 +17,7 @@ test('an empty file gives the production-shaped defaults', (t) => {
   t.is(r.config.name, 'lab');
   t.is(r.config.stateDir, '/state/lab');
   t.is(r.config.debian.suite, 'trixie');
-  t.deepEqual(r.config.kubernetes, { version: '1.37', dnsDomain: 'cluster.local', podSubnet: '10.42.0.0/16', serviceSubnet: '10.96.0.0/12', enabled: true });
+  t.deepEqual(r.config.kubernetes, { version: '1.37', dnsDomain: 'cluster.local', podSubnet: '10.42.0.0/16', serviceSubnet: '10.96.0.0/12', enabled: true, containerd: '1.7' });
   t.deepEqual(r.config.addons, { ingressDomain: 'lab.test', storageDir: '/var/lib/labsmith/volumes', policyNamespaces: ['default'], defaultDenyEgress: false });
   t.deepEqual(
     r.config.network.forwards.map((f) => `${f.name} ${f.host}->${f.guest}`),
@@ -91,6 +91,16 @@ test('duplicate host ports, too few cpus, too little memory and Kubernetes 1.38 
   t.true(problems.some((p) => p.startsWith('vm.memory: 1GiB is too little')));
   t.true(problems.some((p) => p.startsWith('kubernetes.version: 1.38 refuses containerd 1.x')));
   t.true(problems.some((p) => p === 'network.forwards.ssh.host: port 80 is also used by network.forwards.http'));
+  t.true(problems.some((p) => p.includes('set kubernetes.containerd: "2"')), 'the refusal names the way on');
+});
+
+test('kubernetes.containerd "2" makes a 1.38 lab buildable; an OS-only 1.38 lab runs no kubelet; a bare number is refused', (t) => {
+  t.deepEqual(problemsOf('kubernetes: { version: "1.38", containerd: "2" }\n'), []);
+  t.deepEqual(problemsOf('kubernetes: { version: "1.38", enabled: false }\n'), []);
+  t.deepEqual(problemsOf('kubernetes: { version: "1.37", containerd: "2" }\n'), [], 'containerd 2 also runs 1.37');
+  t.is(problemsOf('kubernetes: { version: "1.38", containerd: 2 }\n')[0], 'kubernetes.containerd: expected "1.7" or "2" (quoted), got 2');
+  const r = parse('kubernetes: { version: "1.38", containerd: "2" }\n');
+  t.true(r.ok && r.config.kubernetes.containerd === '2');
 });
 
 test('vm.accel kvm without /dev/kvm is an error', (t) => {

@@ -14,8 +14,11 @@ export DEBIAN_FRONTEND=noninteractive
 step() { printf '==> %s\n' "$*"; }
 fail() { printf 'upgrade-control-plane: %s\n' "$1" >&2; [ -z "${2:-}" ] || printf 'hint: %s\n' "$2" >&2; exit 1; }
 
+# The staged payload is a local file repository verified at build time: APT_SOURCE_OPTIONS=trusted=yes.
+APT_SOURCE_OPTIONS=${APT_SOURCE_OPTIONS:-signed-by=$APT_KEYRING}
+
 step "apt source: Kubernetes v$TARGET_MINOR"
-printf 'deb [signed-by=%s] %s /\n' "$APT_KEYRING" "$APT_REPO_URI" > "$APT_SOURCE_FILE.new"
+printf 'deb [%s] %s /\n' "$APT_SOURCE_OPTIONS" "$APT_REPO_URI" > "$APT_SOURCE_FILE.new"
 mv "$APT_SOURCE_FILE.new" "$APT_SOURCE_FILE"
 apt-get update -q || fail "apt-get update failed for $APT_REPO_URI" "the target's repository must be reachable or staged in the image"
 
