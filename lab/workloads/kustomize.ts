@@ -47,8 +47,11 @@ export function renderWrapperKustomization(wrapperDir: string, sourceDir: string
   return `# Written by labsmith: renders ${sourceDir} with the origin of every object.\nresources:\n  - ${JSON.stringify(relative(wrapperDir, sourceDir))}\nbuildMetadata: [originAnnotations]\n`;
 }
 
-/** `kustomize build` of the directory; the output carries origin annotations. */
-export async function buildKustomization(tool: HostKustomize, sourceDir: string, signal?: AbortSignal): Promise<string> {
+/**
+ * `kustomize build` of the directory. The output carries origin annotations, relative to
+ * `wrapperDir` (removed by then, but resolving a path against it names the user's file).
+ */
+export async function buildKustomization(tool: HostKustomize, sourceDir: string, signal?: AbortSignal): Promise<{ text: string; wrapperDir: string }> {
   const wrapper = await mkdtemp(join(tmpdir(), 'labsmith-kustomize-'));
   try {
     await writeFile(join(wrapper, 'kustomization.yaml'), renderWrapperKustomization(wrapper, sourceDir));
@@ -56,7 +59,7 @@ export async function buildKustomization(tool: HostKustomize, sourceDir: string,
     if (r.exitCode !== 0) {
       throw new LabError(`kustomize could not render ${sourceDir}: ${r.stderr.trim().replaceAll(wrapper, '<wrapper>')}`, `run: ${tool.command} build ${sourceDir}`, 2);
     }
-    return r.stdout;
+    return { text: r.stdout, wrapperDir: wrapper };
   } finally {
     await rm(wrapper, { recursive: true, force: true });
   }

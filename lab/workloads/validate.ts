@@ -13,6 +13,8 @@ export interface WorkloadValidationInput {
   /** Namespaces the cluster makes itself (kube-system, the add-ons'). */
   clusterNamespaces: string[];
   kubernetesVersion: string;
+  /** API groups of add-ons whose manifest (and so CRDs) is not at hand, with what to do. */
+  unavailableGroups?: Record<string, string>;
 }
 
 /** Where a kind that is not a model nor a CRD here usually comes from: a hint for the user. */
@@ -22,6 +24,15 @@ const KNOWN_ELSEWHERE: Record<string, string> = {
   'gateway.networking.k8s.io': "the Gateway API CRDs are not installed in this lab: put them in a workloads source",
   'monitoring.coreos.com': 'the Prometheus operator is not installed in this lab: put its CRDs in a workloads source',
 };
+
+/** Whether the API server keeps the object in a namespace (pure): built-in table, else the CRD's scope, else by its namespace field. */
+export function isNamespaced(object: { apiVersion: string; kind: string; metadata: { namespace?: string } }, crds: CrdKind[]): boolean {
+  const group = groupOf(object.apiVersion);
+  const crd = !isBuiltinGroup(group) && crds.find((c) => c.group === group && c.kind === object.kind);
+  if (crd) return crd.namespaced;
+  if (isBuiltinGroup(group)) return !CLUSTER_SCOPED_BUILTINS.has(object.kind);
+  return object.metadata.namespace !== undefined;
+}
 
 export function validateWorkloads(input: WorkloadValidationInput): WorkloadProblem[] {
   const problems: WorkloadProblem[] = [];
@@ -59,6 +70,7 @@ export function validateWorkloads(input: WorkloadValidationInput): WorkloadProbl
         const ga = builtinVersionsOf(group, object.kind);
         if (ga.length) report(['apiVersion'], `${object.apiVersion} is not served by Kubernetes ${input.kubernetesVersion}: use ${ga.join(' or ')}`);
         else if (isBuiltinGroup(group)) report(['kind'], `${object.apiVersion} ${object.kind}: no such built-in kind in the Kubernetes ${MODELS_KUBERNETES_VERSION} models (kubernetes-models 4.5.0)`);
+        else if (input.unavailableGroups?.[group]) report(['kind'], `${object.kind} (${object.apiVersion}) not validated: ${input.unavailableGroups[group]}`);
         else
           report(['kind'], `unknown kind ${object.kind} (${object.apiVersion}): no Kubernetes model and no CustomResourceDefinition in the add-ons or the sources defines it${KNOWN_ELSEWHERE[group] ? `; ${KNOWN_ELSEWHERE[group]}` : ''}`);
       }
