@@ -39,14 +39,24 @@ export function formatWorkloadProblem(p: WorkloadProblem): string {
   return `${p.file}${p.line ? `:${p.line}` : ''}: ${p.object ? `${p.object}: ` : ''}${p.path ? `${p.path}: ` : ''}${p.message}`;
 }
 
+/** The line of a field's key (of an item, for a list index); a missing field gives its nearest present parent's. */
 function lineLocator(doc: Document, counter: LineCounter, prefix: FieldPath, fallback: number): (path: FieldPath) => number {
+  const lineAt = (n: { range?: [number, number, number] | null } | null | undefined) => (n?.range ? counter.linePos(n.range[0]).line : undefined);
   return (path) => {
-    const full = [...prefix, ...path];
-    for (let n = full.length; n >= 0; n--) {
-      const node = (n === 0 ? doc.contents : doc.getIn(full.slice(0, n), true)) as Node | undefined;
-      if (node && typeof node === 'object' && 'range' in node && node.range) return counter.linePos(node.range[0]).line;
+    let node: unknown = doc.contents;
+    let line = lineAt(node as Node) ?? fallback;
+    for (const seg of [...prefix, ...path]) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => (p.key as { value?: unknown } | null)?.value === seg);
+        if (!pair) break;
+        line = lineAt(pair.key as Node) ?? line;
+        node = pair.value;
+      } else if (isSeq(node) && typeof seg === 'number' && node.items[seg]) {
+        node = node.items[seg];
+        line = lineAt(node as Node) ?? line;
+      } else break;
     }
-    return fallback;
+    return line;
   };
 }
 

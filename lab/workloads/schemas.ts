@@ -73,8 +73,35 @@ export function validateBuiltin(object: K8sObject): SchemaError[] | undefined {
   } catch (error) {
     const errors = (error as { errors?: ErrorObject[] }).errors;
     if (!errors) return [{ path: [], message: (error as Error).message }];
-    return errors.map(toSchemaError);
+    return oneErrorPerField(errors);
   }
+}
+
+/**
+ * One message per field: an int-or-string or quantity field fails each branch of its oneOf, and
+ * "must be number" beside "must match format quantity" helps nobody.
+ */
+function oneErrorPerField(errors: ErrorObject[]): SchemaError[] {
+  const byPath = new Map<string, { errors: ErrorObject[]; mapped: SchemaError }>();
+  for (const e of errors) {
+    const mapped = toSchemaError(e);
+    const key = JSON.stringify(mapped.path);
+    const entry = byPath.get(key);
+    if (entry) entry.errors.push(e);
+    else byPath.set(key, { errors: [e], mapped });
+  }
+  return [...byPath.values()].map(({ errors: es, mapped }) => {
+    if (es.length === 1) return mapped;
+    const format = es.find((e) => e.keyword === 'format');
+    if (format) return { path: mapped.path, message: (format.params as { format?: string }).format === 'quantity' ? 'must be a quantity, e.g. 512Mi, 2 or 500m' : `must match format ${(format.params as { format?: string }).format}` };
+    const specific = es.find((e) => e.keyword !== 'oneOf' && e.keyword !== 'anyOf' && e.keyword !== 'type') ?? es.find((e) => e.keyword !== 'oneOf' && e.keyword !== 'anyOf') ?? es[0]!;
+    return toSchemaError(specific);
+  });
+}
+
+/** GA versions in any group that serve this kind: "extensions/v1beta1 Ingress" → networking.k8s.io/v1. */
+export function builtinVersionsForKind(kind: string): string[] {
+  return [...BUILTIN_MODELS.keys()].filter((k) => k.endsWith(` ${kind}`)).map((k) => k.split(' ')[0]!);
 }
 
 /** Whether any GA version of the group serves this kind (for "use apps/v1" hints). */
@@ -148,10 +175,12 @@ export function validateAgainstCrd(object: K8sObject, schema: unknown): SchemaEr
   if (typeof schema !== 'object' || schema === null) return [];
   let validate = compiled.get(schema);
   if (!validate) {
-    validate = ajv.compile(closeSchema(schema) as object);
+    // apiVersion, kind and metadata are every object's, whether the CRD's schema names them or not.
+    const root = closeSchema(schema) as { properties?: Record<string, unknown> };
+    validate = ajv.compile({ ...root, properties: { apiVersion: { type: 'string' }, kind: { type: 'string' }, metadata: { type: 'object' }, ...root.properties } });
     compiled.set(schema, validate);
   }
   // metadata is the API server's, not the CRD's: only its shape is checked elsewhere.
   const { metadata: _metadata, ...rest } = object;
-  return validate({ ...rest, metadata: {} }) ? [] : (validate.errors ?? []).map(toSchemaError);
+  return validate({ ...rest, metadata: {} }) ? [] : oneErrorPerField(validate.errors ?? []);
 }

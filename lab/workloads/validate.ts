@@ -3,7 +3,7 @@
  * add-ons or of the sources), its namespace (in the sources or the cluster's own), and that no
  * object is defined twice. All problems at once, each naming file, line and field path.
  */
-import { crdKindsOf, CLUSTER_SCOPED_BUILTINS, groupOf, isBuiltinGroup, builtinVersionsOf, MODELS_KUBERNETES_VERSION, validateAgainstCrd, validateBuiltin, type CrdKind, type SchemaError } from './schemas.ts';
+import { builtinVersionsForKind, crdKindsOf, CLUSTER_SCOPED_BUILTINS, groupOf, isBuiltinGroup, builtinVersionsOf, MODELS_KUBERNETES_VERSION, validateAgainstCrd, validateBuiltin, type CrdKind, type SchemaError } from './schemas.ts';
 import { describeObject, formatFieldPath, type WorkloadObject, type WorkloadProblem } from './manifests.ts';
 
 export interface WorkloadValidationInput {
@@ -67,7 +67,8 @@ export function validateWorkloads(input: WorkloadValidationInput): WorkloadProbl
       namespaced = !CLUSTER_SCOPED_BUILTINS.has(object.kind);
       if (errors === undefined) {
         namespaced = undefined;
-        const ga = builtinVersionsOf(group, object.kind);
+        const sameGroup = builtinVersionsOf(group, object.kind);
+        const ga = sameGroup.length || !/(alpha|beta)\d*$/.test(object.apiVersion) ? sameGroup : builtinVersionsForKind(object.kind);
         if (ga.length) report(['apiVersion'], `${object.apiVersion} is not served by Kubernetes ${input.kubernetesVersion}: use ${ga.join(' or ')}`);
         else if (isBuiltinGroup(group)) report(['kind'], `${object.apiVersion} ${object.kind}: no such built-in kind in the Kubernetes ${MODELS_KUBERNETES_VERSION} models (kubernetes-models 4.5.0)`);
         else if (input.unavailableGroups?.[group]) report(['kind'], `${object.kind} (${object.apiVersion}) not validated: ${input.unavailableGroups[group]}`);
