@@ -72,3 +72,21 @@ export function diffNameOf(o: K8sObject, namespaced: boolean): string {
   const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
   return `${group ? `${group}.` : ''}${version}.${o.kind}.${namespaced ? (o.metadata.namespace ?? 'default') : ''}.${o.metadata.name}`;
 }
+
+/** The plan as lab:render shows it (pure): one line per source, in order. */
+export function renderApplyPlanText(plan: WorkloadApplyPlan): string {
+  return (
+    plan.sources
+      .map((s) => {
+        const steps = [
+          s.first.length ? `apply ${s.first.map((o) => `${o.kind} ${o.metadata.name}`).join(', ')}` : '',
+          s.crds.length ? `wait for CRDs ${s.crds.join(', ')} Established` : '',
+          s.secrets.length ? `apply Secrets ${s.secrets.map((o) => `${o.metadata.namespace}/${o.metadata.name}`).join(', ')}` : '',
+          s.format === 'kustomization' ? `render ${s.kustomizationDir} with kubectl kustomize in the guest and apply it` : `apply ${s.objects.length} objects`,
+          ...s.rollouts.map((r) => `wait for ${r.kind} ${r.namespace}/${r.name} (${s.rolloutTimeoutSeconds}s)`),
+        ].filter(Boolean);
+        return `${s.dirName}: ${steps.join('; ')} (kubectl apply --server-side --field-manager=${FIELD_MANAGER})`;
+      })
+      .join('\n') + '\n'
+  );
+}
