@@ -18,7 +18,7 @@ export const renderYamlDocuments = (objects: K8sObject[]): string => objects.map
  * The guest's receiving command: a fresh 0700 directory, the stream unpacked into it, the script
  * run, the directory removed whatever happens. A constant: no value is interpolated.
  */
-export const GUEST_RECEIVE_COMMAND = `umask 077; d=$(mktemp -d); trap 'rm -rf "$d"' EXIT; tar -x -C "$d"; sh "$d/${F.script}" "$d/${F.params}"`;
+export const GUEST_RECEIVE_COMMAND = `set -eu; umask 077; d=$(mktemp -d); trap 'rm -rf "$d"' EXIT; tar -x -C "$d"; sh "$d/${F.script}" "$d/${F.params}"`;
 
 export interface PayloadInputs {
   plan: WorkloadApplyPlan;
