@@ -23,16 +23,24 @@ import type { RolloutTarget } from './plan.ts';
 
 export const applyScriptPath = () => join(REPO_ROOT, WORKLOAD_GUEST_FILES.scriptSource);
 
-/** Every file under a kustomization directory, relative paths in name order. */
+/** A kustomization's tree is shipped whole: bounded, so a root that turned out to be a whole checkout is named instead. */
+export const MAX_KUSTOMIZATION_FILES = 2000;
+
+/** Every file under a kustomization's root, relative paths in name order (dot-directories such as .git left out). */
 export async function readKustomizationFiles(dir: string): Promise<{ path: string; content: Buffer }[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  const files = entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)).sort();
+  const files = entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name))
+    .filter((f) => !relative(dir, f).split('/').some((p) => p.startsWith('.') && p.length > 1))
+    .sort();
+  if (files.length > MAX_KUSTOMIZATION_FILES) throw new LabError(`the kustomization's files under ${dir} are ${files.length} (more than ${MAX_KUSTOMIZATION_FILES}): it would be shipped whole to the guest`, 'keep a kustomization and its bases in one small directory tree', 2);
   return Promise.all(files.map(async (f) => ({ path: relative(dir, f), content: await readFile(f) })));
 }
 
 /** The bytes streamed to the guest for one source. */
 export async function buildSourcePayload(source: SourcePlan, diff: boolean): Promise<Buffer> {
-  const kustomizations = source.kustomizationDir ? { [source.dirName]: await readKustomizationFiles(source.kustomizationDir) } : {};
+  const kustomizations = source.kustomizationRoot ? { [source.dirName]: await readKustomizationFiles(source.kustomizationRoot.dir) } : {};
   return renderTar(renderApplyPayload({ plan: { sources: [source] }, script: await readFile(applyScriptPath(), 'utf8'), diff, kustomizations }));
 }
 

@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { WorkloadSource } from '../../config/lab-config.ts';
 import { LabError } from '../../core/errors.ts';
 import { buildKustomization, KUSTOMIZATION_FILES, ORIGIN_ANNOTATION, originPathOf, type HostKustomize } from './kustomize.ts';
@@ -23,6 +23,11 @@ export interface LoadedSource {
   problems: WorkloadProblem[];
   /** A kustomization the host could not render: named, validated after rendering in the guest. */
   unrendered?: string;
+  /**
+   * A kustomization's files to ship: the nearest directory holding it and every file its
+   * rendering came from (an overlay's `../base`), and the kustomization's path inside it.
+   */
+  kustomizationRoot?: { dir: string; path: string };
 }
 
 /** How a kustomization is rendered on the host: a tool, or why there is none. */
@@ -56,6 +61,7 @@ export async function loadWorkloadSource(source: WorkloadSource, renderer: () =>
       files: [],
       objects: [],
       problems: [],
+      kustomizationRoot: { dir: source.path, path: '.' },
       unrendered: `${show(join(source.path, kustomization))}: not rendered on this host (${tool.unavailable}); it is validated after rendering in the guest, by the apply itself`,
     };
   }
@@ -66,8 +72,10 @@ export async function loadWorkloadSource(source: WorkloadSource, renderer: () =>
     return { source, format: 'kustomization', files: [], objects: [], problems: [{ file: show(join(source.path, kustomization)), path: '', message: (error as Error).message }] };
   }
   const rendered = parseManifestText(built.text, `${show(join(source.path, kustomization))} (rendered)`, source.name);
+  const origins = rendered.objects.map((o) => originPathOf(o.object.metadata.annotations?.[ORIGIN_ANNOTATION])).filter((p): p is string => p !== undefined).map((p) => dirname(resolve(built.wrapperDir, p)));
   const objects = await Promise.all(rendered.objects.map((o) => locateOrigin(o, built.wrapperDir, show)));
-  return { source, format: 'kustomization', files: [], objects, problems: rendered.problems };
+  const root = commonAncestor([source.path, ...origins]);
+  return { source, format: 'kustomization', files: [], objects, problems: rendered.problems, kustomizationRoot: { dir: root, path: relative(root, source.path) || '.' } };
 }
 
 /** The object as rendered, but named by the file and line it came from. */
@@ -82,4 +90,13 @@ async function locateOrigin(o: WorkloadObject, wrapperDir: string, show: (p: str
   if (!match) return { ...o, object, file: show(file) };
   // A field the overlay added has no line in the original: its nearest parent's (or the object's) line stands for it.
   return { ...o, object, file: match.file, line: match.line, lineOf: match.lineOf };
+}
+
+/** The deepest directory that holds every one of `dirs` (absolute paths; pure). */
+export function commonAncestor(dirs: string[]): string {
+  const split = dirs.map((d) => resolve(d).split(sep));
+  const first = split[0]!;
+  let n = 0;
+  while (n < first.length && split.every((parts) => parts[n] === first[n])) n++;
+  return first.slice(0, n).join(sep) || sep;
 }

@@ -54,7 +54,7 @@ export function renderApplyPayload(inputs: PayloadInputs): TarWriteEntry[] {
     const dir = `${F.sourcesDir}/${s.dirName}`;
     const file = (name: string, text: string) => entries.push({ path: `${dir}/${name}`, mode: 0o600, content: Buffer.from(text) });
     entries.push({ path: `${dir}/`, mode: 0o700 });
-    file(F.sourceParams, renderParamFile(`workload source ${s.name}`, { SOURCE_NAME: s.name, SOURCE_FORMAT: s.format }));
+    file(F.sourceParams, renderParamFile(`workload source ${s.name}`, { SOURCE_NAME: s.name, SOURCE_FORMAT: s.format, SOURCE_KUSTOMIZATION: s.kustomizationRoot?.path ?? '.' }));
     if (s.first.length) file(F.first, renderYamlDocuments(s.first));
     if (s.crds.length) file(F.crds, s.crds.map((c) => `${c}\n`).join(''));
     if (s.secrets.length) file(F.secrets, renderYamlDocuments(s.secrets));

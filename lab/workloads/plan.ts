@@ -22,8 +22,10 @@ export interface SourcePlan {
   /** The guest's directory name for it: order and name (`01-mail`). */
   dirName: string;
   format: 'plain' | 'kustomization';
-  /** Host path of a kustomization directory, shipped and rendered in the guest. */
+  /** Host path of a kustomization directory, rendered in the guest. */
   kustomizationDir?: string;
+  /** What is shipped for it: a directory holding it and its bases, and its path inside. */
+  kustomizationRoot?: { dir: string; path: string };
   /** Namespaces and CustomResourceDefinitions, applied before anything that may live in them. */
   first: K8sObject[];
   /** CRD names (`certificates.cert-manager.io`) to wait Established for before the rest. */
@@ -53,7 +55,7 @@ export function planWorkloadApply(sources: LoadedSource[], secretsBySource: Reco
         name: loaded.source.name,
         dirName: `${String(i + 1).padStart(2, '0')}-${loaded.source.name}`,
         format: loaded.format,
-        ...(loaded.format === 'kustomization' ? { kustomizationDir: loaded.source.path } : {}),
+        ...(loaded.format === 'kustomization' ? { kustomizationDir: loaded.source.path, kustomizationRoot: loaded.kustomizationRoot ?? { dir: loaded.source.path, path: '.' } } : {}),
         first,
         crds: first.filter((o) => o.kind === 'CustomResourceDefinition').map((o) => o.metadata.name),
         secrets: secretsBySource[loaded.source.name] ?? [],

@@ -29,6 +29,7 @@ import { ensureHostKustomize } from '../../lab/workloads/kustomize.ts';
 import { GUEST_RECEIVE_COMMAND, renderApplyPayload } from '../../lab/workloads/payload.ts';
 import type { RolloutTarget } from '../../lab/workloads/plan.ts';
 import { prepareWorkloads } from '../../lab/workloads/prepare.ts';
+import { reapplyWorkloads } from '../../lab/workloads/reapply.ts';
 import { rolloutVerdict, type WorkloadStatusObject } from '../../lab/workloads/rollout.ts';
 import { startApiStandIn } from '../fixtures/k8s/api-server.ts';
 import { writeKubeStandins } from '../fixtures/kube-standins.ts';
@@ -97,6 +98,17 @@ testUnless(missingCommand('openssl'), "the rollout wait polls the API; a crash-l
     } finally {
       await api.close();
     }
+  });
+});
+
+test('lab:apply on a lab that is not running exits 3, naming it', async (t) => {
+  await withTempDir(async (dir) => {
+    await mkdir(join(dir, 'm'));
+    await writeFile(join(dir, 'lab.yaml'), `name: not-up\nstateDir: ${join(dir, 'state')}\nworkloads:\n  - path: m\n`);
+    const error = (await reapplyWorkloads({ configFile: join(dir, 'lab.yaml'), lockFile: join(dir, 'none.json'), progress: new Progress('plain', () => undefined) }).catch((e: unknown) => e)) as LabError;
+    t.true(error instanceof LabError);
+    t.is(error.exitCode, 3);
+    t.is(error.message, 'lab not-up is not running');
   });
 });
 
@@ -250,12 +262,31 @@ test.serial('the guest script renders a kustomization with kubectl kustomize (he
     await mkdir(join(dir, 'guest-tmp'));
     const prepared = await prepareWorkloads(configWith('workloads:\n  - path: kustomize/overlay\n'), { upstream: {}, renderer: async () => ({ unavailable: 'not here' }) });
     const [source] = prepared.plan.sources;
-    const entries = renderApplyPayload({ plan: prepared.plan, script: readFileSync(applyScriptPath(), 'utf8'), diff: false, kustomizations: { [source!.dirName]: await readKustomizationFiles(source!.kustomizationDir!) } });
+    t.deepEqual(source!.kustomizationRoot, { dir: join(FIXTURES, 'kustomize', 'overlay'), path: '.' });
+    const entries = renderApplyPayload({ plan: prepared.plan, script: readFileSync(applyScriptPath(), 'utf8'), diff: false, kustomizations: { [source!.dirName]: await readKustomizationFiles(source!.kustomizationRoot!.dir) } });
     t.true(entries.some((e) => e.path === 'sources/01-overlay/kustomization/kustomization.yaml'));
-    // The overlay names ../base: a kustomization is shipped as its own directory, so that fails in the guest, clearly.
+    // Not rendered on the host, the overlay is shipped as its own directory: its ../base is not there, and the guest says so.
     const { r } = await runInGuest(dir, payloadFor(entries, join(dir, 'admin.conf')));
     t.not(r.exitCode, 0);
     t.regex(r.stderr, /base/);
+    // Rendered on the host, the origins name ../base: the tree holding both is shipped, and the guest renders it.
+    const withBase = await prepareWorkloads(configWith('workloads:\n  - path: kustomize/overlay\n'), { upstream: {}, renderer: async () => tool }).catch((e: Error) => e);
+    // base's deployment has a bad quantity on purpose: fix it in a copy of the tree.
+    t.true(withBase instanceof Error);
+    const tree = join(dir, 'tree');
+    await mkdir(join(tree, 'base'), { recursive: true });
+    await mkdir(join(tree, 'overlay'));
+    for (const f of ['base/kustomization.yaml', 'base/service.yaml', 'overlay/kustomization.yaml', 'overlay/namespace.yaml']) await writeFile(join(tree, f), readFileSync(join(FIXTURES, 'kustomize', f)));
+    await writeFile(join(tree, 'base', 'deployment.yaml'), readFileSync(join(FIXTURES, 'kustomize', 'base', 'deployment.yaml'), 'utf8').replace('lots-of', '64Mi'));
+    const good = await prepareWorkloads(configWith('workloads:\n  - path: tree/overlay\n', dir), { upstream: {}, renderer: async () => tool });
+    const [g] = good.plan.sources;
+    t.deepEqual(g!.kustomizationRoot, { dir: tree, path: 'overlay' });
+    const goodEntries = renderApplyPayload({ plan: good.plan, script: readFileSync(applyScriptPath(), 'utf8'), diff: false, kustomizations: { [g!.dirName]: await readKustomizationFiles(g!.kustomizationRoot!.dir) } });
+    const rendered = await runInGuest(join(dir, 'tree-run'), payloadFor(goodEntries, join(dir, 'admin.conf')));
+    t.is(rendered.r.exitCode, 0, rendered.r.stderr);
+    t.regex(rendered.r.stdout, /^namespace\/dns serverside-applied$/m, 'the namespace, first');
+    t.regex(rendered.r.stdout, /^deployment.apps\/lab-dns serverside-applied$/m);
+    t.regex(rendered.r.stdout, /^service\/lab-dns serverside-applied$/m);
     // A self-contained kustomization renders and applies.
     const self = join(dir, 'self');
     await mkdir(self);
@@ -267,7 +298,7 @@ test.serial('the guest script renders a kustomization with kubectl kustomize (he
     const ok = await runInGuest(join(dir, 'ok'), payloadFor(selfEntries, join(dir, 'admin.conf')));
     t.is(ok.r.exitCode, 0, ok.r.stderr);
     t.regex(ok.r.stdout, /^configmap\/lab-settings serverside-applied$/m);
-    t.true(ok.calls.some((c) => /^kubectl kustomize \S+\/sources\/01-self\/kustomization$/.test(c)));
+    t.true(ok.calls.some((c) => /^kubectl kustomize \S+\/sources\/01-self\/kustomization\/\.$/.test(c)), ok.calls.join('\n'));
   });
 });
 

@@ -3,8 +3,9 @@
 # (lab/workloads/plan.ts). lab/workloads/apply.ts streams this directory on stdin into a fresh
 # 0700 directory (Secrets only ever live there, 0600, removed after) and reads the @@labsmith
 # markers this prints. Per source, in sources/NN-name/: first.yaml (Namespaces, CRDs), crds.txt
-# (CRDs to wait Established for), secrets.yaml, then objects.yaml, or kustomization/ rendered
-# here with the image's own kubectl. Usage: apply-workloads.sh PARAMS_FILE
+# (CRDs to wait Established for), secrets.yaml, then objects.yaml, or kustomization/ (holding
+# the kustomization at SOURCE_KUSTOMIZATION and its bases) rendered here with the image's own
+# kubectl. Usage: apply-workloads.sh PARAMS_FILE
 set -eu
 
 params=$1
@@ -50,7 +51,7 @@ for dir in $WORKLOADS_SOURCES; do
   apply_file secrets "$src/secrets.yaml"
   if [ "$SOURCE_FORMAT" = kustomization ]; then
     say "render-begin"
-    kubectl kustomize "$src/kustomization" >"$src/objects.yaml"
+    kubectl kustomize "$src/kustomization/$SOURCE_KUSTOMIZATION" >"$src/objects.yaml"
     say "render-end"
   fi
   apply_file objects "$src/objects.yaml"
