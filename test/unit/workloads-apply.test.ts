@@ -243,7 +243,7 @@ test.serial('the guest script applies a source in order (namespace and CRD first
       t.regex(r.stdout, /^mailbox.mail.example.test\/alice serverside-applied$/m);
       t.deepEqual(await readdir(join(dir, 'guest-tmp')), [], 'the directory with the Secret is gone');
       // A failing apply: the script stops with kubectl's error; the directory still goes.
-      const failed = await runInGuest(join(dir, 'again'), payloadFor(entries, join(dir, 'admin.conf')), { FIXTURE_FAIL_APPLY: 'alice' });
+      const failed = await runInGuest(join(dir, 'again'), payloadFor(entries, join(dir, 'admin.conf')), { FIXTURE_FAIL_OBJECT: 'alice' });
       t.is(failed.r.exitCode, 1);
       t.regex(failed.r.stderr, /Error from server \(Invalid\): error when applying patch: alice is invalid/);
       t.regex(failed.r.stdout, /@@labsmith apply-end objects 1$/m);
