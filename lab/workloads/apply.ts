@@ -104,13 +104,14 @@ export async function waitForRollout(opts: Pick<ApplyOptions, 'kube' | 'progress
   }
   const pod = verdict.failingPod;
   const events = pod ? await opts.kube.list<EventObject>(`${resourcePath('v1', 'Event', target.namespace)}?fieldSelector=${encodeURIComponent(`involvedObject.name=${pod}`)}`, opts.signal).catch(() => []) : [];
-  const logs = pod ? await podLogTail(opts.kube, target.namespace, pod, opts.signal) : undefined;
+  const logs = pod ? await podLogTail(opts.kube, target.namespace, pod, verdict.failingContainer, opts.signal) : undefined;
   throw new LabError(renderRolloutFailure(target, verdict, { timeoutSeconds, events, logs, pod }), `kubectl -n ${target.namespace} describe ${target.kind.toLowerCase()} ${target.name} (npm run lab:ssh -- sudo kubectl --kubeconfig /etc/kubernetes/admin.conf …); fix the manifests and rerun npm run lab:apply`);
 }
 
 /** The last lines of the pod's log: the previous container's when it crashed, else the current one's. */
-async function podLogTail(kube: KubeClient, namespace: string, pod: string, signal?: AbortSignal): Promise<string> {
-  const path = `/api/v1/namespaces/${namespace}/pods/${pod}/log?tailLines=20`;
+async function podLogTail(kube: KubeClient, namespace: string, pod: string, container: string | undefined, signal?: AbortSignal): Promise<string> {
+  // A pod of several containers needs the container named.
+  const path = `/api/v1/namespaces/${namespace}/pods/${pod}/log?tailLines=20${container ? `&container=${encodeURIComponent(container)}` : ''}`;
   for (const p of [`${path}&previous=true`, path]) {
     const r = await kube.request('GET', p, { signal }).catch(() => ({ status: 0, text: '' }));
     if (r.status === 200 && r.text.trim()) return r.text;

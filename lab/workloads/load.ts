@@ -62,7 +62,7 @@ export async function loadWorkloadSource(source: WorkloadSource, renderer: () =>
       objects: [],
       problems: [],
       kustomizationRoot: { dir: source.path, path: '.' },
-      unrendered: `${show(join(source.path, kustomization))}: not rendered on this host (${tool.unavailable}); it is validated after rendering in the guest, by the apply itself`,
+      unrendered: `${show(join(source.path, kustomization))}: not rendered on this host (${tool.unavailable}); it is validated after rendering in the guest, by the apply itself, and its rollouts are not waited for`,
     };
   }
   let built: { text: string; wrapperDir: string };

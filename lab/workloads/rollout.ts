@@ -15,6 +15,8 @@ export interface RolloutVerdict {
   detail: string;
   /** The pod that shows why, when one does. */
   failingPod?: string;
+  /** Its container that is stuck (the one whose log is wanted). */
+  failingContainer?: string;
 }
 
 interface Condition {
@@ -46,11 +48,11 @@ export interface WorkloadStatusObject {
 /** Container states that do not heal by waiting. */
 const STUCK = /^(CrashLoopBackOff|ImagePullBackOff|ErrImagePull|InvalidImageName|CreateContainerConfigError|CreateContainerError|RunContainerError)$/;
 
-export function stuckPod(pods: PodObject[]): { pod: string; reason: string } | undefined {
+export function stuckPod(pods: PodObject[]): { pod: string; container: string; reason: string } | undefined {
   for (const pod of pods) {
     for (const c of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
       const reason = c.state?.waiting?.reason;
-      if (reason && STUCK.test(reason)) return { pod: pod.metadata.name, reason: `container ${c.name} ${reason}${c.restartCount ? ` (restarted ${c.restartCount} times)` : ''}${c.state?.waiting?.message ? `: ${c.state.waiting.message.slice(0, 200)}` : ''}` };
+      if (reason && STUCK.test(reason)) return { pod: pod.metadata.name, container: c.name, reason: `container ${c.name} ${reason}${c.restartCount ? ` (restarted ${c.restartCount} times)` : ''}${c.state?.waiting?.message ? `: ${c.state.waiting.message.slice(0, 200)}` : ''}` };
     }
   }
   return undefined;
@@ -95,7 +97,7 @@ export function rolloutVerdict(target: RolloutTarget, w: WorkloadStatusObject | 
   const progress = workloadProgress(target, w);
   if (progress.state !== 'progressing') return { ...progress, ...(progress.state === 'failed' ? { failingPod: firstUnready(pods) } : {}) };
   const stuck = stuckPod(pods);
-  if (stuck) return { state: 'failed', detail: `${progress.detail}; pod ${stuck.pod}: ${stuck.reason}`, failingPod: stuck.pod };
+  if (stuck) return { state: 'failed', detail: `${progress.detail}; pod ${stuck.pod}: ${stuck.reason}`, failingPod: stuck.pod, failingContainer: stuck.container };
   return { ...progress, failingPod: firstUnready(pods) };
 }
 

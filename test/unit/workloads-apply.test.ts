@@ -57,6 +57,7 @@ test('rollout verdicts on recorded Deployments, StatefulSets and DaemonSets', (t
   t.is(deadline.state, 'failed');
   t.regex(deadline.detail, /^ProgressDeadlineExceeded: ReplicaSet "postfix-7f4c9d6b8c" has timed out progressing/);
   t.is(deadline.failingPod, 'postfix-7f4c9d6b8c-9wz4k');
+  t.is(verdict('deployment-progressing.json', crashPods).failingContainer, 'postfix');
   const crashing = verdict('deployment-progressing.json', crashPods);
   t.is(crashing.state, 'failed', 'a crash-looping pod does not heal by waiting');
   t.regex(crashing.detail, /1 of 2 replicas updated; pod postfix-7f4c9d6b8c-9wz4k: container postfix CrashLoopBackOff \(restarted 4 times\)/);
@@ -78,7 +79,7 @@ testUnless(missingCommand('openssl'), "the rollout wait polls the API; a crash-l
       api.objects.set(path, recorded('deployment-progressing.json'));
       for (const p of crashPods) api.objects.set(`/api/v1/namespaces/mail/pods/${p.metadata.name}`, p as never);
       for (const [i, e] of recorded<{ items: object[] }>('events-crashloop.json').items.entries()) api.objects.set(`/api/v1/namespaces/mail/events/e${i}`, e as never);
-      api.intercept = (req) => (req.path.endsWith('/postfix-7f4c9d6b8c-9wz4k/log') ? { status: 200, body: 'postfix/master[1]: fatal: bind 0.0.0.0 port 25: Address in use\n' } : undefined);
+      api.intercept = (req) => (req.path.endsWith('/postfix-7f4c9d6b8c-9wz4k/log') && api.requests.at(-1)!.path.includes('container=postfix') ? { status: 200, body: 'postfix/master[1]: fatal: bind 0.0.0.0 port 25: Address in use\n' } : undefined);
       const error = await waitForRollout({ kube: api.kube, progress, pollMs: 50 }, deploy, 30).catch((e: unknown) => e);
       t.true(error instanceof LabError);
       const message = (error as LabError).message;
