@@ -36,7 +36,11 @@ export type HostRenderer = HostKustomize | { unavailable: string };
 export const isManifestFile = (name: string) => /\.ya?ml$/.test(name) && !(KUSTOMIZATION_FILES as readonly string[]).includes(name);
 
 export async function loadWorkloadSource(source: WorkloadSource, renderer: () => Promise<HostRenderer>, opts: { displayBase?: string; signal?: AbortSignal } = {}): Promise<LoadedSource> {
-  const show = (p: string) => relative(opts.displayBase ?? process.cwd(), p) || p;
+  // Relative to where the user is, when the file is below it; else as it is.
+  const show = (p: string) => {
+    const rel = relative(opts.displayBase ?? process.cwd(), p);
+    return rel && !rel.startsWith('..') ? rel : p;
+  };
   const entries = await readdir(source.path).catch((e: NodeJS.ErrnoException) => {
     throw new LabError(`workload source ${source.name}: cannot read ${source.path} (${e.code})`, 'point workloads[].path in lab.yaml at a directory of manifests', 2);
   });

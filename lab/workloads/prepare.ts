@@ -14,7 +14,7 @@ import { describeObject, formatWorkloadProblem, type WorkloadObject, type Worklo
 import { diffNameOf, planWorkloadApply, type WorkloadApplyPlan } from './plan.ts';
 import { crdKindsOf } from './schemas.ts';
 import { readWorkloadSecrets, renderSecretObjects, renderSecretPlaceholders, type ResolvedSecret } from './secrets.ts';
-import { isNamespaced, validateWorkloads } from './validate.ts';
+import { isNamespaced, NOT_VALIDATED, validateWorkloads } from './validate.ts';
 
 export class WorkloadError extends LabError {
   constructor(
@@ -41,7 +41,7 @@ export interface PrepareOptions {
   configFile?: string;
   /** The add-on manifests the cluster gets (their CRDs and namespaces). */
   upstream: Partial<UpstreamTexts>;
-  /** lab:render: secrets as named placeholders, no value read. */
+  /** lab:render: secrets as named placeholders, no value read; kinds whose add-on manifest is not cached yet are notes, not problems. */
   placeholders?: boolean;
   env?: NodeJS.ProcessEnv;
   renderer?: () => Promise<HostRenderer>;
@@ -71,10 +71,12 @@ export async function prepareWorkloads(config: LabConfig, opts: PrepareOptions):
   );
   const objects = [...loaded.flatMap((l) => l.objects), ...secretEntries];
   // The Secrets labsmith makes are checked like any object: their namespace, a clash with a manifest's.
-  const problems = [...loaded.flatMap((l) => l.problems), ...validateWorkloads({ objects, kubernetesVersion: config.kubernetes.version, ...facts })];
+  const found = [...loaded.flatMap((l) => l.problems), ...validateWorkloads({ objects, kubernetesVersion: config.kubernetes.version, ...facts })];
+  const deferred = opts.placeholders ? found.filter((p) => p.message.includes(` ${NOT_VALIDATED}: `)) : [];
+  const problems = found.filter((p) => !deferred.includes(p));
   if (read.problems.length || problems.length) throw new WorkloadError(opts.configFile ?? 'lab.yaml', read.problems, problems);
   const plan = planWorkloadApply(loaded, secretObjects);
   const crds = [...facts.addonCrds, ...crdKindsOf(objects.map((o) => o.object), () => '')];
   const known = objects.map((o) => ({ source: o.source, diffName: diffNameOf(o.object, isNamespaced(o.object, crds)), display: describeObject(o.object) }));
-  return { loaded, secrets: read.secrets, plan, known, notes: loaded.flatMap((l) => (l.unrendered ? [l.unrendered] : [])) };
+  return { loaded, secrets: read.secrets, plan, known, notes: [...loaded.flatMap((l) => (l.unrendered ? [l.unrendered] : [])), ...deferred.map(formatWorkloadProblem)] };
 }

@@ -34,6 +34,9 @@ export function isNamespaced(object: { apiVersion: string; kind: string; metadat
   return object.metadata.namespace !== undefined;
 }
 
+/** The words of a problem that is about a missing input, not about the object (lab:render shows it as a note). */
+export const NOT_VALIDATED = 'not validated';
+
 export function validateWorkloads(input: WorkloadValidationInput): WorkloadProblem[] {
   const problems: WorkloadProblem[] = [];
   const sourceCrds = crdKindsOf(
@@ -71,7 +74,7 @@ export function validateWorkloads(input: WorkloadValidationInput): WorkloadProbl
         const ga = sameGroup.length || !/(alpha|beta)\d*$/.test(object.apiVersion) ? sameGroup : builtinVersionsForKind(object.kind);
         if (ga.length) report(['apiVersion'], `${object.apiVersion} is not served by Kubernetes ${input.kubernetesVersion}: use ${ga.join(' or ')}`);
         else if (isBuiltinGroup(group)) report(['kind'], `${object.apiVersion} ${object.kind}: no such built-in kind in the Kubernetes ${MODELS_KUBERNETES_VERSION} models (kubernetes-models 4.5.0)`);
-        else if (input.unavailableGroups?.[group]) report(['kind'], `${object.kind} (${object.apiVersion}) not validated: ${input.unavailableGroups[group]}`);
+        else if (input.unavailableGroups?.[group]) report(['kind'], `${object.kind} (${object.apiVersion}) ${NOT_VALIDATED}: ${input.unavailableGroups[group]}`);
         else
           report(['kind'], `unknown kind ${object.kind} (${object.apiVersion}): no Kubernetes model and no CustomResourceDefinition in the add-ons or the sources defines it${KNOWN_ELSEWHERE[group] ? `; ${KNOWN_ELSEWHERE[group]}` : ''}`);
       }

@@ -7,7 +7,7 @@
 import test from 'ava';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseLabConfig, loadLabConfig, resolveWorkloadPaths } from '../../config/load.ts';
 import type { LabConfig } from '../../config/lab-config.ts';
 import { ConfigError } from '../../core/errors.ts';
@@ -109,19 +109,20 @@ test('without the add-on manifests cached, their kinds are named as not validate
   const problems = await problemsOf(configWith('workloads:\n  - path: mail\n'), { upstream: {} });
   t.is(problems.length, 1, problems.join('\n'));
   t.regex(problems[0]!, /10-postfix.yaml:36: Certificate mail\/mail-tls: kind: Certificate \(cert-manager.io\/v1\) not validated: the cert-manager add-on's locked manifest .* is not in the cache yet/);
+  // lab:render (placeholders) shows it as a note and renders.
+  const rendered = await prepare(configWith('workloads:\n  - path: mail\n'), { upstream: {}, placeholders: true });
+  t.is(rendered.notes.length, 1);
+  t.regex(rendered.notes[0]!, /Certificate mail\/mail-tls: kind: Certificate \(cert-manager.io\/v1\) not validated/);
 });
 
-test(`the models are Kubernetes ${MODELS_KUBERNETES_VERSION}'s: a kind GA only later has no schema and is named`, async (t) => {
+test(`the models are Kubernetes ${MODELS_KUBERNETES_VERSION}'s: a kind GA only later has no schema and is named (a file outside the working directory by its absolute path)`, async (t) => {
   await withTempDir(async (dir) => {
     await mkdir(join(dir, 'new'));
     await writeFile(join(dir, 'new', 'vac.yaml'), 'apiVersion: storage.k8s.io/v1\nkind: VolumeAttributesClass\nmetadata:\n  name: fast\ndriverName: x\n');
     const problems = await problemsOf(configWith('workloads:\n  - path: new\n', dir));
-    t.deepEqual(problems, [`${relativeToCwd(join(dir, 'new', 'vac.yaml'))}:2: VolumeAttributesClass fast: kind: storage.k8s.io/v1 VolumeAttributesClass: no such built-in kind in the Kubernetes 1.33 models (kubernetes-models 4.5.0)`]);
+    t.deepEqual(problems, [`${join(dir, 'new', 'vac.yaml')}:2: VolumeAttributesClass fast: kind: storage.k8s.io/v1 VolumeAttributesClass: no such built-in kind in the Kubernetes 1.33 models (kubernetes-models 4.5.0)`]);
   });
 });
-
-/** Problems show paths relative to the working directory. */
-const relativeToCwd = (p: string) => relative(process.cwd(), p);
 
 test('secrets: a missing file and an unset variable are errors naming the field path, before anything runs', async (t) => {
   await withTempDir(async (dir) => {
