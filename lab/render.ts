@@ -2,7 +2,9 @@
  * lab:render: what a lab would receive, for review before booting: the same seed lab:up writes
  * (the Kubernetes seed with the bootstrap and its add-ons for a Kubernetes lab, the placeholder
  * ingress for an OS-only one). Secrets are generated per lab at lab:up; here they are named
- * placeholders, so the output is stable and diffable. Nothing here needs the network.
+ * placeholders, so the output is stable and diffable. Nothing here needs the network (a
+ * kustomization in workloads: fetches Debian's kustomize once, from the Debian mirror).
+ * workloads/ holds the user's workloads as they would be applied, and the apply plan.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

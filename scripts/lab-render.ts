@@ -21,7 +21,8 @@ npm run lab:render -- --out DIR [--config FILE] [--lock FILE] [--os-only]
   Writes the cloud-init seed a lab would get (for a Kubernetes lab the cluster seed: bootstrap,
   kubeadm config and add-ons, also under cluster/ as plain files; --os-only or
   kubernetes.enabled: false: the OS-only seed with the placeholder ingress), the resolved config
-  and the libvirt Terraform JSON. Secrets are placeholders. Needs no network: add-ons whose
+  and the libvirt Terraform JSON; workloads/ (your manifests as they would be applied, plan.txt).
+  Secrets are placeholders. Needs no network: add-ons whose
   upstream manifest is not in the cache yet are left out and named.`,
   },
   async ({ args, progress }) => {

@@ -12,6 +12,7 @@ import { parseLabConfig, loadLabConfig, resolveWorkloadPaths } from '../../confi
 import type { LabConfig } from '../../config/lab-config.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { renderLab } from '../../lab/render.ts';
+import { LAB_UP_STEPS } from '../../lab/up.ts';
 import { ensureHostKustomize } from '../../lab/workloads/kustomize.ts';
 import { parseManifestText } from '../../lab/workloads/manifests.ts';
 import { MODELS_KUBERNETES_VERSION } from '../../lab/workloads/schemas.ts';
@@ -217,4 +218,17 @@ testUnless(noUpstream, 'lab:render writes the resolved workloads: the objects as
     t.regex(text, /password: "?<secret postfix-relay\/password: from file \/nonexistent\/relay-password, read at lab:up>/);
     t.regex(await readFile(written.find((w) => w.endsWith('workloads/plan.txt'))!, 'utf8'), /01-mail: .*wait for Deployment mail\/postfix \(300s\)/);
   });
+});
+
+test('lab:up validates the workloads after the image build and before boot, and applies them once the cluster is usable', (t) => {
+  const titles = LAB_UP_STEPS.map((s) => s.title);
+  const at = (title: string) => {
+    const i = titles.indexOf(title);
+    t.not(i, -1, title);
+    return i;
+  };
+  t.true(at('Building or reusing the image') < at('Validating workloads'), 'the locked add-on manifests (their CRDs) come with the image');
+  t.true(at('Validating workloads') < at('Booting the VM'));
+  t.true(at('Checking the cluster is usable') < at('Applying workloads'));
+  t.true(at('Applying workloads') < at('Running checks'));
 });
