@@ -75,7 +75,7 @@ export function planRenderedLab(config: LabConfig, cluster: RenderCluster = { up
  * plan.txt, the order and waits. Validation problems stop the render, as they would stop lab:up.
  */
 async function renderWorkloads(config: LabConfig, dir: string, upstream: RenderCluster['upstream'], warn: (message: string) => void): Promise<string[]> {
-  const prepared = await prepareWorkloads(config, { upstream, placeholders: true });
+  const prepared = await prepareWorkloads(config, { upstream, placeholders: true, deferUnavailable: true });
   for (const note of prepared.notes) warn(note);
   await mkdir(dir, { recursive: true });
   const written: string[] = [];

@@ -46,6 +46,7 @@ import { KubeClient } from './kube/client.ts';
 import { loadKubeconfig } from './kube/kubeconfig.ts';
 import { applyWorkloads } from './workloads/apply.ts';
 import { prepareWorkloads, type PreparedWorkloads } from './workloads/prepare.ts';
+import { cachedAddonManifestsOf } from './workloads/upstream.ts';
 
 export interface LabUpOptions {
   config: LabConfig;
@@ -99,6 +100,18 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
     run: (ctx) => ensurePortsFree(ctx.config.network.hostAddress, ctx.config.network.forwards),
   },
   {
+    title: 'Validating workloads',
+    timeoutMs: 10 * MINUTE,
+    skip: (ctx) => ctx.config.workloads.length === 0,
+    hint: 'each problem names its file:line and field path (or lab.yaml\'s field); nothing has been built or booted',
+    async run(ctx, { signal }) {
+      if (!ctx.source.kubernetes) return ctx.progress.warn(`workloads: ${ctx.config.workloads.length} source(s) in lab.yaml are not applied: this lab is OS-only (no cluster)`);
+      // Before the (long) image build, with the add-on manifests already cached; kinds of one not cached yet are checked after it.
+      ctx.workloads = await prepareWorkloads(ctx.config, { upstream: await cachedAddonManifestsOf(ctx.source.lock, ctx.cacheDir), deferUnavailable: true, signal });
+      for (const note of ctx.workloads.notes) ctx.progress.warn(note);
+    },
+  },
+  {
     title: 'Building or reusing the image',
     timeoutMs: 60 * MINUTE,
     async run(ctx, { signal }) {
@@ -106,17 +119,14 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
     },
   },
   {
-    title: 'Validating workloads',
+    title: 'Validating workloads against the add-ons',
     timeoutMs: 10 * MINUTE,
-    skip: (ctx) => ctx.config.workloads.length === 0,
-    hint: 'each problem names its file:line and field path (or lab.yaml\'s field); nothing has booted yet',
+    skip: (ctx) => !ctx.workloads?.deferred,
+    hint: 'each problem names its file:line and field path; nothing has booted yet',
     async run(ctx, { signal }) {
-      if (!ctx.source.kubernetes) return ctx.progress.warn(`workloads: ${ctx.config.workloads.length} source(s) in lab.yaml are not applied: this lab is OS-only (no cluster)`);
-      const image = need(ctx.image, 'image');
-      const manifests = need(image.resolved, 'the locked manifests').manifests;
+      const manifests = need(need(ctx.image, 'image').resolved, 'the locked manifests').manifests;
       const upstream = Object.fromEntries(await Promise.all(UPSTREAM_MANIFEST_NAMES.map(async (n) => [n, await readFile(manifests[n]!, 'utf8')] as const))) as UpstreamTexts;
       ctx.workloads = await prepareWorkloads(ctx.config, { upstream, signal });
-      for (const note of ctx.workloads.notes) ctx.progress.warn(note);
     },
   },
   {

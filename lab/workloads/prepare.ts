@@ -35,14 +35,18 @@ export interface PreparedWorkloads {
   known: { source: string; diffName: string; display: string }[];
   /** Kustomizations the host could not render, and similar: shown as warnings. */
   notes: string[];
+  /** How many objects could not be validated yet (their add-on's manifest was not at hand). */
+  deferred: number;
 }
 
 export interface PrepareOptions {
   configFile?: string;
   /** The add-on manifests the cluster gets (their CRDs and namespaces). */
   upstream: Partial<UpstreamTexts>;
-  /** lab:render: secrets as named placeholders, no value read; kinds whose add-on manifest is not cached yet are notes, not problems. */
+  /** lab:render: secrets as named placeholders, no value read. */
   placeholders?: boolean;
+  /** Kinds whose add-on manifest is not at hand yet are notes, not problems (lab:render; lab:up before the image build fetches them). */
+  deferUnavailable?: boolean;
   env?: NodeJS.ProcessEnv;
   renderer?: () => Promise<HostRenderer>;
   signal?: AbortSignal;
@@ -72,11 +76,11 @@ export async function prepareWorkloads(config: LabConfig, opts: PrepareOptions):
   const objects = [...loaded.flatMap((l) => l.objects), ...secretEntries];
   // The Secrets labsmith makes are checked like any object: their namespace, a clash with a manifest's.
   const found = [...loaded.flatMap((l) => l.problems), ...validateWorkloads({ objects, kubernetesVersion: config.kubernetes.version, ...facts })];
-  const deferred = opts.placeholders ? found.filter((p) => p.message.includes(` ${NOT_VALIDATED}: `)) : [];
+  const deferred = opts.deferUnavailable ? found.filter((p) => p.message.includes(` ${NOT_VALIDATED}: `)) : [];
   const problems = found.filter((p) => !deferred.includes(p));
   if (read.problems.length || problems.length) throw new WorkloadError(opts.configFile ?? 'lab.yaml', read.problems, problems);
   const plan = planWorkloadApply(loaded, secretObjects);
   const crds = [...facts.addonCrds, ...crdKindsOf(objects.map((o) => o.object), () => '')];
   const known = objects.map((o) => ({ source: o.source, diffName: diffNameOf(o.object, isNamespaced(o.object, crds)), display: describeObject(o.object) }));
-  return { loaded, secrets: read.secrets, plan, known, notes: [...loaded.flatMap((l) => (l.unrendered ? [l.unrendered] : [])), ...deferred.map(formatWorkloadProblem)] };
+  return { loaded, secrets: read.secrets, plan, known, notes: [...loaded.flatMap((l) => (l.unrendered ? [l.unrendered] : [])), ...deferred.map(formatWorkloadProblem)], deferred: deferred.length };
 }

@@ -111,7 +111,7 @@ test('without the add-on manifests cached, their kinds are named as not validate
   t.is(problems.length, 1, problems.join('\n'));
   t.regex(problems[0]!, /10-postfix.yaml:36: Certificate mail\/mail-tls: kind: Certificate \(cert-manager.io\/v1\) not validated: the cert-manager add-on's locked manifest .* is not in the cache yet/);
   // lab:render (placeholders) shows it as a note and renders.
-  const rendered = await prepare(configWith('workloads:\n  - path: mail\n'), { upstream: {}, placeholders: true });
+  const rendered = await prepare(configWith('workloads:\n  - path: mail\n'), { upstream: {}, placeholders: true, deferUnavailable: true });
   t.is(rendered.notes.length, 1);
   t.regex(rendered.notes[0]!, /Certificate mail\/mail-tls: kind: Certificate \(cert-manager.io\/v1\) not validated/);
 });
@@ -220,15 +220,17 @@ testUnless(noUpstream, 'lab:render writes the resolved workloads: the objects as
   });
 });
 
-test('lab:up validates the workloads after the image build and before boot, and applies them once the cluster is usable', (t) => {
+test('lab:up validates the workloads before the image build (and the add-on kinds after it, when their manifests were not cached), before boot, and applies them once the cluster is usable', (t) => {
   const titles = LAB_UP_STEPS.map((s) => s.title);
   const at = (title: string) => {
     const i = titles.indexOf(title);
     t.not(i, -1, title);
     return i;
   };
-  t.true(at('Building or reusing the image') < at('Validating workloads'), 'the locked add-on manifests (their CRDs) come with the image');
-  t.true(at('Validating workloads') < at('Booting the VM'));
+  t.true(at('Checking host ports are free') < at('Validating workloads'));
+  t.true(at('Validating workloads') < at('Building or reusing the image'), 'before the long build, with the add-on manifests cached');
+  t.true(at('Building or reusing the image') < at('Validating workloads against the add-ons'), 'kinds of add-ons whose manifest came with the build');
+  t.true(at('Validating workloads against the add-ons') < at('Booting the VM'));
   t.true(at('Checking the cluster is usable') < at('Applying workloads'));
   t.true(at('Applying workloads') < at('Running checks'));
 });
