@@ -230,6 +230,9 @@ test.serial('the guest script applies a source in order (namespace and CRD first
       ]);
       t.deepEqual(kubectl.filter((c) => / -f /.test(c)).map((c) => c.split('/').pop()), ['first.yaml', 'first.yaml', 'secrets.yaml', 'secrets.yaml', 'objects.yaml', 'objects.yaml']);
       t.true(calls.filter((c) => c.startsWith('file secrets.yaml')).every((c) => c.endsWith('mode 600')), 'the Secret file is owner-only');
+      const value = Buffer.from('s3cr3t-relay-value\n').toString('base64');
+      t.false(calls.some((c) => c.includes('s3cr3t-relay-value') || c.includes(value)), 'no argv carries the value');
+      t.false(GUEST_RECEIVE_COMMAND.includes('s3cr3t'), 'the SSH command line is a constant');
       const copied = (await readdir(files)).sort((a, b) => parseInt(a) - parseInt(b));
       const first = await readFile(join(files, copied[0]!), 'utf8');
       t.true(first.indexOf('kind: Namespace') < first.indexOf('kind: CustomResourceDefinition'));
