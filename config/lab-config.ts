@@ -55,7 +55,7 @@ export interface LabConfig {
 export interface WorkloadSource {
   /** For messages and ordering; default: the directory's base name. */
   name: string;
-  /** The directory, as written in lab.yaml (relative paths are relative to lab.yaml's directory). */
+  /** The directory: absolute once loaded (a relative one in lab.yaml is relative to lab.yaml's directory). */
   path: string;
   /** Image references the source runs: locked by digest and baked into the image, so the replica needs no registry. */
   images: string[];

@@ -4,13 +4,14 @@
  * `parseLabConfig` is pure (host facts come in as data); `loadLabConfig` reads the file and host.
  */
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../core/errors.ts';
 import { stateRoot } from '../core/paths.ts';
 import { fillDefaults } from './defaults.ts';
 import { readHostFacts } from './host-facts.ts';
-import type { LabConfig } from './lab-config.ts';
+import type { LabConfig, WorkloadSource } from './lab-config.ts';
 import { labConfigSchema } from './schema.ts';
 import { validateHostFit, validateLabConfig, type HostFacts } from './validate.ts';
 
@@ -82,5 +83,24 @@ export async function loadLabConfig(file: string = DEFAULT_CONFIG_FILE, opts: Lo
   const host = opts.purpose === 'existing' ? undefined : (opts.host ?? (await readHostFacts()));
   const result = parseLabConfig(text, host, stateRoot());
   if (!result.ok) throw new ConfigError(file, result.problems);
-  return { ...result.config, stateDir: resolve(result.config.stateDir) };
+  const config = { ...result.config, stateDir: resolve(result.config.stateDir), workloads: resolveWorkloadPaths(result.config.workloads, dirname(path)) };
+  // A lab being torn down or inspected needs no manifests: only commands that make or apply one check them.
+  if (opts.purpose !== 'existing') {
+    const missing = missingWorkloadDirs(config.workloads);
+    if (missing.length) throw new ConfigError(file, missing);
+  }
+  return config;
+}
+
+/** Workload directories and secret files as absolute paths, relative ones against lab.yaml's directory (pure). */
+export function resolveWorkloadPaths(workloads: WorkloadSource[], baseDir: string): WorkloadSource[] {
+  return workloads.map((w) => ({
+    ...w,
+    path: resolve(baseDir, w.path),
+    secrets: w.secrets.map((s) => ({ ...s, data: Object.fromEntries(Object.entries(s.data).map(([k, v]) => [k, v.file !== undefined ? { ...v, file: resolve(baseDir, v.file) } : v])) })),
+  }));
+}
+
+export function missingWorkloadDirs(workloads: WorkloadSource[]): ConfigProblem[] {
+  return workloads.flatMap((w, i) => (statSync(w.path, { throwIfNoEntry: false })?.isDirectory() ? [] : [{ path: `workloads.${i}.path`, message: `${w.path} is not a directory: point it at a directory of manifests (relative to lab.yaml)` }]));
 }

@@ -83,6 +83,30 @@ export function validateLabConfig(config: LabConfig): ConfigProblem[] {
   }
   problems.push(...validateUserChecks(config));
   problems.push(...validateServerProfile(config));
+  problems.push(...validateWorkloadsConfig(config));
+  return problems;
+}
+
+/** Workload sources: unique names (they name files in the guest), one origin per secret value. */
+function validateWorkloadsConfig(config: LabConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const names = new Map<string, number>();
+  const secrets = new Map<string, string>();
+  for (const [i, w] of config.workloads.entries()) {
+    const clash = names.get(w.name);
+    if (clash !== undefined) problems.push({ path: `workloads.${i}.name`, message: `${w.name} is also the name of workloads.${clash}: give one of them a name` });
+    names.set(w.name, i);
+    for (const [j, s] of w.secrets.entries()) {
+      const key = `${s.namespace}/${s.name}`;
+      const other = secrets.get(key);
+      if (other) problems.push({ path: `workloads.${i}.secrets.${j}.name`, message: `Secret ${key} is also made by ${other}` });
+      secrets.set(key, `workloads.${i}.secrets.${j}`);
+      if (!Object.keys(s.data).length) problems.push({ path: `workloads.${i}.secrets.${j}.data`, message: 'needs at least one key' });
+      for (const [key, from] of Object.entries(s.data)) {
+        if ((from.file === undefined) === (from.env === undefined)) problems.push({ path: `workloads.${i}.secrets.${j}.data.${key}`, message: 'give exactly one of file (a host file) or env (an environment variable of labsmith)' });
+      }
+    }
+  }
   return problems;
 }
 

@@ -36,7 +36,7 @@ export const HOST_TOOLS: HostTool[] = [
   { command: 'xz', aptPackage: 'xz-utils', purpose: "reads the security suite's Packages.xz for the nightly report" },
   { command: 'skopeo', aptPackage: 'skopeo', purpose: 'resolves image digests and copies images into OCI archives' },
   { command: 'apt-ftparchive', aptPackage: 'apt-utils', purpose: 'builds the signed test apt repository (tests)' },
-  { command: 'shellcheck', aptPackage: 'shellcheck', purpose: 'checks every guest script: cloud-init/guest/, lab/upgrade/guest/, the build hooks (tests)' },
+  { command: 'shellcheck', aptPackage: 'shellcheck', purpose: 'checks every guest script: cloud-init/guest/, lab/upgrade/guest/, lab/workloads/guest/, the build hooks (tests)' },
   { command: 'containerd', aptPackage: 'containerd', purpose: 'imports OCI archives in the image-import test (tests)' },
   { command: 'docker-registry', aptPackage: 'docker-registry', purpose: 'a registry on loopback for the digest and archive tests (tests)' },
   { command: 'exim4', aptPackage: 'exim4-daemon-light', purpose: 'a real SMTP server (STARTTLS) for the user-check tests, run with a private config (tests)' },

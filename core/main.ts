@@ -5,6 +5,7 @@
  */
 import { minimist } from 'zx';
 import { LabError } from './errors.ts';
+import { redact } from './redact.ts';
 import { chooseProgressMode, Progress } from './progress.ts';
 
 /** After Ctrl-C or SIGTERM, how long cleanup may run before the process exits regardless. */
@@ -80,5 +81,5 @@ export function reportError(error: unknown, verbose: boolean): void {
   if (error instanceof LabError && error.hint) text += `  hint: ${error.hint}\n`;
   if (verbose && error instanceof Error && error.stack) text += `${error.stack}\n`;
   else if (!(error instanceof LabError)) text += '  (unexpected error: rerun with --verbose for the stack trace)\n';
-  process.stderr.write(text);
+  process.stderr.write(redact(text));
 }

@@ -114,6 +114,20 @@ export const GUEST_SCRIPT_SOURCES = {
   placeholderIngress: 'cloud-init/guest/placeholder-ingress.py',
 } as const;
 
+/** The workload apply (lab/workloads/): its guest script in the repository, and the names in the directory it is streamed into. */
+export const WORKLOAD_GUEST_FILES = {
+  scriptSource: 'lab/workloads/guest/apply-workloads.sh',
+  script: 'apply-workloads.sh',
+  params: 'params.env',
+  sourcesDir: 'sources',
+  sourceParams: 'source.env',
+  first: 'first.yaml',
+  crds: 'crds.txt',
+  secrets: 'secrets.yaml',
+  objects: 'objects.yaml',
+  kustomization: 'kustomization',
+} as const;
+
 /** The rendered parameter files (shell-quoted KEY=value lines) the guest scripts read, in the guest (absolute). */
 export const GUEST_PARAM_FILES = {
   bootstrap: '/etc/labsmith/bootstrap.env',

@@ -2,6 +2,8 @@
  * Kind-like progress: one line per step with ✓/✗ and its duration. A spinner only on an
  * interactive terminal; plain lines under CI or in a pipe; one JSON event per line with --json.
  */
+import { redact } from './redact.ts';
+
 export type ProgressMode = 'tty' | 'plain' | 'json';
 
 export interface ProgressEvent {
@@ -27,9 +29,14 @@ export class Progress {
 
   constructor(
     readonly mode: ProgressMode,
-    private readonly write: (text: string) => void = (t) => process.stderr.write(t),
+    private readonly sink: (text: string) => void = (t) => process.stderr.write(t),
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** Every line passes here: secret values of the workloads never reach the screen (core/redact.ts). */
+  private write(text: string): void {
+    this.sink(redact(text));
+  }
 
   start(title: string): void {
     this.stopSpinner();

@@ -132,3 +132,53 @@ function parsePax(body: Buffer): Record<string, string> {
   }
   return out;
 }
+
+export interface TarWriteEntry {
+  /** Relative path; a trailing `/` makes a directory. */
+  path: string;
+  mode: number;
+  content?: Buffer;
+}
+
+/**
+ * A ustar archive in memory (pure): for streaming files to a guest's `tar -x` on stdin, so a
+ * secret among them is never a file on the host. Owner root/0, mtime 0.
+ */
+export function renderTar(entries: TarWriteEntry[]): Buffer {
+  const blocks: Buffer[] = [];
+  for (const e of entries) {
+    const isDir = e.path.endsWith('/');
+    const content = isDir ? Buffer.alloc(0) : (e.content ?? Buffer.alloc(0));
+    const header = Buffer.alloc(512);
+    let name = e.path;
+    let prefix = '';
+    if (Buffer.byteLength(name) > 100) {
+      // ustar keeps up to 155 bytes of directories in `prefix` and the rest in `name`.
+      const split = [...name.matchAll(/\//g)].map((m) => m.index!).reverse().find((i) => Buffer.byteLength(name.slice(i + 1)) <= 100 && Buffer.byteLength(name.slice(0, i)) <= 155);
+      if (split === undefined) throw new Error(`tar: path too long for ustar: ${e.path}`);
+      prefix = name.slice(0, split);
+      name = name.slice(split + 1);
+    }
+    const put = (text: string, offset: number, length: number) => header.write(text, offset, length, 'utf8');
+    const octal = (n: number, length: number) => n.toString(8).padStart(length - 1, '0') + '\0';
+    put(name, 0, 100);
+    put(octal(e.mode & 0o7777, 8), 100, 8);
+    put(octal(0, 8), 108, 8);
+    put(octal(0, 8), 116, 8);
+    put(octal(content.length, 12), 124, 12);
+    put(octal(0, 12), 136, 12);
+    put('        ', 148, 8);
+    put(isDir ? '5' : '0', 156, 1);
+    put('ustar\0', 257, 6);
+    put('00', 263, 2);
+    put('root', 265, 32);
+    put('root', 297, 32);
+    put(prefix, 345, 155);
+    let sum = 0;
+    for (const byte of header) sum += byte;
+    put(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8);
+    blocks.push(header, content, Buffer.alloc((512 - (content.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
+}

@@ -3,10 +3,11 @@
  * console, qemu's own messages, the steps with their timings and the error, and, when the guest
  * still answers SSH, its journal and cloud-init log. Owner-only: the journal can name secrets.
  */
-import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LabError } from '../core/errors.ts';
 import { LAB_FILES } from '../core/paths.ts';
+import { redact } from '../core/redact.ts';
 import type { StepTiming } from '../core/steps.ts';
 import { sshRun, type SshTarget } from './ssh.ts';
 
@@ -46,11 +47,11 @@ export async function saveFailureBundle(req: FailureBundleRequest): Promise<stri
   const dir = join(req.root, `${req.labName}-${stamp}`);
   await mkdir(dir, { mode: 0o700 });
   const missing: string[] = [];
-  const write = (name: string, text: string) => writeFile(join(dir, name), text, { mode: 0o600 });
+  // Every file is redacted: a workload's secret value can be in a console line or the journal.
+  const write = (name: string, text: string) => writeFile(join(dir, name), redact(text), { mode: 0o600 });
   const copy = async (from: string, name: string) => {
-    // copyFile keeps the source's mode (a libvirt console log is world-readable): set ours.
-    await copyFile(from, join(dir, name)).then(
-      () => chmod(join(dir, name), 0o600),
+    await readFile(from, 'utf8').then(
+      (text) => write(name, text),
       () => missing.push(`${name} (no ${from})`),
     );
   };

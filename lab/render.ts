@@ -2,7 +2,9 @@
  * lab:render: what a lab would receive, for review before booting: the same seed lab:up writes
  * (the Kubernetes seed with the bootstrap and its add-ons for a Kubernetes lab, the placeholder
  * ingress for an OS-only one). Secrets are generated per lab at lab:up; here they are named
- * placeholders, so the output is stable and diffable. Nothing here needs the network.
+ * placeholders, so the output is stable and diffable. Nothing here needs the network (a
+ * kustomization in workloads: fetches Debian's kustomize once, from the Debian mirror).
+ * workloads/ holds the user's workloads as they would be applied, and the apply plan.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,6 +17,9 @@ import type { LabConfig } from '../config/lab-config.ts';
 import { synthesizeLibvirtStack } from './drivers/libvirt/cdktf.ts';
 import { planLibvirtStack } from './drivers/libvirt/stack.ts';
 import { OVMF_CODE, OVMF_VARS } from './drivers/qemu.ts';
+import { renderYamlDocuments } from './workloads/payload.ts';
+import { renderApplyPlanText } from './workloads/plan.ts';
+import { prepareWorkloads } from './workloads/prepare.ts';
 
 export const PLACEHOLDER_SECRETS: SeedSecrets = {
   sshPublicKey: 'ssh-ed25519 <per-lab user key, generated at lab:up> labsmith',
@@ -65,6 +70,31 @@ export function planRenderedLab(config: LabConfig, cluster: RenderCluster = { up
 }
 
 /**
+ * workloads/: per source the objects as they would be applied (Namespaces and CRDs first, the
+ * Secrets labsmith makes as named placeholders, a kustomization as the host rendered it), and
+ * plan.txt, the order and waits. Validation problems stop the render, as they would stop lab:up.
+ */
+async function renderWorkloads(config: LabConfig, dir: string, upstream: RenderCluster['upstream'], warn: (message: string) => void): Promise<string[]> {
+  const prepared = await prepareWorkloads(config, { upstream, placeholders: true, deferUnavailable: true });
+  for (const note of prepared.notes) warn(note);
+  await mkdir(dir, { recursive: true });
+  const written: string[] = [];
+  for (const [i, s] of prepared.plan.sources.entries()) {
+    const loaded = prepared.loaded[i]!;
+    const rest = s.format === 'plain' ? s.objects : loaded.objects.map((o) => o.object).filter((o) => !s.first.includes(o));
+    const header = s.format === 'kustomization' ? `# ${s.kustomizationDir}: rendered on this host for review; the guest renders it again with kubectl kustomize
+` : '';
+    const path = join(dir, `${s.dirName}.yaml`);
+    await writeFile(path, header + renderYamlDocuments([...s.first, ...s.secrets, ...rest]));
+    written.push(path);
+  }
+  const planPath = join(dir, 'plan.txt');
+  await writeFile(planPath, renderApplyPlanText(prepared.plan));
+  written.push(planPath);
+  return written;
+}
+
+/**
  * Writes seed/ (the three NoCloud files), the resolved config, the libvirt driver's Terraform
  * JSON, and for a Kubernetes lab given its inputs, cluster/: the kubeadm config and add-ons the
  * seed carries compressed, as plain files to read.
@@ -73,6 +103,7 @@ export async function renderLab(config: LabConfig, outDir: string, cluster?: Ren
   const rendered = planRenderedLab(config, cluster);
   for (const m of rendered.missing) warn(m);
   const written: string[] = [];
+  if (config.workloads.length && config.kubernetes.enabled) written.push(...(await renderWorkloads(config, join(outDir, 'workloads'), cluster?.upstream ?? {}, warn)));
   if (cluster && rendered.cluster) {
     const dir = join(outDir, 'cluster');
     await mkdir(dir, { recursive: true });

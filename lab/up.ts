@@ -42,6 +42,11 @@ import { ensureLabCa, ensureSshKey, issueServerCertificate, labCaScope, placehol
 import { renderKnownHosts, renderSshArgs, sshRun, type SshTarget } from './ssh.ts';
 import { acquireLabLock, readLabState, writeLabState, type LabState } from './state.ts';
 import { renderConfigChanged, diffConfig } from './existing.ts';
+import { KubeClient } from './kube/client.ts';
+import { loadKubeconfig } from './kube/kubeconfig.ts';
+import { applyWorkloads } from './workloads/apply.ts';
+import { prepareWorkloads, type PreparedWorkloads } from './workloads/prepare.ts';
+import { cachedAddonManifestsOf } from './workloads/upstream.ts';
 
 export interface LabUpOptions {
   config: LabConfig;
@@ -68,6 +73,8 @@ interface UpContext extends LabUpOptions {
   checks?: CheckResult[];
   /** Where the logs of the failed run went. */
   bundleDir?: string;
+  /** The user's workloads, validated and planned before boot. */
+  workloads?: PreparedWorkloads;
 }
 
 const MINUTE = 60_000;
@@ -93,10 +100,33 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
     run: (ctx) => ensurePortsFree(ctx.config.network.hostAddress, ctx.config.network.forwards),
   },
   {
+    title: 'Validating workloads',
+    timeoutMs: 10 * MINUTE,
+    skip: (ctx) => ctx.config.workloads.length === 0,
+    hint: 'each problem names its file:line and field path (or lab.yaml\'s field); nothing has been built or booted',
+    async run(ctx, { signal }) {
+      if (!ctx.source.kubernetes) return ctx.progress.warn(`workloads: ${ctx.config.workloads.length} source(s) in lab.yaml are not applied: this lab is OS-only (no cluster)`);
+      // Before the (long) image build, with the add-on manifests already cached; kinds of one not cached yet are checked after it.
+      ctx.workloads = await prepareWorkloads(ctx.config, { upstream: await cachedAddonManifestsOf(ctx.source.lock, ctx.cacheDir), deferUnavailable: true, signal });
+      for (const note of ctx.workloads.notes) ctx.progress.warn(note);
+    },
+  },
+  {
     title: 'Building or reusing the image',
     timeoutMs: 60 * MINUTE,
     async run(ctx, { signal }) {
       ctx.image = await buildImage({ debian: ctx.config.debian, source: ctx.source, progress: ctx.progress, signal, cacheDir: ctx.cacheDir });
+    },
+  },
+  {
+    title: 'Validating workloads against the add-ons',
+    timeoutMs: 10 * MINUTE,
+    skip: (ctx) => !ctx.workloads?.deferred,
+    hint: 'each problem names its file:line and field path; nothing has booted yet',
+    async run(ctx, { signal }) {
+      const manifests = need(need(ctx.image, 'image').resolved, 'the locked manifests').manifests;
+      const upstream = Object.fromEntries(await Promise.all(UPSTREAM_MANIFEST_NAMES.map(async (n) => [n, await readFile(manifests[n]!, 'utf8')] as const))) as UpstreamTexts;
+      ctx.workloads = await prepareWorkloads(ctx.config, { upstream, signal });
     },
   },
   {
@@ -241,6 +271,18 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
       const failed = results.filter((c) => !c.ok);
       if (failed.length) throw new LabError(`the cluster is not usable:\n${failed.map((c) => `  ✗ ${c.description}: ${c.detail}\n    try: ${c.reproduce}`).join('\n')}`, failed[0]!.hint);
       ctx.checks = results;
+    },
+  },
+  {
+    title: 'Applying workloads',
+    timeoutMs: 60 * MINUTE,
+    skip: (ctx) => !ctx.workloads,
+    hint: 'fix the manifests, then npm run lab:apply applies them again to this lab (with --retain it stays up)',
+    async run(ctx, { signal, progress }) {
+      const state = need(ctx.state, 'state');
+      const kube = new KubeClient(await loadKubeconfig(join(ctx.config.stateDir, LAB_FILES.kubeconfig)));
+      const changes = await applyWorkloads({ prepared: need(ctx.workloads, 'workloads'), ssh: { stateDir: ctx.config.stateDir, user: ctx.config.ssh.user, ...ctx.driver.sshEndpoint(state) }, kube, progress, diff: false, signal });
+      progress.info(`workloads applied: ${changes.length} objects`);
     },
   },
   {

@@ -1,16 +1,13 @@
 // npm run lab:render -- --out DIR [--config lab.yaml] [--lock FILE] [--os-only]
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { LabError } from '../core/errors.ts';
 import { runMain } from '../core/main.ts';
-import { cacheRoot } from '../core/paths.ts';
-import { UPSTREAM_MANIFEST_NAMES, type UpstreamTexts } from '../cloud-init/addons/bundle.ts';
-import { cachedLockedFile } from '../images/artifacts/store.ts';
 import { kubernetesVersionOf } from '../images/kubernetes/kubeadm.ts';
 import { DEFAULT_LOCK_FILE, readImageLock } from '../images/lock/lock.ts';
 import { loadLabConfig } from '../config/load.ts';
 import { renderLab, type RenderCluster } from '../lab/render.ts';
+import { readCachedAddonManifests } from '../lab/workloads/upstream.ts';
 
 runMain(
   {
@@ -21,7 +18,8 @@ npm run lab:render -- --out DIR [--config FILE] [--lock FILE] [--os-only]
   Writes the cloud-init seed a lab would get (for a Kubernetes lab the cluster seed: bootstrap,
   kubeadm config and add-ons, also under cluster/ as plain files; --os-only or
   kubernetes.enabled: false: the OS-only seed with the placeholder ingress), the resolved config
-  and the libvirt Terraform JSON. Secrets are placeholders. Needs no network: add-ons whose
+  and the libvirt Terraform JSON; workloads/ (your manifests as they would be applied, plan.txt).
+  Secrets are placeholders. Needs no network: add-ons whose
   upstream manifest is not in the cache yet are left out and named.`,
   },
   async ({ args, progress }) => {
@@ -34,12 +32,7 @@ npm run lab:render -- --out DIR [--config FILE] [--lock FILE] [--os-only]
       const lockPath = resolve(args.lock ?? DEFAULT_LOCK_FILE);
       if (existsSync(lockPath)) {
         const lock = await readImageLock(lockPath);
-        const upstream: Partial<UpstreamTexts> = {};
-        for (const name of UPSTREAM_MANIFEST_NAMES) {
-          const entry = lock.manifests[name];
-          const path = entry && (await cachedLockedFile(entry.url, entry.sha256, join(cacheRoot(), 'artifacts')));
-          if (path) upstream[name] = await readFile(path, 'utf8');
-        }
+        const upstream = await readCachedAddonManifests(lockPath);
         const kubeadm = lock.kubernetes.packages.kubeadm;
         cluster = { kubernetesVersion: kubeadm && kubernetesVersionOf(kubeadm.version), upstream, lockedImages: Object.keys(lock.images) };
       } else progress.warn(`${lockPath} does not exist: rendering with kubernetes.version's .0 release and no locked inputs`);

@@ -4,6 +4,7 @@
  * set-up is a TAP bail-out; any failure leaves a log bundle; an interrupt still tears down.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
+import { redact } from '../../core/redact.ts';
 import { join } from 'node:path';
 import { CancelledError } from '../../core/errors.ts';
 import type { Check, CheckResult } from './check.ts';
@@ -102,8 +103,9 @@ export async function runAcceptanceSuite(opts: SuiteOptions): Promise<SuiteRun> 
   const report = await parseTap(tap);
   await mkdir(opts.reportDir, { recursive: true });
   const files = { tap: join(opts.reportDir, REPORT_FILES.tap), junit: join(opts.reportDir, REPORT_FILES.junit), json: join(opts.reportDir, REPORT_FILES.json) };
-  await writeFile(files.tap, tap);
-  await writeFile(files.junit, renderJunit(report, `labsmith acceptance (${opts.name})`));
-  await writeFile(files.json, renderJsonReport(report));
+  // Redacted: a check's output can carry a workload's secret value (core/redact.ts).
+  await writeFile(files.tap, redact(tap));
+  await writeFile(files.junit, redact(renderJunit(report, `labsmith acceptance (${opts.name})`)));
+  await writeFile(files.json, redact(renderJsonReport(report)));
   return { report, tap, summary: renderSummary(report, `acceptance suite against ${opts.name}`), files, bundle, leftovers };
 }

@@ -4,9 +4,10 @@
  * kubelet, containerd and bootstrap journals, and the serial console. Each part is best-effort;
  * what could not be collected is listed in errors.txt.
  */
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile as writeRawFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LAB_FILES } from '../../../core/paths.ts';
+import { redact } from '../../../core/redact.ts';
 import { BOOTSTRAP_UNIT } from '../../../cloud-init/bootstrap.ts';
 import { resourcePath, type KubeClient } from '../../kube/client.ts';
 import { podProblem, type EventObject, type PodObject } from '../../kube/readiness.ts';
@@ -24,6 +25,10 @@ function renderEvents(events: EventObject[]): string {
     .map((e) => `${time(e)} ${e.type ?? ''} ${e.involvedObject?.kind}/${e.involvedObject?.name} ${e.reason}: ${e.message}`)
     .join('\n') + '\n';
 }
+
+/** Every file of the bundle is redacted: pod logs, events and journals can hold a workload's secret value. */
+const writeFile = (path: string, text: string) => writeRawFile(path, redact(text));
+const copyFile = async (from: string, to: string) => writeFile(to, await readFile(from, 'utf8'));
 
 /** Stops collecting when `signal` aborts (what was written stays). */
 export async function writeLogBundle(dir: string, ctx: AcceptanceContext, failed: CheckResult[], namespaces: string[], signal?: AbortSignal): Promise<string> {
