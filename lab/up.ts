@@ -12,6 +12,7 @@ import { UPSTREAM_MANIFEST_NAMES, type UpstreamTexts } from '../cloud-init/addon
 import { rewriteKubeconfigServer } from '../cloud-init/addons/kubeconfig.ts';
 import { kubernetesVersionOf } from '../images/kubernetes/kubeadm.ts';
 import { bootLayer } from '../images/recipe.ts';
+import { renderKernelCommandLine } from '../images/boot-files.ts';
 import type { ImageSource } from '../images/source.ts';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -179,7 +180,10 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
         config,
       };
       await writeLabState(config.stateDir, planned);
-      const started = await driver.up({ config, accel, baseImage: image.disk, imageHash: image.plan.disk.hash, seedIso: need(ctx.seedIso, 'seed'), seed: need(ctx.seed, 'seed') }, step);
+      const direct = config.vm.boot === 'direct' && driver.capabilities.directKernelBoot;
+      if (config.vm.boot === 'direct' && !direct) ctx.progress.info(`the ${driver.name} driver boots the image by UEFI (vm.boot: direct is for the qemu driver)`);
+      const directBoot = direct ? { kernel: image.kernel, initrd: image.initrd, cmdline: renderKernelCommandLine(image.plan.rootUuid) } : undefined;
+      const started = await driver.up({ config, accel, baseImage: image.disk, imageHash: image.plan.disk.hash, seedIso: need(ctx.seedIso, 'seed'), seed: need(ctx.seed, 'seed'), directBoot }, step);
       ctx.state = { ...planned, ...started, complete: true };
       await writeLabState(config.stateDir, ctx.state);
       await restrictToOwner(config.stateDir);
