@@ -17,6 +17,7 @@ import { CLOUD_INIT_SKIPPED_MODULE, KERNEL_CMDLINE, KUBERNETES_MODULES, MASKED_G
 import { renderKubernetesRootfsFiles } from '../../images/kubernetes/rootfs-files.ts';
 import type { KubernetesLayerInputs } from '../../images/recipe.ts';
 import { renderQemuArgs, type QemuPlan } from '../../lab/drivers/qemu-args.ts';
+import { renderControlPath, renderSshArgs } from '../../lab/ssh.ts';
 import { missingCommand, NEUTRAL_HOST, testUnless, withTempDir } from '../helpers.ts';
 
 const late = renderLateRootfsFiles({ rootUuid: '11111111-2222-4333-8444-555555555555', espVolumeId: '1A2B3C4D' });
@@ -146,4 +147,18 @@ test('qemu under TCG: a large translation cache, and a NIC without an option ROM
   t.is(args[args.indexOf('-accel') + 1], 'tcg,thread=multi,tb-size=512');
   t.true(args.includes('virtio-net-pci,netdev=net0,romfile='));
   t.false(renderQemuArgs({ ...plan, accel: 'kvm' }).some((a) => a.includes('tb-size')));
+});
+
+test('lab commands share one SSH connection: a short control path per lab and endpoint, a master that ends by itself', (t) => {
+  const target = { stateDir: `/${'long/'.repeat(40)}lab`, user: 'admin', host: '127.0.0.1', port: 2222 };
+  const path = renderControlPath(target, '/tmp/labsmith-ssh-0');
+  t.true(path.length < 100, 'fits a Unix socket address whatever the lab directory');
+  t.not(path, renderControlPath({ ...target, port: 2223 }, '/tmp/labsmith-ssh-0'));
+  t.is(path, renderControlPath({ ...target }, '/tmp/labsmith-ssh-0'));
+  const args = renderSshArgs(target, { multiplex: path });
+  t.true(args.includes('ControlMaster=auto') && args.includes(`ControlPath=${path}`));
+  t.true(args.includes('ControlPersist=30'), 'never a master that outlives its use');
+  t.true(args.includes('ServerAliveInterval=5'), 'a hung guest ends the master');
+  t.is(args.at(-1), 'admin@127.0.0.1', 'options before the destination');
+  t.false(renderSshArgs(target).some((a) => a.startsWith('Control')), 'commands shown to people stay plain');
 });
