@@ -37,11 +37,24 @@ export function fatUuid(volumeId: string): string {
   return `${volumeId.slice(0, 4)}-${volumeId.slice(4, 8)}`;
 }
 
+/** An initramfs-tools hook (after udev's) that leaves udev's hardware database out of the initramfs. */
+export const INITRAMFS_NO_HWDB_HOOK = `#!/bin/sh
+# initramfs-tools hook: after udev's, which copies hwdb.bin.
+set -e
+PREREQ="udev"
+prereqs() { echo "$PREREQ"; }
+case "\${1:-}" in prereqs) prereqs; exit 0 ;; esac
+rm -f "\${DESTDIR:?}/usr/lib/udev/hwdb.bin"
+`;
+
 /** Written before packages are installed (the initramfs is built during installation). */
 export function renderEarlyRootfsFiles(): Record<string, FileSpec> {
   return {
     // Inside a chroot initramfs-tools cannot detect the root filesystem type.
     'etc/initramfs-tools/conf.d/labsmith.conf': { content: 'FSTYPE=ext4\n', mode: 0o644 },
+    // udev's hook copies its hardware database (13 MiB, a third of the initramfs) into it; finding
+    // and mounting the root filesystem needs none of it, and the real root has its own.
+    'etc/initramfs-tools/hooks/labsmith-no-hwdb': { content: INITRAMFS_NO_HWDB_HOOK, mode: 0o755 },
   };
 }
 
@@ -105,6 +118,9 @@ export function renderLateRootfsFiles(opts: { rootUuid: string; espVolumeId: str
     // already Etc/UTC. Keys only, for the lab and a user's server alike; sshd takes the first value.
     'etc/default/locale': { content: 'LANG=C.UTF-8\n', mode: 0o644 },
     [SSHD_CONFIG_FILE.slice(1)]: { content: 'PasswordAuthentication no\nKbdInteractiveAuthentication no\n', mode: 0o644 },
+    // sshd -D refuses a bad configuration itself; the separate `sshd -t` first is a second start of
+    // sshd (seconds under emulation) on the way to SSH. A reload still tests first.
+    'etc/systemd/system/ssh.service.d/10-labsmith.conf': { content: '[Service]\nExecStartPre=\n', mode: 0o644 },
   };
 }
 

@@ -26,6 +26,8 @@ const BOOT_TARGETS = { tcg: { ssh: 40, cloudInit: 60, labUp: 90 }, kvm: { ssh: 8
  */
 export const GUEST_BREAKDOWN_COMMANDS = [
   'systemd-analyze',
+  // The kernel's phase: its own start-up, the initramfs, the root filesystem, systemd taking over.
+  "dmesg | grep -E 'Linux version|Freeing unused kernel|Run /init|EXT4-fs \\(.*\\): mounted|systemd\\[1\\]: systemd [0-9]' | cut -c1-110",
   'systemd-analyze critical-chain ssh.service cloud-final.service',
   'systemd-analyze blame | head -n 15',
   'cloud-init analyze blame | head -n 12',

@@ -5,7 +5,9 @@
  */
 import test from 'ava';
 import { parse as parseToml } from 'smol-toml';
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
+import { OS_PACKAGES } from '../../images/recipe.ts';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { run } from '../../core/exec.ts';
@@ -13,7 +15,7 @@ import { GUEST_PATHS } from '../../core/paths.ts';
 import { CONTAINERD_CERTS_DIR } from '../../cloud-init/containerd-config.ts';
 import { renderSeedFiles, SEED_MODULES, SYSTEM_CA_BUNDLE } from '../../cloud-init/user-data.ts';
 import { parseLabConfig } from '../../config/load.ts';
-import { CLOUD_INIT_SKIPPED_MODULE, KERNEL_CMDLINE, KUBERNETES_MODULES, MASKED_GENERATORS, MASKED_UNITS, renderConfigureHook, renderKernelCommandLine, renderLateRootfsFiles, SOCKET_ACTIVATED_UNITS, SSHD_CONFIG_FILE } from '../../images/boot-files.ts';
+import { CLOUD_INIT_SKIPPED_MODULE, INITRAMFS_NO_HWDB_HOOK, KERNEL_CMDLINE, renderEarlyRootfsFiles, KUBERNETES_MODULES, MASKED_GENERATORS, MASKED_UNITS, renderConfigureHook, renderKernelCommandLine, renderLateRootfsFiles, SOCKET_ACTIVATED_UNITS, SSHD_CONFIG_FILE } from '../../images/boot-files.ts';
 import { renderKubernetesRootfsFiles } from '../../images/kubernetes/rootfs-files.ts';
 import type { KubernetesLayerInputs } from '../../images/recipe.ts';
 import { renderQemuArgs, type QemuPlan } from '../../lab/drivers/qemu-args.ts';
@@ -161,4 +163,25 @@ test('lab commands share one SSH connection: a short control path per lab and en
   t.true(args.includes('ServerAliveInterval=5'), 'a hung guest ends the master');
   t.is(args.at(-1), 'admin@127.0.0.1', 'options before the destination');
   t.false(renderSshArgs(target).some((a) => a.startsWith('Control')), 'commands shown to people stay plain');
+});
+
+testUnless(missingCommand('shellcheck'), 'the initramfs leaves out udev\'s hardware database: the hook runs after udev\'s and removes it', async (t) => {
+  const early = renderEarlyRootfsFiles();
+  t.is(early['etc/initramfs-tools/hooks/labsmith-no-hwdb']!.content, INITRAMFS_NO_HWDB_HOOK);
+  t.is(early['etc/initramfs-tools/hooks/labsmith-no-hwdb']!.mode, 0o755);
+  await withTempDir(async (dir) => {
+    const hook = join(dir, 'hook');
+    await writeFile(hook, INITRAMFS_NO_HWDB_HOOK, { mode: 0o755 });
+    t.is((await run('shellcheck', ['-s', 'sh', hook], { allowFailure: true })).exitCode, 0);
+    t.is((await run(hook, ['prereqs'])).stdout.trim(), 'udev');
+    await run('mkdir', ['-p', join(dir, 'initramfs/usr/lib/udev')]);
+    await writeFile(join(dir, 'initramfs/usr/lib/udev/hwdb.bin'), 'db');
+    await run(hook, [], { env: { DESTDIR: join(dir, 'initramfs') } });
+    t.false(existsSync(join(dir, 'initramfs/usr/lib/udev/hwdb.bin')));
+  });
+  t.true(OS_PACKAGES.includes('zstd'), 'initramfs-tools compresses with zstd only when it is installed');
+});
+
+test('sshd starts once: the unit\'s separate configuration test is dropped', (t) => {
+  t.is(late['etc/systemd/system/ssh.service.d/10-labsmith.conf']!.content, '[Service]\nExecStartPre=\n');
 });
