@@ -8,6 +8,8 @@ import { parse as parseToml } from 'smol-toml';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { OS_PACKAGES } from '../../images/recipe.ts';
+import { extractBootFiles } from '../../images/disk.ts';
+import { planDiskCommands, planDiskLayout } from '../../images/disk-plan.ts';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { run } from '../../core/exec.ts';
@@ -184,4 +186,25 @@ testUnless(missingCommand('shellcheck'), 'the initramfs leaves out udev\'s hardw
 
 test('sshd starts once: the unit\'s separate configuration test is dropped', (t) => {
   t.is(late['etc/systemd/system/ssh.service.d/10-labsmith.conf']!.content, '[Service]\nExecStartPre=\n');
+});
+
+test('the disk layer copies the kernel and initramfs the root filesystem\'s /vmlinuz and /initrd.img name (what GRUB loads)', async (t) => {
+  await withTempDir(async (dir) => {
+    const root = join(dir, 'root');
+    await run('mkdir', ['-p', join(root, 'boot')]);
+    await writeFile(join(root, 'boot/vmlinuz-6.12.1-cloud-amd64'), 'kernel 6.12.1');
+    await writeFile(join(root, 'boot/vmlinuz-6.11.9-cloud-amd64'), 'an older kernel');
+    await writeFile(join(root, 'boot/initrd.img-6.12.1-cloud-amd64'), 'initramfs 6.12.1');
+    await run('ln', ['-s', 'boot/vmlinuz-6.12.1-cloud-amd64', join(root, 'vmlinuz')]);
+    await run('ln', ['-s', 'boot/initrd.img-6.12.1-cloud-amd64', join(root, 'initrd.img')]);
+    await run('tar', ['-C', root, '-cf', join(dir, 'rootfs.tar'), '.']);
+    await extractBootFiles(join(dir, 'rootfs.tar'), dir, { kernel: 'k', initrd: 'i' });
+    t.is(await readFile(join(dir, 'k'), 'utf8'), 'kernel 6.12.1');
+    t.is(await readFile(join(dir, 'i'), 'utf8'), 'initramfs 6.12.1');
+    await run('rm', [join(root, 'initrd.img')]);
+    await run('tar', ['-C', root, '-cf', join(dir, 'rootfs.tar'), '.']);
+    await t.throwsAsync(extractBootFiles(join(dir, 'rootfs.tar'), dir, { kernel: 'k', initrd: 'i' }), { message: /no \/initrd\.img link/ });
+  });
+  const disk = planDiskCommands({ rootUuid: 'u', espVolumeId: '1A2B3C4D', diskGuid: 'g', espPartGuid: 'e', rootPartGuid: 'r', sourceDateEpoch: 1 }, planDiskLayout(0));
+  t.true(disk.outputs.includes('vmlinuz') && disk.outputs.includes('initrd.img'), 'beside the disk, in its layer (and its SHA256SUMS)');
 });
