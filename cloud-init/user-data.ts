@@ -52,7 +52,8 @@ export { KUBERNETES_MODULES, KUBERNETES_SYSCTLS } from '../images/boot-files.ts'
  */
 export const SEED_MODULES = {
   cloud_init_modules: ['write_files', 'mounts', 'set_hostname', 'update_hostname', 'update_etc_hosts', 'users_groups', 'ssh'],
-  cloud_config_modules: ['locale', 'set_passwords', 'timezone', 'runcmd'],
+  // locale, timezone and password authentication are baked into the image (images/boot-files.ts).
+  cloud_config_modules: ['runcmd'],
   cloud_final_modules: ['growpart', 'resizefs', 'scripts_user', 'final_message'],
 } as const;
 
@@ -119,14 +120,10 @@ export function renderUserData(config: LabConfig, secrets: SeedSecrets, cluster?
     fqdn: `${config.name}.${config.kubernetes.dnsDomain}`,
     prefer_fqdn_over_hostname: false,
     manage_etc_hosts: true,
-    // A minimal image has no other locale; without this the final stage fails.
-    locale: 'C.UTF-8',
-    timezone: 'Etc/UTC',
     // RSA/ECDSA key generation costs ~30 s under emulation and nothing uses them.
     ssh_genkeytypes: ['ed25519'],
     ssh_deletekeys: true,
     ssh_keys: { ed25519_private: secrets.hostKey.privateKey, ed25519_public: secrets.hostKey.publicKey.trim() },
-    ssh_pwauth: false,
     // The host pins the key it made: fingerprints on the console are ~3 s of ssh-keygen under TCG for nobody.
     ssh: { emit_keys_to_console: false },
     no_ssh_fingerprints: true,

@@ -27,7 +27,8 @@ export interface LabConfig {
   name: string;
   stateDir: string;
   debian: { suite: string; mirror: string; securityMirror: string; sourceDateEpoch?: number; snapshot?: string };
-  vm: { cpus: number; memory: string; disk: string; accel: 'auto' | 'kvm' | 'tcg' };
+  /** `boot`: `uefi` boots the disk as a server does (OVMF, GRUB); `direct` hands the disk's own kernel and initramfs to qemu. */
+  vm: { cpus: number; memory: string; disk: string; accel: 'auto' | 'kvm' | 'tcg'; boot: 'uefi' | 'direct' };
   network: { hostAddress: string; forwards: Forward[] };
   kubernetes: {
     version: string;

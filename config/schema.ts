@@ -195,6 +195,7 @@ export const labConfigSchema = z
       memory: size.optional(),
       disk: size.optional(),
       accel: z.enum(['auto', 'kvm', 'tcg'], { error: (iss) => `expected auto, kvm or tcg, got ${shown(iss.input)}` }).optional().describe('auto: KVM when a trial boot proves it works, else TCG'),
+      boot: z.enum(['uefi', 'direct'], { error: (iss) => `expected uefi or direct, got ${shown(iss.input)}` }).optional().describe('direct: qemu boots the image\'s own kernel and initramfs (no firmware or GRUB, a lab only); uefi: from the disk by UEFI, as a server does'),
     }).optional(),
     network: section({
       hostAddress: ipv4.optional().describe('host address forwarded ports listen on'),

@@ -24,6 +24,9 @@ export const IMAGE_FILES = {
   manifest: 'manifest.json',
   rootfsTar: 'rootfs.tar',
   complete: '.complete',
+  /** The root filesystem's kernel and initramfs, copied beside the disk for a lab's direct kernel boot. */
+  kernel: 'vmlinuz',
+  initrd: 'initrd.img',
 } as const;
 
 /** Files in a lab's state directory. */

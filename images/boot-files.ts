@@ -10,6 +10,14 @@ import { GUEST_PATHS } from '../core/paths.ts';
 // notices; seen under TCG as a rare early "Oops: int3" in sched_clock_cpu while the kernel patches itself.
 export const KERNEL_CMDLINE = 'ro console=tty0 console=ttyS0,115200n8 quiet no_timer_check panic=10';
 
+/** The whole kernel command line, as GRUB passes it and as a lab's direct kernel boot passes it. */
+export function renderKernelCommandLine(rootUuid: string): string {
+  return `root=UUID=${rootUuid} ${KERNEL_CMDLINE}`;
+}
+
+/** Sorts before cloud-init's own 50-cloud-init.conf: sshd keeps the first value it reads. */
+export const SSHD_CONFIG_FILE = '/etc/ssh/sshd_config.d/10-labsmith.conf';
+
 /** kubeadm's preflight needs these; baked, so the first boot loads and applies them itself (no runcmd). */
 export const KUBERNETES_MODULES = ['overlay', 'br_netfilter'] as const;
 export const KUBERNETES_SYSCTL_FILE = '/etc/sysctl.d/90-labsmith-kubernetes.conf';
@@ -29,11 +37,24 @@ export function fatUuid(volumeId: string): string {
   return `${volumeId.slice(0, 4)}-${volumeId.slice(4, 8)}`;
 }
 
+/** An initramfs-tools hook (after udev's) that leaves udev's hardware database out of the initramfs. */
+export const INITRAMFS_NO_HWDB_HOOK = `#!/bin/sh
+# initramfs-tools hook: after udev's, which copies hwdb.bin.
+set -e
+PREREQ="udev"
+prereqs() { echo "$PREREQ"; }
+case "\${1:-}" in prereqs) prereqs; exit 0 ;; esac
+rm -f "\${DESTDIR:?}/usr/lib/udev/hwdb.bin"
+`;
+
 /** Written before packages are installed (the initramfs is built during installation). */
 export function renderEarlyRootfsFiles(): Record<string, FileSpec> {
   return {
     // Inside a chroot initramfs-tools cannot detect the root filesystem type.
     'etc/initramfs-tools/conf.d/labsmith.conf': { content: 'FSTYPE=ext4\n', mode: 0o644 },
+    // udev's hook copies its hardware database (13 MiB, a third of the initramfs) into it; finding
+    // and mounting the root filesystem needs none of it, and the real root has its own.
+    'etc/initramfs-tools/hooks/labsmith-no-hwdb': { content: INITRAMFS_NO_HWDB_HOOK, mode: 0o755 },
   };
 }
 
@@ -55,7 +76,7 @@ export function renderLateRootfsFiles(opts: { rootUuid: string; espVolumeId: str
         'terminal_output serial console',
         `search --no-floppy --fs-uuid --set=root ${opts.rootUuid}`,
         'menuentry "Debian" {',
-        `  linux /vmlinuz root=UUID=${opts.rootUuid} ${KERNEL_CMDLINE}`,
+        `  linux /vmlinuz ${renderKernelCommandLine(opts.rootUuid)}`,
         '  initrd /initrd.img',
         '}',
         '',
@@ -92,6 +113,14 @@ export function renderLateRootfsFiles(opts: { rootUuid: string; espVolumeId: str
       mode: 0o644,
     },
     'boot/efi/.keep': { content: '', mode: 0o644 },
+    // What cloud-init's locale, timezone and set_passwords modules would set at every first boot
+    // (~7 s under TCG, and a restart of sshd): the image is born with it. /etc/localtime is
+    // already Etc/UTC. Keys only, for the lab and a user's server alike; sshd takes the first value.
+    'etc/default/locale': { content: 'LANG=C.UTF-8\n', mode: 0o644 },
+    [SSHD_CONFIG_FILE.slice(1)]: { content: 'PasswordAuthentication no\nKbdInteractiveAuthentication no\n', mode: 0o644 },
+    // sshd -D refuses a bad configuration itself; the separate `sshd -t` first is a second start of
+    // sshd (seconds under emulation) on the way to SSH. A reload still tests first.
+    'etc/systemd/system/ssh.service.d/10-labsmith.conf': { content: '[Service]\nExecStartPre=\n', mode: 0o644 },
   };
 }
 
@@ -110,7 +139,22 @@ export const SOCKET_ACTIVATED_UNITS = ['docker.service'] as const;
  * Periodic or boot-time jobs with nothing to do in a pinned image (it is rebuilt, not upgraded in
  * place, and has no LVM for e2scrub): each would compete with the first boot for the CPU.
  */
-export const MASKED_UNITS = ['apt-daily.timer', 'apt-daily-upgrade.timer', 'e2scrub_all.timer', 'e2scrub_reap.service'] as const;
+export const MASKED_UNITS = [
+  'apt-daily.timer', 'apt-daily-upgrade.timer', 'e2scrub_all.timer', 'e2scrub_reap.service',
+  // Modules loaded ahead of need for a desktop or EFI variables: each is a unit and a modprobe under
+  // emulation at the same moment as the root device and cloud-init; the kernel loads them on use.
+  'modprobe@drm.service', 'modprobe@efi_pstore.service', 'modprobe@fuse.service', 'modprobe@configfs.service',
+] as const;
+
+/**
+ * systemd generators with nothing to find here, each a process before the first unit starts: root
+ * and the ESP are in fstab (no GPT auto-discovery), no swap to resume from, no TPM, sshd has its
+ * own units, no offline updates. Masked by a link to /dev/null in /etc/systemd/system-generators.
+ */
+export const MASKED_GENERATORS = ['systemd-gpt-auto-generator', 'systemd-hibernate-resume-generator', 'systemd-tpm2-generator', 'systemd-ssh-generator', 'systemd-system-update-generator'] as const;
+
+/** A Python package only cloud-init's schema validation imports (see the configure hook). */
+export const CLOUD_INIT_SKIPPED_MODULE = '/usr/lib/python3/dist-packages/jsonschema';
 
 /** Shell run by mmdebstrap after installation: enables services offline. */
 export function renderConfigureHook(): string {
@@ -120,11 +164,18 @@ set -eu
 chroot "$1" systemctl enable ${ENABLED_UNITS.join(' ')}
 chroot "$1" systemctl disable ${SOCKET_ACTIVATED_UNITS.join(' ')}
 chroot "$1" systemctl mask ${MASKED_UNITS.join(' ')}
+mkdir -p "$1/etc/systemd/system-generators"
+for generator in ${MASKED_GENERATORS.join(' ')}; do ln -sf /dev/null "$1/etc/systemd/system-generators/$generator"; done
 # /etc and /var are as new as /usr: the ConditionNeedsUpdate units (ldconfig, the journal
 # catalog, systemd-update-done) skip on first boot. Empty files, so their clamped mtime is all
 # systemd compares (the layer's tar clamps /usr and these to the same second).
 : > "$1/etc/.updated"
 : > "$1/var/.updated"
+# cloud-init imports jsonschema at start-up (a fifth of its imports: seconds under emulation) only to
+# validate the seed against its schema, and skips that when the module is absent. The seeds are
+# validated where they are rendered (the tests run \`cloud-init schema\` on them). Removed after
+# installation, so the package's own bytecode compilation still finds its files.
+rm -rf "$1${CLOUD_INIT_SKIPPED_MODULE}"
 `;
 }
 

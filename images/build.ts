@@ -62,6 +62,9 @@ export interface BuiltImage {
   dir: string;
   disk: string;
   compressed: string;
+  /** The disk's own kernel and initramfs, for a lab's direct kernel boot. */
+  kernel: string;
+  initrd: string;
   manifest: ImageManifest;
   /** Layer name → true when it came from the cache. */
   cacheHits: Record<string, boolean>;
@@ -232,7 +235,7 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
   const plan = mustPlan(ctx);
   const dir = plan.disk.dir;
   const manifest = JSON.parse(await readFile(join(dir, IMAGE_FILES.manifest), 'utf8')) as ImageManifest;
-  return { plan, dir, disk: join(dir, IMAGE_FILES.disk), compressed: join(dir, IMAGE_FILES.compressed), manifest, cacheHits: ctx.cacheHits, timings, built: ctx.built, resolved: ctx.resolved };
+  return { plan, dir, disk: join(dir, IMAGE_FILES.disk), compressed: join(dir, IMAGE_FILES.compressed), kernel: join(dir, IMAGE_FILES.kernel), initrd: join(dir, IMAGE_FILES.initrd), manifest, cacheHits: ctx.cacheHits, timings, built: ctx.built, resolved: ctx.resolved };
 }
 
 /** The build stops when the mirror moved since the lock: taking new packages is a lock change, made on purpose. */
@@ -306,7 +309,7 @@ async function writeImageMetadata(ctx: BuildContext, dir: string, built: BuiltDi
   const entries = await readTar(join(bootLayer(plan).dir, IMAGE_FILES.rootfsTar), { readContent: (p) => p === 'var/lib/dpkg/status' });
   const status = entries.find((e) => e.path === 'var/lib/dpkg/status')?.content?.toString() ?? '';
   const files: ImageManifest['files'] = {};
-  for (const name of [IMAGE_FILES.disk, IMAGE_FILES.compressed]) {
+  for (const name of [IMAGE_FILES.disk, IMAGE_FILES.compressed, IMAGE_FILES.kernel, IMAGE_FILES.initrd]) {
     files[name] = { bytes: (await stat(join(dir, name))).size, sha256: await sha256File(join(dir, name)) };
   }
   const manifest: ImageManifest = {

@@ -72,7 +72,9 @@ export type DiskStep =
   | { run: string[] }
   | { write: string; content: string }
   | { hash: 'raw' | 'esp' | 'root'; file: string }
-  | { remove: string };
+  | { remove: string }
+  /** Copies the files the root filesystem's `/vmlinuz` and `/initrd.img` links name out of `rootfs.tar`. */
+  | { bootFiles: { kernel: string; initrd: string } };
 
 export interface DiskCommands {
   env: Record<string, string>;
@@ -102,6 +104,9 @@ export function planDiskCommands(ids: DiskIds, layout: DiskLayout): DiskCommands
       { hash: 'raw', file: 'disk.raw' },
       { hash: 'esp', file: 'esp.img' },
       { hash: 'root', file: 'root.img' },
+      // The disk's own kernel and initramfs beside it: a lab can boot them directly (qemu -kernel),
+      // skipping firmware and GRUB; the disk itself is unchanged and still boots by UEFI.
+      { bootFiles: { kernel: IMAGE_FILES.kernel, initrd: IMAGE_FILES.initrd } },
       { remove: 'root.img' },
       { remove: 'esp.img' },
       { remove: 'rootfs.tar' },
@@ -110,7 +115,7 @@ export function planDiskCommands(ids: DiskIds, layout: DiskLayout): DiskCommands
       { run: ['qemu-img', 'convert', '-m', '1', '-f', 'raw', '-O', 'qcow2', w('disk.raw'), w(IMAGE_FILES.disk)] },
       { run: ['qemu-img', 'convert', '-m', '1', '-f', 'raw', '-O', 'qcow2', '-c', '-o', 'compression_type=zstd', w('disk.raw'), w(IMAGE_FILES.compressed)] },
     ],
-    outputs: [IMAGE_FILES.disk, IMAGE_FILES.compressed],
+    outputs: [IMAGE_FILES.disk, IMAGE_FILES.compressed, IMAGE_FILES.kernel, IMAGE_FILES.initrd],
   };
 }
 

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { LabError } from '../core/errors.ts';
 import { run } from '../core/exec.ts';
 import { sha256File } from '../core/hash.ts';
+import { readTar } from '../core/tar.ts';
 import { DISK_WORK_MOUNT, planDiskCommands, planDiskLayout, type DiskCommands, type DiskIds, type DiskLayout } from './disk-plan.ts';
 
 export { planDiskLayout, renderSgdiskArgs, type DiskLayout } from './disk-plan.ts';
@@ -63,11 +64,33 @@ export async function runDiskCommands(commands: DiskCommands, toolsRoot: string,
       await writeFile(join(work, step.write), step.content);
     } else if ('hash' in step) {
       hashes[step.hash] = await sha256File(join(work, step.file));
+    } else if ('bootFiles' in step) {
+      await extractBootFiles(join(work, 'rootfs.tar'), work, step.bootFiles);
     } else {
       await rm(join(work, step.remove));
     }
   }
   return hashes as BuiltDisk['hashes'];
+}
+
+/**
+ * The kernel and initramfs the root filesystem's `/vmlinuz` and `/initrd.img` links name (the
+ * ones GRUB loads), written to `out` under the given names.
+ */
+export async function extractBootFiles(rootfsTar: string, out: string, names: { kernel: string; initrd: string }): Promise<void> {
+  const entries = await readTar(rootfsTar);
+  const target = (link: string) => {
+    const entry = entries.find((e) => e.path === link);
+    if (entry?.type !== 'symlink') throw new LabError(`the root filesystem has no /${link} link`, 'the kernel package makes it: check linux-image-cloud-amd64 is in the recipe');
+    return entry.linkTarget.replace(/^\.?\//, '');
+  };
+  const wanted = new Map([[target('vmlinuz'), names.kernel], [target('initrd.img'), names.initrd]]);
+  const found = await readTar(rootfsTar, { readContent: (p) => wanted.has(p) });
+  for (const [path, name] of wanted) {
+    const content = found.find((e) => e.path === path && e.type === 'file')?.content;
+    if (!content) throw new LabError(`the root filesystem's /${path} is missing or not a file`, 'rebuild the OS layer: npm run image:build -- --rebuild');
+    await writeFile(join(out, name), content, { mode: 0o644 });
+  }
 }
 
 export async function buildDisk(opts: BuildDiskOptions): Promise<BuiltDisk> {

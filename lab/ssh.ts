@@ -1,5 +1,8 @@
 /** SSH to a lab with its own key and pinned host key (no trust-on-first-use). */
+import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sha256 } from '../core/hash.ts';
 import { run, shellQuote, type RunOptions, type RunResult } from '../core/exec.ts';
 import { LAB_FILES } from '../core/paths.ts';
 
@@ -10,8 +13,29 @@ export interface SshTarget {
   port: number;
 }
 
-export function renderSshArgs(target: SshTarget, opts: { connectTimeoutSeconds?: number; batch?: boolean } = {}): string[] {
+/**
+ * Where sshRun's shared connection to a lab listens: a short path of its own (a Unix socket path
+ * has ~100 bytes), outside the lab directory, named by the lab and its endpoint.
+ */
+export function renderControlPath(target: SshTarget, runtimeDir = SSH_CONTROL_DIR): string {
+  return join(runtimeDir, sha256(`${target.stateDir}\0${target.user}@${target.host}:${target.port}`).slice(0, 16));
+}
+
+export const SSH_CONTROL_DIR = join(tmpdir(), `labsmith-ssh-${process.getuid?.() ?? 0}`);
+
+/**
+ * One TCP connection, key exchange and login serves every command for a while: each new SSH
+ * login costs seconds of the guest's emulated CPU (sshd's fork and exec, key exchange, PAM),
+ * and lab:up and the checks run a dozen. The master exits 30 s after its last command, or when
+ * the VM goes (its connection drops); keepalives end it within 15 s if the guest hangs.
+ */
+export function renderMultiplexArgs(controlPath: string): string[] {
+  return ['-o', 'ControlMaster=auto', '-o', `ControlPath=${controlPath}`, '-o', 'ControlPersist=30', '-o', 'ServerAliveInterval=5', '-o', 'ServerAliveCountMax=3'];
+}
+
+export function renderSshArgs(target: SshTarget, opts: { connectTimeoutSeconds?: number; batch?: boolean; multiplex?: string } = {}): string[] {
   return [
+    ...(opts.multiplex ? renderMultiplexArgs(opts.multiplex) : []),
     '-i', join(target.stateDir, LAB_FILES.sshKey),
     '-p', String(target.port),
     '-o', 'IdentitiesOnly=yes',
@@ -26,8 +50,10 @@ export function renderSshArgs(target: SshTarget, opts: { connectTimeoutSeconds?:
 }
 
 /** Runs a command in the guest. The remote command is passed as separate words, quoted for the remote shell. */
-export function sshRun(target: SshTarget, remote: string[], options: RunOptions & { connectTimeoutSeconds?: number } = {}): Promise<RunResult> {
-  return run('ssh', [...renderSshArgs(target, { connectTimeoutSeconds: options.connectTimeoutSeconds }), '--', ...remote.map(shellQuote)], options);
+export async function sshRun(target: SshTarget, remote: string[], options: RunOptions & { connectTimeoutSeconds?: number } = {}): Promise<RunResult> {
+  await mkdir(SSH_CONTROL_DIR, { recursive: true, mode: 0o700 });
+  const multiplex = renderControlPath(target);
+  return run('ssh', [...renderSshArgs(target, { connectTimeoutSeconds: options.connectTimeoutSeconds, multiplex }), '--', ...remote.map(shellQuote)], options);
 }
 
 /** The known_hosts line for the lab's pinned host key. */

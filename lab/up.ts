@@ -12,6 +12,7 @@ import { UPSTREAM_MANIFEST_NAMES, type UpstreamTexts } from '../cloud-init/addon
 import { rewriteKubeconfigServer } from '../cloud-init/addons/kubeconfig.ts';
 import { kubernetesVersionOf } from '../images/kubernetes/kubeadm.ts';
 import { bootLayer } from '../images/recipe.ts';
+import { renderKernelCommandLine } from '../images/boot-files.ts';
 import type { ImageSource } from '../images/source.ts';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -37,6 +38,7 @@ import type { LabDriver } from './drivers/driver.ts';
 import { getDriver } from './drivers/index.ts';
 import { saveFailureBundle } from './failure-bundle.ts';
 import { waitForRequirement, type Requirement } from './requirements.ts';
+import { parseCloudInitStatus, renderCloudInitWaitScript } from './cloud-init-status.ts';
 import { ensurePortsFree } from './ports.ts';
 import { ensureLabCa, ensureSshKey, issueServerCertificate, labCaScope, placeholderCertificateSans, type LabCa, type SshKeyPair } from './secrets.ts';
 import { renderKnownHosts, renderSshArgs, sshRun, type SshTarget } from './ssh.ts';
@@ -209,7 +211,10 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
         config,
       };
       await writeLabState(config.stateDir, planned);
-      const started = await driver.up({ config, accel, baseImage: image.disk, imageHash: image.plan.disk.hash, seedIso: need(ctx.seedIso, 'seed'), seed: need(ctx.seed, 'seed') }, step);
+      const direct = config.vm.boot === 'direct' && driver.capabilities.directKernelBoot;
+      if (config.vm.boot === 'direct' && !direct) ctx.progress.info(`the ${driver.name} driver boots the image by UEFI (vm.boot: direct is for the qemu driver)`);
+      const directBoot = direct ? { kernel: image.kernel, initrd: image.initrd, cmdline: renderKernelCommandLine(image.plan.rootUuid) } : undefined;
+      const started = await driver.up({ config, accel, baseImage: image.disk, imageHash: image.plan.disk.hash, seedIso: need(ctx.seedIso, 'seed'), seed: need(ctx.seed, 'seed'), directBoot }, step);
       ctx.state = { ...planned, ...started, complete: true };
       await writeLabState(config.stateDir, ctx.state);
       await restrictToOwner(config.stateDir);
@@ -318,21 +323,24 @@ const SSH_ANSWERS: Requirement<UpContext> = {
 };
 
 /**
- * cloud-init finished: one SSH session waits in the guest (`cloud-init status --wait`).
- * cloud-init restarts sshd when it installs host keys, so a dropped session (ssh's 255) is
- * "not yet" and the next probe opens a new one.
+ * cloud-init finished: one SSH session waits in the guest (up to a minute, reading the files
+ * `cloud-init status` reads). A dropped session (ssh's 255, e.g. sshd restarted) is "not yet"
+ * and the next probe opens a new one.
  */
 const CLOUD_INIT_DONE: Requirement<UpContext> = {
   description: 'cloud-init finished',
   timeoutMs: (ctx) => bootBudget(ctx, 4 * MINUTE),
   hint: 'see /var/log/cloud-init-output.log in the VM (in the saved logs, or: npm run lab:ssh -- sudo cat /var/log/cloud-init-output.log with --retain)',
-  intervalMs: 500,
+  intervalMs: 200,
   async probe(ctx, signal, remainingMs) {
-    const r = await sshRun(need(ctx.ssh, 'ssh'), ['cloud-init', 'status', '--wait'], { signal, allowFailure: true, timeoutMs: remainingMs });
-    // 0: done, 2: done with recoverable errors (the checks report them); 1: failed.
-    if (r.exitCode === 0 || r.exitCode === 2) return { ready: true };
-    if (r.exitCode === 255 || r.timedOut) return { ready: false, detail: r.timedOut ? 'still running' : 'the SSH session dropped (sshd restarted)' };
-    throw new LabError(`cloud-init did not finish cleanly (status exit ${r.exitCode}): ${(r.stdout || r.stderr).trim().split('\n').pop() ?? ''}`, CLOUD_INIT_DONE.hint);
+    const waitSeconds = Math.min(60, Math.max(1, Math.floor(remainingMs / 1000) - 5));
+    const r = await sshRun(need(ctx.ssh, 'ssh'), ['sh', '-c', renderCloudInitWaitScript(waitSeconds)], { signal, allowFailure: true, timeoutMs: remainingMs });
+    if (r.exitCode !== 0) return { ready: false, detail: r.timedOut ? 'still running' : r.exitCode === 255 ? 'the SSH session dropped (sshd restarted)' : `ssh exit ${r.exitCode}` };
+    const status = parseCloudInitStatus(r.stdout);
+    // Done with only recoverable errors counts (the checks report them); errors, a failed unit or a disabled cloud-init stop here.
+    if (status.state === 'done' && status.errors.length === 0) return { ready: true };
+    if (status.state === 'running' || status.state === 'unknown') return { ready: false, detail: 'still running' };
+    throw new LabError(`cloud-init did not finish cleanly (${status.state}): ${status.errors.join('; ')}`, CLOUD_INIT_DONE.hint);
   },
 };
 

@@ -10,6 +10,8 @@ import type { StepContext } from '../../core/steps.ts';
 export interface DriverCapabilities {
   /** The driver forwards host ports itself (qemu hostfwd); otherwise labsmith installs host rules. */
   forwardsPortsItself: boolean;
+  /** The driver can boot the image's kernel and initramfs directly (`vm.boot: direct`); otherwise it boots UEFI. */
+  directKernelBoot: boolean;
 }
 
 export interface VmStartRequest {
@@ -20,6 +22,8 @@ export interface VmStartRequest {
   imageHash: string;
   seedIso: string;
   seed: SeedFiles;
+  /** Set for `vm.boot: direct` on a driver that can: the disk's own kernel, initramfs and command line. */
+  directBoot?: { kernel: string; initrd: string; cmdline: string };
 }
 
 export interface VmStatus {

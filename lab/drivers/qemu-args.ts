@@ -1,6 +1,15 @@
 /** qemu command line for a lab (pure). */
 import { forwardProtocols, type Forward } from '../../config/lab-config.ts';
 
+/**
+ * How the VM starts: UEFI (OVMF, then the disk's GRUB), as a server boots the image; or direct:
+ * qemu loads the disk's own kernel and initramfs with GRUB's command line, under SeaBIOS (no
+ * firmware set-up, no GRUB; seconds under TCG). The disk is the same either way.
+ */
+export type QemuBoot =
+  | { kind: 'uefi'; firmwareCode: string; firmwareVars: string }
+  | { kind: 'direct'; kernel: string; initrd: string; cmdline: string };
+
 export interface QemuPlan {
   name: string;
   accel: 'kvm' | 'tcg';
@@ -8,8 +17,7 @@ export interface QemuPlan {
   memoryMiB: number;
   overlay: string;
   seedIso: string;
-  firmwareCode: string;
-  firmwareVars: string;
+  boot: QemuBoot;
   hostAddress: string;
   forwards: Forward[];
   serialLog: string;
@@ -31,6 +39,14 @@ export function renderHostForwards(hostAddress: string, forwards: Forward[]): st
   return forwards.flatMap((f) => forwardProtocols(f).map((p) => `hostfwd=${p}:${hostAddress}:${f.host}-:${f.guest}`)).join(',');
 }
 
+export function renderBootArgs(boot: QemuBoot): string[] {
+  if (boot.kind === 'direct') return ['-kernel', boot.kernel, '-initrd', boot.initrd, '-append', boot.cmdline];
+  return [
+    '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${qemuOptionValue(boot.firmwareCode)}`,
+    '-drive', `if=pflash,format=raw,unit=1,file=${qemuOptionValue(boot.firmwareVars)}`,
+  ];
+}
+
 export function renderQemuArgs(plan: QemuPlan): string[] {
   const netdev = ['user', 'id=net0', renderHostForwards(plan.hostAddress, plan.forwards)].filter(Boolean).join(',');
   return [
@@ -42,8 +58,7 @@ export function renderQemuArgs(plan: QemuPlan): string[] {
     '-m', `${plan.memoryMiB}M`,
     '-nodefaults',
     '-display', 'none',
-    '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${qemuOptionValue(plan.firmwareCode)}`,
-    '-drive', `if=pflash,format=raw,unit=1,file=${qemuOptionValue(plan.firmwareVars)}`,
+    ...renderBootArgs(plan.boot),
     '-drive', `if=virtio,format=qcow2,discard=unmap,file=${qemuOptionValue(plan.overlay)}`,
     '-drive', `if=virtio,format=raw,readonly=on,file=${qemuOptionValue(plan.seedIso)}`,
     '-netdev', netdev,

@@ -20,7 +20,7 @@ const QEMU = 'qemu-system-x86_64';
 
 export class QemuDriver implements LabDriver {
   readonly name = 'qemu';
-  readonly capabilities = { forwardsPortsItself: true };
+  readonly capabilities = { forwardsPortsItself: true, directKernelBoot: true };
 
   async up(request: VmStartRequest, step: Parameters<LabDriver['up']>[1]): Promise<Partial<LabState>> {
     const { config } = request;
@@ -34,8 +34,10 @@ export class QemuDriver implements LabDriver {
       hint: 'the base image may be missing or corrupt: rebuild it with `npm run image:build -- --rebuild`',
     });
     step.onUndo('VM disk overlay', () => rm(overlay, { force: true }));
-    await copyFile(OVMF_VARS, vars);
-    step.onUndo('UEFI variables', () => rm(vars, { force: true }));
+    if (!request.directBoot) {
+      await copyFile(OVMF_VARS, vars);
+      step.onUndo('UEFI variables', () => rm(vars, { force: true }));
+    }
 
     const args = renderQemuArgs({
       name: config.name,
@@ -44,8 +46,7 @@ export class QemuDriver implements LabDriver {
       memoryMiB: Math.floor(parseSize(config.vm.memory)! / 2 ** 20),
       overlay,
       seedIso: request.seedIso,
-      firmwareCode: OVMF_CODE,
-      firmwareVars: vars,
+      boot: request.directBoot ? { kind: 'direct', ...request.directBoot } : { kind: 'uefi', firmwareCode: OVMF_CODE, firmwareVars: vars },
       hostAddress: config.network.hostAddress,
       forwards: config.network.forwards,
       serialLog: this.consoleLog(dir),

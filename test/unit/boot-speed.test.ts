@@ -5,7 +5,11 @@
  */
 import test from 'ava';
 import { parse as parseToml } from 'smol-toml';
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
+import { OS_PACKAGES } from '../../images/recipe.ts';
+import { extractBootFiles } from '../../images/disk.ts';
+import { planDiskCommands, planDiskLayout } from '../../images/disk-plan.ts';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { run } from '../../core/exec.ts';
@@ -13,10 +17,11 @@ import { GUEST_PATHS } from '../../core/paths.ts';
 import { CONTAINERD_CERTS_DIR } from '../../cloud-init/containerd-config.ts';
 import { renderSeedFiles, SEED_MODULES, SYSTEM_CA_BUNDLE } from '../../cloud-init/user-data.ts';
 import { parseLabConfig } from '../../config/load.ts';
-import { KERNEL_CMDLINE, KUBERNETES_MODULES, MASKED_UNITS, renderConfigureHook, renderLateRootfsFiles, SOCKET_ACTIVATED_UNITS } from '../../images/boot-files.ts';
+import { CLOUD_INIT_SKIPPED_MODULE, INITRAMFS_NO_HWDB_HOOK, KERNEL_CMDLINE, renderEarlyRootfsFiles, KUBERNETES_MODULES, MASKED_GENERATORS, MASKED_UNITS, renderConfigureHook, renderKernelCommandLine, renderLateRootfsFiles, SOCKET_ACTIVATED_UNITS, SSHD_CONFIG_FILE } from '../../images/boot-files.ts';
 import { renderKubernetesRootfsFiles } from '../../images/kubernetes/rootfs-files.ts';
 import type { KubernetesLayerInputs } from '../../images/recipe.ts';
 import { renderQemuArgs, type QemuPlan } from '../../lab/drivers/qemu-args.ts';
+import { renderControlPath, renderSshArgs } from '../../lab/ssh.ts';
 import { missingCommand, NEUTRAL_HOST, testUnless, withTempDir } from '../helpers.ts';
 
 const late = renderLateRootfsFiles({ rootUuid: '11111111-2222-4333-8444-555555555555', espVolumeId: '1A2B3C4D' });
@@ -70,6 +75,18 @@ test('the configure hook: docker on its socket, idle timers masked, NeedsUpdate 
   t.regex(hook, new RegExp(`chroot "\\$1" systemctl mask ${MASKED_UNITS.join(' ').replace(/\./g, '\\.')}\\n`));
   for (const unit of ['apt-daily.timer', 'apt-daily-upgrade.timer', 'e2scrub_reap.service']) t.true((MASKED_UNITS as readonly string[]).includes(unit));
   t.regex(hook, /: > "\$1\/etc\/\.updated"\n: > "\$1\/var\/\.updated"\n/);
+  for (const unit of ['modprobe@drm.service', 'modprobe@efi_pstore.service']) t.true((MASKED_UNITS as readonly string[]).includes(unit));
+  t.true(hook.includes(`for generator in ${MASKED_GENERATORS.join(' ')}; do ln -sf /dev/null "$1/etc/systemd/system-generators/$generator"; done`));
+  t.false((MASKED_GENERATORS as readonly string[]).includes('cloud-init-generator'), 'cloud-init is enabled by its generator');
+});
+
+test('what cloud-init\'s locale, timezone and set_passwords modules would set is baked; cloud-init starts without jsonschema', (t) => {
+  t.is(late['etc/default/locale']!.content, 'LANG=C.UTF-8\n');
+  t.regex(late[SSHD_CONFIG_FILE.slice(1)]!.content, /^PasswordAuthentication no$/m);
+  // sshd keeps the first value it reads: ours must sort before cloud-init's 50-cloud-init.conf.
+  t.true(SSHD_CONFIG_FILE.split('/').pop()! < '50-cloud-init.conf');
+  for (const module of ['locale', 'timezone', 'set_passwords']) t.false(Object.values(SEED_MODULES).some((list) => (list as readonly string[]).includes(module)), module);
+  t.true(renderConfigureHook().includes(`rm -rf "$1${CLOUD_INIT_SKIPPED_MODULE}"\n`));
 });
 
 testUnless(missingCommand('shellcheck'), 'the configure hook is shellcheck clean', async (t) => {
@@ -88,6 +105,8 @@ test('GRUB boots at once with a quiet kernel and one serial console', (t) => {
   t.true(KERNEL_CMDLINE.split(' ').includes('panic=10'), 'a kernel panic reboots the machine instead of hanging it');
   t.is(KERNEL_CMDLINE.split(' ').filter((w) => w.startsWith('console=ttyS')).length, 1);
   t.true(grub.includes(KERNEL_CMDLINE));
+  // A direct kernel boot passes the very line GRUB passes.
+  t.true(grub.includes(`linux /vmlinuz ${renderKernelCommandLine('11111111-2222-4333-8444-555555555555')}\n`));
 });
 
 test('the seed restarts nothing and rehashes nothing: runcmd only starts the lab\'s own unit', (t) => {
@@ -111,7 +130,7 @@ test('the seed runs only its modules, and grows the disk after SSH is up', (t) =
   t.true(cc.cloud_final_modules.includes('growpart') && cc.cloud_final_modules.includes('resizefs'), "a user's server still grows its disk");
   t.is(cc.resize_rootfs, 'noblock');
   // Each key the seed sets is served by a module it keeps.
-  const needs: Record<string, string> = { write_files: 'write_files', users: 'users_groups', ssh_keys: 'ssh', hostname: 'set_hostname', manage_etc_hosts: 'update_etc_hosts', locale: 'locale', timezone: 'timezone', ssh_pwauth: 'set_passwords', runcmd: 'scripts_user', swap: 'mounts', growpart: 'growpart' };
+  const needs: Record<string, string> = { write_files: 'write_files', users: 'users_groups', ssh_keys: 'ssh', hostname: 'set_hostname', manage_etc_hosts: 'update_etc_hosts', runcmd: 'scripts_user', swap: 'mounts', growpart: 'growpart' };
   const all = [...cc.cloud_init_modules, ...cc.cloud_config_modules, ...cc.cloud_final_modules];
   for (const [key, module] of Object.entries(needs)) if (key in cc) t.true(all.includes(module), `${key} needs ${module}`);
   t.true(cc.cloud_config_modules.includes('runcmd'), 'runcmd writes the script scripts_user runs');
@@ -127,9 +146,65 @@ testUnless(missingCommand('python3', 'cloud-init'), 'every module the seed names
 });
 
 test('qemu under TCG: a large translation cache, and a NIC without an option ROM', (t) => {
-  const plan: QemuPlan = { name: 'lab', accel: 'tcg', cpus: 2, memoryMiB: 4096, overlay: '/o', seedIso: '/s', firmwareCode: '/c', firmwareVars: '/v', hostAddress: '127.0.0.1', forwards: [], serialLog: '/l', qemuLog: '/ql', pidFile: '/p', qmpSocket: '/q' };
+  const plan: QemuPlan = { name: 'lab', accel: 'tcg', cpus: 2, memoryMiB: 4096, overlay: '/o', seedIso: '/s', boot: { kind: 'uefi', firmwareCode: '/c', firmwareVars: '/v' }, hostAddress: '127.0.0.1', forwards: [], serialLog: '/l', qemuLog: '/ql', pidFile: '/p', qmpSocket: '/q' };
   const args = renderQemuArgs(plan);
   t.is(args[args.indexOf('-accel') + 1], 'tcg,thread=multi,tb-size=512');
   t.true(args.includes('virtio-net-pci,netdev=net0,romfile='));
   t.false(renderQemuArgs({ ...plan, accel: 'kvm' }).some((a) => a.includes('tb-size')));
+});
+
+test('lab commands share one SSH connection: a short control path per lab and endpoint, a master that ends by itself', (t) => {
+  const target = { stateDir: `/${'long/'.repeat(40)}lab`, user: 'admin', host: '127.0.0.1', port: 2222 };
+  const path = renderControlPath(target, '/tmp/labsmith-ssh-0');
+  t.true(path.length < 100, 'fits a Unix socket address whatever the lab directory');
+  t.not(path, renderControlPath({ ...target, port: 2223 }, '/tmp/labsmith-ssh-0'));
+  t.is(path, renderControlPath({ ...target }, '/tmp/labsmith-ssh-0'));
+  const args = renderSshArgs(target, { multiplex: path });
+  t.true(args.includes('ControlMaster=auto') && args.includes(`ControlPath=${path}`));
+  t.true(args.includes('ControlPersist=30'), 'never a master that outlives its use');
+  t.true(args.includes('ServerAliveInterval=5'), 'a hung guest ends the master');
+  t.is(args.at(-1), 'admin@127.0.0.1', 'options before the destination');
+  t.false(renderSshArgs(target).some((a) => a.startsWith('Control')), 'commands shown to people stay plain');
+});
+
+testUnless(missingCommand('shellcheck'), 'the initramfs leaves out udev\'s hardware database: the hook runs after udev\'s and removes it', async (t) => {
+  const early = renderEarlyRootfsFiles();
+  t.is(early['etc/initramfs-tools/hooks/labsmith-no-hwdb']!.content, INITRAMFS_NO_HWDB_HOOK);
+  t.is(early['etc/initramfs-tools/hooks/labsmith-no-hwdb']!.mode, 0o755);
+  await withTempDir(async (dir) => {
+    const hook = join(dir, 'hook');
+    await writeFile(hook, INITRAMFS_NO_HWDB_HOOK, { mode: 0o755 });
+    t.is((await run('shellcheck', ['-s', 'sh', hook], { allowFailure: true })).exitCode, 0);
+    t.is((await run(hook, ['prereqs'])).stdout.trim(), 'udev');
+    await run('mkdir', ['-p', join(dir, 'initramfs/usr/lib/udev')]);
+    await writeFile(join(dir, 'initramfs/usr/lib/udev/hwdb.bin'), 'db');
+    await run(hook, [], { env: { DESTDIR: join(dir, 'initramfs') } });
+    t.false(existsSync(join(dir, 'initramfs/usr/lib/udev/hwdb.bin')));
+  });
+  t.true(OS_PACKAGES.includes('zstd'), 'initramfs-tools compresses with zstd only when it is installed');
+});
+
+test('sshd starts once: the unit\'s separate configuration test is dropped', (t) => {
+  t.is(late['etc/systemd/system/ssh.service.d/10-labsmith.conf']!.content, '[Service]\nExecStartPre=\n');
+});
+
+test('the disk layer copies the kernel and initramfs the root filesystem\'s /vmlinuz and /initrd.img name (what GRUB loads)', async (t) => {
+  await withTempDir(async (dir) => {
+    const root = join(dir, 'root');
+    await run('mkdir', ['-p', join(root, 'boot')]);
+    await writeFile(join(root, 'boot/vmlinuz-6.12.1-cloud-amd64'), 'kernel 6.12.1');
+    await writeFile(join(root, 'boot/vmlinuz-6.11.9-cloud-amd64'), 'an older kernel');
+    await writeFile(join(root, 'boot/initrd.img-6.12.1-cloud-amd64'), 'initramfs 6.12.1');
+    await run('ln', ['-s', 'boot/vmlinuz-6.12.1-cloud-amd64', join(root, 'vmlinuz')]);
+    await run('ln', ['-s', 'boot/initrd.img-6.12.1-cloud-amd64', join(root, 'initrd.img')]);
+    await run('tar', ['-C', root, '-cf', join(dir, 'rootfs.tar'), '.']);
+    await extractBootFiles(join(dir, 'rootfs.tar'), dir, { kernel: 'k', initrd: 'i' });
+    t.is(await readFile(join(dir, 'k'), 'utf8'), 'kernel 6.12.1');
+    t.is(await readFile(join(dir, 'i'), 'utf8'), 'initramfs 6.12.1');
+    await run('rm', [join(root, 'initrd.img')]);
+    await run('tar', ['-C', root, '-cf', join(dir, 'rootfs.tar'), '.']);
+    await t.throwsAsync(extractBootFiles(join(dir, 'rootfs.tar'), dir, { kernel: 'k', initrd: 'i' }), { message: /no \/initrd\.img link/ });
+  });
+  const disk = planDiskCommands({ rootUuid: 'u', espVolumeId: '1A2B3C4D', diskGuid: 'g', espPartGuid: 'e', rootPartGuid: 'r', sourceDateEpoch: 1 }, planDiskLayout(0));
+  t.true(disk.outputs.includes('vmlinuz') && disk.outputs.includes('initrd.img'), 'beside the disk, in its layer (and its SHA256SUMS)');
 });

@@ -10,8 +10,7 @@ const plan: QemuPlan = {
   memoryMiB: 4096,
   overlay: '/s/overlay.qcow2',
   seedIso: '/s/seed.iso',
-  firmwareCode: '/usr/share/OVMF/OVMF_CODE_4M.fd',
-  firmwareVars: '/s/OVMF_VARS.fd',
+  boot: { kind: 'uefi', firmwareCode: '/usr/share/OVMF/OVMF_CODE_4M.fd', firmwareVars: '/s/OVMF_VARS.fd' },
   hostAddress: '127.0.0.1',
   forwards: [
     { name: 'http', host: 80, guest: 30080 },
@@ -46,6 +45,14 @@ test('qemu command line for TCG (golden)', (t) => {
     '-D', '/s/qemu.log',
     '-daemonize',
   ]);
+});
+
+test('a direct boot hands qemu the kernel, initramfs and command line instead of the UEFI firmware', (t) => {
+  const args = renderQemuArgs({ ...plan, boot: { kind: 'direct', kernel: '/i/vmlinuz', initrd: '/i/initrd.img', cmdline: 'root=UUID=u ro quiet' } });
+  t.false(args.some((a) => a.startsWith('if=pflash')), 'SeaBIOS, not OVMF');
+  const i = args.indexOf('-kernel');
+  t.deepEqual(args.slice(i, i + 6), ['-kernel', '/i/vmlinuz', '-initrd', '/i/initrd.img', '-append', 'root=UUID=u ro quiet']);
+  t.true(args.includes('if=virtio,format=qcow2,discard=unmap,file=/s/overlay.qcow2'), 'the same disk');
 });
 
 test('KVM uses the host CPU', (t) => {

@@ -3,6 +3,7 @@
  * up (node Ready and schedulable, every system pod Ready, CoreDNS answering). lab:up's
  * readiness runs these; they import nothing of the suite's set-up, egress, reports or bundle.
  */
+import { parseCloudInitStatus, renderCloudInitWaitScript } from '../../cloud-init-status.ts';
 import { formatCommand, shellQuote } from '../../../core/exec.ts';
 import { BOOTSTRAP_PATHS } from '../../../core/paths.ts';
 import { TRAEFIK_NAMESPACE } from '../../../cloud-init/addons/traefik.ts';
@@ -45,10 +46,11 @@ const HOST_CHECKS: Check<AcceptanceContext>[] = [
     skip: needsSsh,
     reproduce: (ctx) => remote(ctx, 'cloud-init', 'status', '--long'),
     async probe(ctx, signal) {
-      const r = await sshRun(ctx.ssh!, ['cloud-init', 'status', '--format', 'json'], { signal, allowFailure: true });
-      const status = JSON.parse(r.stdout || '{}') as { status?: string; errors?: string[]; recoverable_errors?: Record<string, string[]> };
-      const errors = [...(status.errors ?? []), ...Object.values(status.recoverable_errors ?? {}).flat()];
-      return { ok: status.status === 'done' && errors.length === 0, detail: `status ${status.status ?? 'unknown'}${errors.length ? `; errors: ${errors.join('; ')}` : ''}` };
+      // The files `cloud-init status` reads, read by the shell: no Python start-up in the guest.
+      const r = await sshRun(ctx.ssh!, ['sh', '-c', renderCloudInitWaitScript(0)], { signal, allowFailure: true });
+      const status = parseCloudInitStatus(r.stdout);
+      const errors = [...status.errors, ...status.recoverableErrors];
+      return { ok: status.state === 'done' && errors.length === 0, detail: `status ${r.exitCode === 0 ? status.state : `unknown (ssh exit ${r.exitCode})`}${errors.length ? `; errors: ${errors.join('; ')}` : ''}` };
     },
   },
   {
