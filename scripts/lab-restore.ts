@@ -1,16 +1,14 @@
 // npm run lab:restore -- DIR [--config lab.yaml] [--host USER@ADDR --ssh-key FILE [--ca FILE] [--kubeconfig FILE]] [--identity FILE] [--etcd] [--volumes-only] [--no-suite] [--report-dir DIR]
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { LabError } from '../core/errors.ts';
 import { runMain } from '../core/main.ts';
 import { LAB_FILES } from '../core/paths.ts';
-import { guestPort } from '../cloud-init/user-data.ts';
 import { loadLabConfig } from '../config/load.ts';
-import { acceptanceContextForLab, acceptanceContextFromMachine, PLACEHOLDER_TLS_NAME, type AcceptanceContext } from '../lab/acceptance/context.ts';
+import { acceptanceContextForLab, type AcceptanceContext } from '../lab/acceptance/context.ts';
 import { parseHostFlag, remoteForLab, type RemoteHost } from '../lab/backup/remote.ts';
 import { getDriver } from '../lab/drivers/index.ts';
 import { restoreBackup } from '../lab/restore/restore.ts';
-import { renderRestoreSuiteLines, runRestoreSuite, targetHasKubernetes } from '../lab/restore/restore-suite.ts';
+import { acceptanceContextForRestoredServer, renderRestoreSuiteLines, runRestoreSuite } from '../lab/restore/restore-suite.ts';
 import { readLabState } from '../lab/state.ts';
 
 runMain(
@@ -57,25 +55,7 @@ image) the cluster checks are reported as not run; green is then every host and 
       remote = target;
       reportDir = resolve(args['report-dir'] ?? 'restore-report');
       userChecks = config.checks;
-      context = async () => {
-        const caCert = await readFile(resolve(String(args.ca)), 'utf8').catch(() => {
-          throw new LabError(`--ca ${args.ca} cannot be read`, 'pass the certificate file the server\'s ingress chains to', 2);
-        });
-        const kubeconfig = args.kubeconfig ? resolve(args.kubeconfig) : undefined;
-        const server = config.server;
-        return acceptanceContextFromMachine({
-          ssh: target,
-          address: target.host,
-          // A cluster's ingress answers on 80/443 (as test:e2e --host); the OS-only placeholder on the forwards' guest ports.
-          ports: kubeconfig ? { http: 80, https: 443 } : { http: guestPort(config, 'http', 30080), https: guestPort(config, 'https', 30443) },
-          caCert,
-          tlsName: server?.domain ? `${server.hostname}.${server.domain}` : PLACEHOLDER_TLS_NAME,
-          ingressDomain: server?.domain ?? config.addons.ingressDomain,
-          dnsDomain: config.kubernetes.dnsDomain,
-          cluster: kubeconfig ? { kubeconfig } : { hasKubernetes: await targetHasKubernetes(target, signal) },
-          logTarget: server?.logTarget ?? config.addons.logTarget,
-        });
-      };
+      context = () => acceptanceContextForRestoredServer(config, target, { caFile: resolve(String(args.ca)), kubeconfig: args.kubeconfig ? resolve(args.kubeconfig) : undefined, signal });
     } else {
       if (args.ca || args.kubeconfig) throw new LabError('--ca and --kubeconfig go with --host', "a lab's own CA and kubeconfig are in its directory", 2);
       const config = await loadLabConfig(args.config);

@@ -5,8 +5,11 @@
  * are reported as not run (TAP SKIP with the reason), never as passed, and "green" means every
  * host and user check that applies passed and none failed. With Kubernetes, every check counts.
  */
-import type { UserCheck } from '../../config/lab-config.ts';
-import type { AcceptanceContext } from '../acceptance/context.ts';
+import { readFile } from 'node:fs/promises';
+import { LabError } from '../../core/errors.ts';
+import { guestPort } from '../../cloud-init/user-data.ts';
+import type { LabConfig, UserCheck } from '../../config/lab-config.ts';
+import { acceptanceContextFromMachine, PLACEHOLDER_TLS_NAME, type AcceptanceContext } from '../acceptance/context.ts';
 import { renderCountsLine, type TapReport } from '../acceptance/report.ts';
 import { runAcceptanceSuite, type SuiteRun } from '../acceptance/suite.ts';
 import { remoteRun, type RemoteHost } from '../backup/remote.ts';
@@ -73,4 +76,27 @@ export async function runRestoreSuite(opts: { ctx: AcceptanceContext; name: stri
   const run = await runAcceptanceSuite({ ctx: opts.ctx, name: opts.name, reportDir: opts.reportDir, userChecks: opts.userChecks, signal: opts.signal, onTapLine: opts.onTapLine, withoutKubernetes: 'not-run' });
   const noKubernetes = 'missing' in opts.ctx.cluster && opts.ctx.cluster.noKubernetes === true;
   return { ...summarizeRestoreSuite(run, noKubernetes), summary: run.summary, countsLine: renderCountsLine(run.report) };
+}
+
+/**
+ * A server restored by `lab:restore --host`, as the suite reaches it: over SSH with the given
+ * key; with a kubeconfig its ingress on 80/443 (as test:e2e --host), without one the OS-only
+ * placeholder on the forwards' guest ports, its certificate issued for the server's FQDN.
+ */
+export async function acceptanceContextForRestoredServer(config: LabConfig, target: RemoteHost, opts: { caFile: string; kubeconfig?: string; signal?: AbortSignal }): Promise<AcceptanceContext> {
+  const caCert = await readFile(opts.caFile, 'utf8').catch(() => {
+    throw new LabError(`--ca ${opts.caFile} cannot be read`, "pass the certificate file the server's ingress chains to", 2);
+  });
+  const server = config.server;
+  return acceptanceContextFromMachine({
+    ssh: target,
+    address: target.host,
+    ports: opts.kubeconfig ? { http: 80, https: 443 } : { http: guestPort(config, 'http', 30080), https: guestPort(config, 'https', 30443) },
+    caCert,
+    tlsName: server?.domain ? `${server.hostname}.${server.domain}` : PLACEHOLDER_TLS_NAME,
+    ingressDomain: server?.domain ?? config.addons.ingressDomain,
+    dnsDomain: config.kubernetes.dnsDomain,
+    cluster: opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : { hasKubernetes: await targetHasKubernetes(target, opts.signal) },
+    logTarget: server?.logTarget ?? config.addons.logTarget,
+  });
 }

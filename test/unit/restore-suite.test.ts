@@ -16,8 +16,9 @@ import type { AcceptanceContext } from '../../lab/acceptance/context.ts';
 import { NO_KUBERNETES_ON_TARGET } from '../../lab/acceptance/context.ts';
 import { CLUSTER_CHECKS, runAcceptanceSuite } from '../../lab/acceptance/suite.ts';
 import { drillPassed, renderDrillDataCheck, renderDrillReport, type DrillReport } from '../../lab/restore/drill.ts';
-import { GREEN_WITHOUT_KUBERNETES, renderRestoreSuiteLines, summarizeRestoreSuite, type RestoreSuiteOutcome } from '../../lab/restore/restore-suite.ts';
-import { withTempDir } from '../helpers.ts';
+import { acceptanceContextForRestoredServer, GREEN_WITHOUT_KUBERNETES, renderRestoreSuiteLines, summarizeRestoreSuite, type RestoreSuiteOutcome } from '../../lab/restore/restore-suite.ts';
+import { renderSshArgs } from '../../lab/ssh.ts';
+import { throwawayLabConfig, withTempDir } from '../helpers.ts';
 
 /** A TCP server on loopback that greets: the one check of these suites that really runs. */
 async function greeter(): Promise<{ port: number; server: Server }> {
@@ -150,4 +151,19 @@ test('drill report: a red suite fails the drill, with no RTO to green and the fa
   const badCheck: DrillReport = { ...REPORT, checks: [{ what: 'the disk is on the nvme bus', ok: false, detail: '/dev/vda' }] };
   t.false(drillPassed(badCheck));
   t.regex(renderDrillReport(badCheck), /^restore drill: FAILED\n[\s\S]*✗ the disk is on the nvme bus: \/dev\/vda/);
+});
+
+test('lab:restore --host: the suite reaches the server over SSH with its key; with a kubeconfig its ingress on 80/443; an unreadable --ca is named', async (t) => {
+  await withTempDir(async (dir) => {
+    const config = await throwawayLabConfig('restore-ctx', dir);
+    await writeFile(join(dir, 'ca.crt'), 'PEM');
+    const target = { user: 'admin', host: '203.0.113.10', port: 22, identityFile: join(dir, 'key'), knownHostsFile: join(dir, 'known_hosts') };
+    const ctx = await acceptanceContextForRestoredServer(config, target, { caFile: join(dir, 'ca.crt'), kubeconfig: join(dir, 'admin.conf') });
+    t.like(ctx, { address: '203.0.113.10', ports: { http: 80, https: 443 }, caCert: 'PEM', trustsLabCa: false, ssh: target });
+    t.regex(String((ctx.cluster as { missing: string }).missing), /no kubeconfig at .*admin\.conf/);
+    t.false('noKubernetes' in ctx.cluster, 'an unreachable cluster is not "no Kubernetes": its checks fail');
+    t.true(renderSshArgs(ctx.ssh!).includes(`UserKnownHostsFile=${join(dir, 'known_hosts')}`));
+    t.deepEqual(renderSshArgs(ctx.ssh!).slice(0, 2), ['-i', join(dir, 'key')]);
+    await t.throwsAsync(acceptanceContextForRestoredServer(config, target, { caFile: join(dir, 'nope.crt'), kubeconfig: join(dir, 'admin.conf') }), { message: /--ca .*nope\.crt cannot be read/ });
+  });
 });
