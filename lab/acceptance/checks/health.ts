@@ -25,7 +25,7 @@ const KUBE_DNS_IP_ON_NODE = formatCommand('sudo', ['kubectl', '--kubeconfig', BO
 const HOST_CHECKS: Check<AcceptanceContext>[] = [
   {
     id: 'ssh',
-    description: 'SSH reaches the VM with the lab key and pinned host key',
+    description: 'SSH reaches the VM with its key (the lab key, or a server operator key) and pinned host key',
     timeoutMs: 60_000,
     retry: { attempts: 10, intervalMs: 3000 },
     hint: 'is the VM running (npm run lab:status)? its console is serial.log in the lab directory',
