@@ -69,7 +69,10 @@ export function renderRestoreSuiteLines(s: RestoreSuiteOutcome, indent = '  '): 
 
 /** Whether the restored machine has Kubernetes at all (kubeadm on its PATH). */
 export async function targetHasKubernetes(remote: RemoteHost, signal?: AbortSignal): Promise<boolean> {
-  return (await remoteRun(remote, ['sh', '-c', 'command -v kubeadm'], { allowFailure: true, signal })).exitCode === 0;
+  const r = await remoteRun(remote, ['sh', '-c', 'command -v kubeadm'], { allowFailure: true, signal });
+  // Only the shell's own answer counts: an SSH failure (255) is not "no Kubernetes".
+  if (r.exitCode !== 0 && r.exitCode !== 1 && r.exitCode !== 127) throw new LabError(`cannot ask ${remote.host} whether it has kubeadm: ssh exited ${r.exitCode}: ${r.stderr.trim().split('\n').pop() ?? ''}`, 'check --host, --ssh-key and its host key in known_hosts');
+  return r.exitCode === 0;
 }
 
 export async function runRestoreSuite(opts: { ctx: AcceptanceContext; name: string; reportDir: string; userChecks: UserCheck[]; signal?: AbortSignal; onTapLine?: (line: string) => void }): Promise<RestoreSuiteOutcome & { summary: string; countsLine: string }> {
