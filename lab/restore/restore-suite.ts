@@ -20,7 +20,7 @@ export interface RestoreSuiteOutcome {
   counts: { total: number; passed: number; failed: number; notRun: number };
   /** Why checks did not run, grouped by reason. */
   notRun: { reason: string; count: number }[];
-  /** The failed checks' names. */
+  /** The failed checks: name (saw: detail). */
   failed: string[];
   /** What "green" meant for this machine. */
   meaning: string;
@@ -39,7 +39,7 @@ export function summarizeRestoreSuite(run: { report: TapReport; files: SuiteRun[
   const skipped = r.tests.filter((t) => t.skip);
   const reasons = new Map<string, number>();
   for (const t of skipped) reasons.set(String(t.skip), (reasons.get(String(t.skip)) ?? 0) + 1);
-  const failed = [...r.tests.filter((t) => !t.ok && !t.todo).map((t) => t.name), ...(r.bailout ? [`bail out: ${r.bailout}`] : [])];
+  const failed = [...r.tests.filter((t) => !t.ok && !t.todo).map((t) => `${t.name}${t.diag?.detail ? ` (saw: ${String(t.diag.detail)})` : ''}`), ...(r.bailout ? [`bail out: ${r.bailout}`] : [])];
   return {
     // A suite that passed nothing proves nothing.
     green: failed.length === 0 && r.pass > 0,
