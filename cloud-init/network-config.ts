@@ -10,6 +10,10 @@ import type { ServerProfile } from '../config/lab-config.ts';
 export const SERVER_NIC_NAME = 'uplink';
 
 export function renderServerNetworkConfig(network: ServerProfile['network']): string {
+  const routes = [
+    ...(network.ipv4?.gateway ? [{ to: '0.0.0.0/0', via: network.ipv4.gateway }] : []),
+    ...(network.ipv6?.gateway ? [{ to: '::/0', via: network.ipv6.gateway }] : []),
+  ];
   const nic: Record<string, unknown> = {
     match: { macaddress: network.match.macAddress },
     'set-name': SERVER_NIC_NAME,
@@ -18,8 +22,8 @@ export function renderServerNetworkConfig(network: ServerProfile['network']): st
     // A static IPv6 address is the whole configuration: no router advertisements on the server.
     ...(network.ipv6 ? { 'accept-ra': false } : {}),
     addresses: [network.ipv4?.address, network.ipv6?.address].filter(Boolean),
-    ...(network.ipv4?.gateway ? { gateway4: network.ipv4.gateway } : {}),
-    ...(network.ipv6?.gateway ? { gateway6: network.ipv6.gateway } : {}),
+    // Default routes, not gateway4/gateway6: cloud-init deprecates those (22.4), and a deprecation is a recoverable error in `cloud-init status`.
+    ...(routes.length ? { routes } : {}),
     nameservers: { addresses: network.dns.servers, ...(network.dns.search.length ? { search: network.dns.search } : {}) },
   };
   // Every string quoted: cloud-init's YAML 1.1 reads an unquoted 52:54:00:12:34:56 as a base-60 integer.

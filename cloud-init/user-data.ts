@@ -57,7 +57,7 @@ export const SEED_MODULES = {
   cloud_final_modules: ['growpart', 'resizefs', 'scripts_user', 'final_message'],
 } as const;
 
-function guestPort(config: LabConfig, name: string, fallback: number): number {
+export function guestPort(config: LabConfig, name: string, fallback: number): number {
   return config.network.forwards.find((f) => f.name === name)?.guest ?? fallback;
 }
 

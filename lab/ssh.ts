@@ -1,4 +1,4 @@
-/** SSH to a lab with its own key and pinned host key (no trust-on-first-use). */
+/** SSH to a lab with its own key and pinned host key (no trust-on-first-use), or to another machine with its key and known_hosts. */
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,19 +6,34 @@ import { sha256 } from '../core/hash.ts';
 import { run, shellQuote, type RunOptions, type RunResult } from '../core/exec.ts';
 import { LAB_FILES } from '../core/paths.ts';
 
-export interface SshTarget {
+/** A lab: its key and pinned host key are in its state directory. */
+export interface LabSshTarget {
   stateDir: string;
   user: string;
   host: string;
   port: number;
 }
 
+/** Another machine built from the image (a restore target, the server): its own key and known_hosts. */
+export interface KeyedSshTarget {
+  user: string;
+  host: string;
+  port: number;
+  identityFile: string;
+  /** Default: the user's own known_hosts. */
+  knownHostsFile?: string;
+  hostKeyAlias?: string;
+}
+
+export type SshTarget = LabSshTarget | KeyedSshTarget;
+
 /**
- * Where sshRun's shared connection to a lab listens: a short path of its own (a Unix socket path
- * has ~100 bytes), outside the lab directory, named by the lab and its endpoint.
+ * Where sshRun's shared connection to a machine listens: a short path of its own (a Unix socket
+ * path has ~100 bytes), outside the lab directory, named by the lab (or key) and its endpoint.
  */
 export function renderControlPath(target: SshTarget, runtimeDir = SSH_CONTROL_DIR): string {
-  return join(runtimeDir, sha256(`${target.stateDir}\0${target.user}@${target.host}:${target.port}`).slice(0, 16));
+  const who = 'stateDir' in target ? target.stateDir : target.identityFile;
+  return join(runtimeDir, sha256(`${who}\0${target.user}@${target.host}:${target.port}`).slice(0, 16));
 }
 
 export const SSH_CONTROL_DIR = join(tmpdir(), `labsmith-ssh-${process.getuid?.() ?? 0}`);
@@ -34,14 +49,17 @@ export function renderMultiplexArgs(controlPath: string): string[] {
 }
 
 export function renderSshArgs(target: SshTarget, opts: { connectTimeoutSeconds?: number; batch?: boolean; multiplex?: string } = {}): string[] {
+  const lab = 'stateDir' in target;
+  const knownHosts = lab ? join(target.stateDir, LAB_FILES.knownHosts) : target.knownHostsFile;
+  const alias = lab ? 'labsmith-lab' : target.hostKeyAlias;
   return [
     ...(opts.multiplex ? renderMultiplexArgs(opts.multiplex) : []),
-    '-i', join(target.stateDir, LAB_FILES.sshKey),
+    '-i', lab ? join(target.stateDir, LAB_FILES.sshKey) : target.identityFile,
     '-p', String(target.port),
     '-o', 'IdentitiesOnly=yes',
-    '-o', `UserKnownHostsFile=${join(target.stateDir, LAB_FILES.knownHosts)}`,
+    ...(knownHosts ? ['-o', `UserKnownHostsFile=${knownHosts}`] : []),
     '-o', 'StrictHostKeyChecking=yes',
-    '-o', `HostKeyAlias=labsmith-lab`,
+    ...(alias ? ['-o', `HostKeyAlias=${alias}`] : []),
     '-o', 'LogLevel=ERROR',
     '-o', `ConnectTimeout=${opts.connectTimeoutSeconds ?? 10}`,
     ...(opts.batch === false ? [] : ['-o', 'BatchMode=yes']),

@@ -11,7 +11,7 @@ import { loadLabConfig } from '../config/load.ts';
 import { IMAGE_SOURCE_USAGE, loadImageSource, type ImageSourceFlags } from '../images/source.ts';
 import { QemuDriver } from '../lab/drivers/qemu.ts';
 import { throwawayLabYaml } from '../lab/ports.ts';
-import { renderDrillReport, runRestoreDrill } from '../lab/restore/drill.ts';
+import { drillPassed, renderDrillReport, runRestoreDrill } from '../lab/restore/drill.ts';
 
 runMain(
   {
@@ -20,8 +20,10 @@ runMain(
     usage: `
 npm run drill:restore -- [options]
   Boots a throwaway lab "<name>-drill" (free ports, its own state), writes data, backs it up,
-  destroys it, boots the exported image on different hardware from the server seed, restores
-  and compares every checksum. Your own lab is not touched.
+  destroys it, boots the exported image on different hardware from the server seed, restores,
+  compares every checksum and runs the acceptance suite against the restored machine (its
+  reports in WORK/suite/). Prints both RTOs (first boot to verified data, to a green suite).
+  A red suite is a failed drill (exit 1). Your own lab is not touched.
   --config FILE   lab config the drill lab is made from (default: lab.yaml)
   --work DIR      where the backup and report go (default: a new temporary directory)
 ${IMAGE_SOURCE_USAGE}`,
@@ -35,6 +37,6 @@ ${IMAGE_SOURCE_USAGE}`,
     const workDir = args.work ? resolve(args.work) : await mkdtemp(join(tmpdir(), 'labsmith-drill-'));
     const report = await runRestoreDrill({ config, driver: new QemuDriver(), source: await loadImageSource(config, args as ImageSourceFlags), workDir, progress, signal });
     process.stdout.write(renderDrillReport(report) + `  files: ${workDir}\n`);
-    return report.checks.every((c) => c.ok) ? 0 : 1;
+    return drillPassed(report) ? 0 : 1;
   },
 );

@@ -6,7 +6,7 @@ import { LabError } from '../../core/errors.ts';
 import { LAB_FILES } from '../../core/paths.ts';
 import { KubeClient } from '../kube/client.ts';
 import { loadKubeconfig } from '../kube/kubeconfig.ts';
-import type { SshTarget } from '../ssh.ts';
+import type { KeyedSshTarget, SshTarget } from '../ssh.ts';
 import { readLabState, type LabState } from '../state.ts';
 import type { LabConfig } from '../../config/lab-config.ts';
 import type { LabDriver } from '../drivers/driver.ts';
@@ -21,8 +21,11 @@ export interface AcceptanceContext {
   caCert: string;
   /** The name the placeholder's certificate is issued for (OS-only labs). */
   tlsName: string;
-  /** The cluster, or why there is none. */
-  cluster: { kube: KubeClient; kubeconfig: string } | { missing: string };
+  /**
+   * The cluster, or why there is none. `noKubernetes`: the machine has no Kubernetes at all (an
+   * OS-only image), so there is no cluster to check, as opposed to one that cannot be reached.
+   */
+  cluster: { kube: KubeClient; kubeconfig: string } | { missing: string; noKubernetes?: true };
   dnsDomain: string;
   /** The lab domain: the ingress serves *.<ingressDomain>. */
   ingressDomain: string;
@@ -32,6 +35,8 @@ export interface AcceptanceContext {
   driver?: string;
   /** The syslog target the node forwards container logs to (lab.yaml addons.logTarget). */
   logTarget?: string;
+  /** false on a machine from the server seed: it trusts no lab CA (its certificates come from Let's Encrypt). */
+  trustsLabCa?: boolean;
 }
 
 export const PLACEHOLDER_TLS_NAME = 'localhost';
@@ -53,7 +58,7 @@ export async function acceptanceContextFromLab(state: LabState, stateDir: string
     ports: Object.fromEntries(state.forwards.map((f) => [f.name, f.host])),
     caCert,
     tlsName: PLACEHOLDER_TLS_NAME,
-    cluster: state.kubernetes ? await clusterAccess(join(stateDir, LAB_FILES.kubeconfig)) : { missing: OS_ONLY_REASON },
+    cluster: state.kubernetes ? await clusterAccess(join(stateDir, LAB_FILES.kubeconfig)) : { missing: OS_ONLY_REASON, noKubernetes: true },
     dnsDomain: state.dnsDomain ?? 'cluster.local',
     ingressDomain: state.ingressDomain ?? `${state.name}.test`,
     stateDir,
@@ -84,4 +89,32 @@ export async function acceptanceContextForLab(config: LabConfig, driver: LabDriv
   const state = await readLabState(config.stateDir);
   if (!state) throw new LabError(`lab ${config.name} is not running`, 'start it first: npm run lab:up (or test a server with --kubeconfig and --host)');
   return acceptanceContextFromLab(state, config.stateDir, driver.sshEndpoint(state), { logTarget: config.addons.logTarget });
+}
+
+export const NO_KUBERNETES_ON_TARGET = 'the restored machine has no Kubernetes (no kubeadm: an OS-only image), so there is no cluster to check';
+
+/**
+ * A machine from the server seed reached over SSH with its own key (a restore target, the
+ * drill's new hardware): the host checks and the user's run; the cluster checks with a
+ * kubeconfig, and without Kubernetes on the machine they have nothing to run against.
+ */
+export async function acceptanceContextFromMachine(opts: {
+  ssh: KeyedSshTarget;
+  address: string;
+  ports: Record<string, number>;
+  /** PEM text the ingress's certificate chains to (the placeholder's own on an OS-only server). */
+  caCert: string;
+  tlsName: string;
+  ingressDomain: string;
+  dnsDomain: string;
+  /** The cluster's admin kubeconfig (kubeconfigs from before the backup stay valid), or whether the machine has Kubernetes at all. */
+  cluster: { kubeconfig: string } | { hasKubernetes: boolean };
+  logTarget?: string;
+}): Promise<AcceptanceContext> {
+  const cluster: AcceptanceContext['cluster'] = 'kubeconfig' in opts.cluster
+    ? await clusterAccess(opts.cluster.kubeconfig)
+    : opts.cluster.hasKubernetes
+      ? { missing: 'the machine has Kubernetes but no kubeconfig was given for it: pass --kubeconfig FILE (its admin kubeconfig) and --ca FILE' }
+      : { missing: NO_KUBERNETES_ON_TARGET, noKubernetes: true };
+  return { ssh: opts.ssh, address: opts.address, ports: opts.ports, caCert: opts.caCert, tlsName: opts.tlsName, cluster, dnsDomain: opts.dnsDomain, ingressDomain: opts.ingressDomain, logTarget: opts.logTarget, trustsLabCa: false };
 }

@@ -50,6 +50,13 @@ export interface SuiteOptions {
   publicTarget?: SetUpOptions['publicTarget'];
   /** lab.yaml `checks:`, run after the built-in checks under their own names (user/<name>). */
   userChecks?: UserCheck[];
+  /**
+   * On a machine without Kubernetes (ctx.cluster.noKubernetes): `fail` (default) reports each
+   * cluster check `not ok` with the reason, as a lab's suite always has; `not-run` reports them
+   * as skipped ("not run: …"), for a restore onto an OS-only machine, where no cluster is expected
+   * and the host and user checks decide. Never reported as passed either way.
+   */
+  withoutKubernetes?: 'fail' | 'not-run';
 }
 
 /** An OS-only lab still runs the placeholder checks; a cluster's ingress is checked by the cluster checks. */
@@ -64,7 +71,10 @@ export async function runAcceptanceSuite(opts: SuiteOptions): Promise<SuiteRun> 
     lines.push(line);
     opts.onTapLine?.(line);
   };
-  const { host, cluster, user: own } = suiteChecks(ctx, opts.userChecks);
+  const checks = suiteChecks(ctx, opts.userChecks);
+  const { host, user: own } = checks;
+  const notRun = 'missing' in ctx.cluster && ctx.cluster.noKubernetes && opts.withoutKubernetes === 'not-run' ? `not run: ${ctx.cluster.missing}` : undefined;
+  const cluster = notRun ? checks.cluster.map((c) => ({ ...c, skip: () => notRun })) : checks.cluster;
   write('TAP version 14');
   write(`1..${host.length + cluster.length + own.length}`);
   let env: SuiteEnv | undefined;

@@ -4,11 +4,13 @@
  * same), the cert-manager CA secret before any issuer, and every restored volume pre-bound (a PV
  * with claimRef, a PVC with volumeName) before workloads are applied. `--etcd` restores the
  * snapshot instead, into the directory the etcd static pod will mount, and keeps the node name.
+ * The kubeadm config is the lab seed's renderer (InitConfiguration, KubeletConfiguration) around
+ * the backup's ClusterConfiguration.
  */
 import { dirname, posix } from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { LabError } from '../../core/errors.ts';
-import { CONTAINERD_SOCKET } from '../../cloud-init/addons/kubeadm-config.ts';
+import { renderInitConfiguration, renderKubeadmDocuments } from '../../cloud-init/addons/kubeadm-config.ts';
 import type { K8sObject } from '../../cloud-init/addons/k8s-object.ts';
 import { MANAGED_BY } from '../../cloud-init/addons/k8s-object.ts';
 import { CERT_MANAGER } from '../../cloud-init/addons/cert-manager.ts';
@@ -112,19 +114,13 @@ export function planClusterRestore(input: ClusterRestoreInput): ClusterRestorePl
   const etcdDataDir = cluster.member.hostDataDir;
   // The etcd static pod kubeadm writes mounts etcd.local.dataDir: the restore goes exactly there.
   const clusterConfiguration = { ...cc, etcd: { ...(cc.etcd ?? {}), local: { ...(cc.etcd?.local ?? {}), dataDir: etcdDataDir } } };
-  const init = {
-    apiVersion: 'kubeadm.k8s.io/v1beta4',
-    kind: 'InitConfiguration',
-    localAPIEndpoint: input.advertiseAddress ? { advertiseAddress: input.advertiseAddress, bindPort: 6443 } : { bindPort: 6443 },
-    nodeRegistration: {
-      // The same node name: etcd's member, the node object and the certificates all carry it.
-      name: cluster.nodeName,
-      criSocket: CONTAINERD_SOCKET,
-      taints: [],
-      ...(input.mode === 'etcd' ? { ignorePreflightErrors: [ETCD_PREFLIGHT_IGNORE] } : {}),
-    },
-  };
-  const kubeadmConfig = [init, clusterConfiguration].map((d) => stringify(d, { lineWidth: 0 })).join('---\n');
+  const init = renderInitConfiguration({
+    // The same node name: etcd's member, the node object and the certificates all carry it.
+    nodeName: cluster.nodeName,
+    advertiseAddress: input.advertiseAddress,
+    ignorePreflightErrors: input.mode === 'etcd' ? [ETCD_PREFLIGHT_IGNORE] : undefined,
+  });
+  const kubeadmConfig = renderKubeadmDocuments(init, clusterConfiguration);
   const configPath = `${RESTORE_GUEST_DIR}/kubeadm.yaml`;
   const kubectl = ['sudo', 'kubectl', '--kubeconfig', '/etc/kubernetes/admin.conf'];
   const steps: RestoreStep[] = [

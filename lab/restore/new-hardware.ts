@@ -2,7 +2,8 @@
  * "New hardware" for the restore drill: the exported raw image written to a larger disk and
  * booted under qemu with another disk bus, NIC model, MAC address and memory than the lab had,
  * from the server seed (static address matched by that MAC). Its own qemu command, through the
- * same exec seam as the lab driver; user networking forwards only SSH, on loopback.
+ * same exec seam as the lab driver; user networking forwards SSH (and the ports the suite
+ * reaches, when asked) on loopback only.
  */
 import { copyFile, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -29,6 +30,8 @@ export interface NewHardwarePlan {
   accel: 'kvm' | 'tcg';
   seedIso: string;
   sshPort: number;
+  /** More loopback forwards (the placeholder ingress's ports, for the acceptance suite). */
+  forwards?: { host: number; guest: number }[];
 }
 
 export const NEW_HARDWARE_FILES = { vars: 'OVMF_VARS.fd', serial: 'serial.log', pid: 'qemu.pid' } as const;
@@ -56,7 +59,7 @@ export function renderNewHardwareQemuArgs(plan: NewHardwarePlan): string[] {
     // The seed as a SATA CD-ROM, the way a server gets it from a virtual or USB drive.
     '-drive', `if=none,id=seed,format=raw,readonly=on,file=${plan.seedIso}`,
     '-device', 'ide-cd,drive=seed,bus=ide.1',
-    '-netdev', `user,id=net0,hostfwd=tcp:127.0.0.1:${plan.sshPort}-:22`,
+    '-netdev', ['user', 'id=net0', ...[{ host: plan.sshPort, guest: 22 }, ...(plan.forwards ?? [])].map((f) => `hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`)].join(','),
     '-device', `${plan.nicModel},netdev=net0,mac=${plan.macAddress}`,
     '-object', 'rng-random,id=rng0,filename=/dev/urandom',
     '-device', 'virtio-rng-pci,rng=rng0',

@@ -3,15 +3,22 @@
  * through SSH, backed up over SSH, the lab destroyed; then the exported raw image written to a
  * larger disk and booted with an NVMe disk, a vmxnet3 NIC with another MAC and less memory,
  * from the server seed with a static address matched by that MAC: the root grew, the GPT
- * backup header moved to the end, SSH answers, and every restored file's sha256 matches.
+ * backup header moved to the end, SSH answers, and every restored file's sha256 matches; then
+ * the acceptance suite against that restored machine (no third boot): its host checks over SSH
+ * with the operator's key, the placeholder ingress through its forwarded ports, the drill's
+ * data check and a lab.yaml `command` check of a restored file's sha256, the cluster checks
+ * reported as not run (no Kubernetes in the OS-only image), never as passed.
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Progress } from '../../core/progress.ts';
 import { osOnlySourceAtMirrorHead } from '../../images/source.ts';
 import { QemuDriver } from '../../lab/drivers/qemu.ts';
-import { renderDrillReport, runRestoreDrill } from '../../lab/restore/drill.ts';
+import { DRILL_DATA, drillPassed, renderDrillReport, runRestoreDrill } from '../../lab/restore/drill.ts';
+import { CLUSTER_CHECKS } from '../../lab/acceptance/suite.ts';
+import { NO_KUBERNETES_ON_TARGET } from '../../lab/acceptance/context.ts';
 import { missingCommand, notRoot, qemuProcessesUnder, testUnless, throwawayLabConfig, withTempDir } from '../helpers.ts';
 
 
@@ -20,11 +27,50 @@ const reason = notRoot() ?? missingCommand('mmdebstrap', 'qemu-system-x86_64', '
 testUnless(reason, 'drill:restore: backup of a lab, new hardware from the exported raw image and the server seed, every checksum restored', async (t) => {
   t.timeout(90 * 60_000);
   await withTempDir(async (dir) => {
-    const config = await throwawayLabConfig('it-drill', dir);
+    // The user's own check of restored data, as lab.yaml would have it: the expected sha256 is the text's, not the backup's.
+    const index = DRILL_DATA.find((f) => f.path === 'web/site/index.html')!;
+    const indexSha = createHash('sha256').update('text' in index ? index.text : '').digest('hex');
+    const config = await throwawayLabConfig('it-drill', dir, [
+      'checks:',
+      '  - name: restored-index',
+      '    type: command',
+      `    run: sha256sum /var/lib/labsmith/volumes/${index.path}`,
+      `    output: '^${indexSha}  '`,
+    ].join('\n') + '\n');
     const progress = new Progress('plain', (line) => process.stderr.write(`[drill] ${line}`));
     const report = await runRestoreDrill({ config, driver: new QemuDriver(), source: await osOnlySourceAtMirrorHead(config), workDir: join(dir, 'drill'), progress });
     t.log(renderDrillReport(report));
     t.deepEqual(report.checks.filter((c) => !c.ok).map((c) => `${c.what}: ${c.detail}`), []);
+
+    // The suite ran against the restored hardware and is green for what it could check.
+    const suite = report.suite;
+    t.deepEqual(suite.failed, [], suite.bundle ? `failure bundle: ${suite.bundle}` : '');
+    t.true(suite.green);
+    t.true(drillPassed(report));
+    const json = JSON.parse(await readFile(suite.files.json, 'utf8')) as { checks: { name: string; ok: boolean; skip: string | false; detail?: string }[] };
+    const byId = (id: string) => json.checks.find((c) => c.name.startsWith(`${id}: `));
+    const passed = json.checks.filter((c) => c.ok && !c.skip).map((c) => c.name.split(':')[0]);
+    // Over SSH to the new hardware with the operator's key: the host checks; through its forwarded ports: the placeholder ingress.
+    for (const id of ['ssh', 'cloud-init', 'swap-off', 'kernel-prerequisites', 'containerd-active', 'docker-active', 'forward-http', 'forward-https']) t.true(passed.includes(id), `${id} passed (passed: ${passed.join(', ')})`);
+    t.regex(String(byId('ssh')?.detail), /^Linux /);
+    t.regex(String(byId('forward-https')?.detail), /CN=it-drill-restored\.drill\.test/, 'the server seed\'s own placeholder certificate');
+    t.regex(String(byId('lab-ca-trusted')?.skip), /^not applicable: a machine from the server seed trusts no lab CA/);
+    // The restored data, through the suite: the drill's check of every file against the backup's sums, and the user's own.
+    t.true(passed.includes('user/restored-data-sha256'), 'every restored file checked by sha256sum --check in the guest');
+    t.true(passed.includes('user/restored-index'), "the lab.yaml check of a restored file's sha256");
+    // No cluster: every cluster check not run (skipped with the reason), none passed.
+    for (const c of CLUSTER_CHECKS) t.is(byId(c.id)?.skip, `not run: ${NO_KUBERNETES_ON_TARGET}`, c.id);
+    t.is(suite.counts.passed, passed.length);
+    t.is(suite.counts.passed + suite.counts.notRun, json.checks.length);
+    t.is(suite.counts.failed, 0);
+    for (const f of Object.values(suite.files)) t.true(f.startsWith(join(dir, 'drill', 'suite')), f);
+    t.regex(await readFile(suite.files.tap, 'utf8'), /^TAP version 14\n/);
+    // Both RTOs, counted from the new hardware's first boot.
+    t.true(report.rtoToVerifiedDataSeconds > 0);
+    t.true(report.rtoToGreenSuiteSeconds! >= report.rtoToVerifiedDataSeconds);
+    const written = JSON.parse(await readFile(join(dir, 'drill', 'drill-report.json'), 'utf8')) as typeof report;
+    t.is(written.rtoToGreenSuiteSeconds, report.rtoToGreenSuiteSeconds);
+    t.deepEqual(written.suite.counts, suite.counts);
     t.is(report.filesChecked, 4);
     t.true(report.dataBytes > 8 * 2 ** 20);
     t.true(report.backupBytes >= report.dataBytes);

@@ -18,6 +18,7 @@ import { compareVolumes, parseVolumeListing, renderVolumeListingCommands, type B
 import { parseHostFlag, renderRemoteSshArgs } from '../../lab/backup/remote.ts';
 import { claimDirectory, kubeadmDocs, planClusterRestore, renderPreboundYaml } from '../../lab/restore/cluster-plan.ts';
 import { validateKubeadmV1beta4 } from '../../lab/restore/kubeadm-v1beta4.ts';
+import { KUBELET_CONFIGURATION, renderInitConfiguration } from '../../cloud-init/addons/kubeadm-config.ts';
 import { missingCommand, testUnless, withTempDir } from '../helpers.ts';
 
 testUnless(missingCommand('find', 'sha256sum'), 'the volume listing parses real find and sha256sum output, odd names included', async (t) => {
@@ -106,6 +107,12 @@ test('rebuild plan: PKI, kubeadm init (v1beta4, same node name), CA secret befor
   t.is(docs[0].localAPIEndpoint.advertiseAddress, '198.51.100.7');
   t.is(docs[1].etcd.local.dataDir, '/srv/etcd', "the old manifest's hostPath");
   t.is(docs[1].networking.podSubnet, '10.42.0.0/16');
+  // The lab seed's renderer: its InitConfiguration (the node's name and address given) and its kubelet document.
+  t.deepEqual(docs[0], renderInitConfiguration({ nodeName: 'mx1', advertiseAddress: '198.51.100.7' }));
+  t.deepEqual(docs[0].nodeRegistration.kubeletExtraArgs, [{ name: 'node-ip', value: '198.51.100.7' }]);
+  t.deepEqual(docs.map((d) => d.kind), ['InitConfiguration', 'ClusterConfiguration', 'KubeletConfiguration']);
+  t.deepEqual(docs[2], KUBELET_CONFIGURATION);
+  t.false('ignorePreflightErrors' in docs[0].nodeRegistration);
   // The validator can fail: a v1beta3-era field and a wrong kind of extraArgs are refused.
   t.notDeepEqual(validateKubeadmV1beta4([{ ...docs[1], controllerManager: { extraArgs: { 'allocate-node-cidrs': 'true' } } }]), []);
   t.notDeepEqual(validateKubeadmV1beta4([{ ...docs[0], nodeRegistration: { ...docs[0].nodeRegistration, kubeletExtraArgs: { a: 'b' } } }]), []);
@@ -137,7 +144,10 @@ test('rebuild plan: PKI, kubeadm init (v1beta4, same node name), CA secret befor
 
 test('--etcd plan: the snapshot restored with --bump-revision --mark-compacted into the dataDir kubeadm will mount, then init ignoring DirAvailable', (t) => {
   const plan = planClusterRestore({ manifest: manifestWithCluster(), mode: 'etcd', clusterConfiguration: CLUSTER_CONFIGURATION, advertiseAddress: '198.51.100.7', etcdImage: 'registry.k8s.io/etcd:3.6.5-0' });
-  t.deepEqual(validateKubeadmV1beta4(kubeadmDocs(plan.kubeadmConfig)), []);
+  const docs = kubeadmDocs(plan.kubeadmConfig) as any[];
+  t.deepEqual(validateKubeadmV1beta4(docs), []);
+  t.deepEqual(docs[0].nodeRegistration.ignorePreflightErrors, ['DirAvailable--var-lib-etcd']);
+  t.is(docs[0].nodeRegistration.name, 'mx1');
   const restore = plan.steps.find((s) => s.remote.includes('etcdutl'))!.remote;
   const etcdutl = restore.slice(restore.indexOf('etcdutl'));
   t.deepEqual(etcdutl, ['etcdutl', 'snapshot', 'restore', '/srv/labsmith-etcd-snapshot.db', '--data-dir', '/srv/etcd', '--name', 'mx1', '--initial-cluster', 'mx1=https://198.51.100.7:2380',

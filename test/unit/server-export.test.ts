@@ -76,6 +76,9 @@ test('new hardware: the disk on NVMe, SATA or virtio, the NIC model and MAC give
   t.regex(args, /-m 3072M/);
   t.regex(renderNewHardwareQemuArgs({ ...HW, diskBus: 'sata' }).join(' '), /-device ide-hd,drive=disk0,bus=ide\.0/);
   t.regex(renderNewHardwareQemuArgs({ ...HW, diskBus: 'virtio', nicModel: 'virtio-net-pci' }).join(' '), /-device virtio-blk-pci,drive=disk0 .*-device virtio-net-pci,netdev=net0,mac=/);
+  // The suite's ports, on loopback too.
+  const withForwards = renderNewHardwareQemuArgs({ ...HW, forwards: [{ host: 2380, guest: 30080 }, { host: 2443, guest: 30443 }] });
+  t.is(withForwards[withForwards.indexOf('-netdev') + 1], 'user,id=net0,hostfwd=tcp:127.0.0.1:2299-:22,hostfwd=tcp:127.0.0.1:2380-:30080,hostfwd=tcp:127.0.0.1:2443-:30443');
 });
 
 testUnless(missingCommand('qemu-system-x86_64'), "qemu knows the new hardware's devices (nvme, vmxnet3, ide-hd, ide-cd)", async (t) => {

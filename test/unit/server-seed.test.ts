@@ -93,6 +93,14 @@ testUnless(noNetConvert, "network-config v2: cloud-init's own parser renders net
     t.regex(unit, /\[Match\]\nMACAddress=52:54:00:12:34:56\nName=uplink/);
     for (const line of ['Address=203.0.113.10/24', 'Address=2001:db8::10/64', 'Gateway=203.0.113.1', 'Gateway=fe80::1', 'DHCP=no', 'Domains=example.org']) t.true(unit.includes(line), line);
     t.regex(unit, /DNS=203\.0\.113\.53 2001:db8::53/);
+    // Default routes, not the deprecated gateway4/gateway6 (a deprecation makes `cloud-init status` report a recoverable error).
+    const routes = unit.split('[Route]').slice(1).map((r) => r.trim().split(/\n+/).sort().join(' '));
+    t.true(routes.includes('Destination=0.0.0.0/0 Gateway=203.0.113.1'), routes.join('; '));
+    // The IPv6 one is a [Route] via fe80::1 (this host's cloud-init 22.4 writes its ::/0 as ::/64; the image's 25.1 writes ::/0).
+    t.true(routes.some((r) => r.endsWith('Gateway=fe80::1')), routes.join('; '));
+    const rendered = parse(renderServerNetworkConfig(c.server!.network));
+    t.deepEqual(rendered.ethernets.uplink.routes, [{ to: '0.0.0.0/0', via: '203.0.113.1' }, { to: '::/0', via: 'fe80::1' }]);
+    t.false(/gateway[46]/.test(renderServerNetworkConfig(c.server!.network)), 'no gateway4/gateway6');
     // The parser can fail: an address that is not one is refused.
     await writeFile(join(dir, 'bad'), renderServerNetworkConfig({ ...c.server!.network, ipv4: { address: 'not-an-address/24', gateway: '203.0.113.1' } }));
     const bad = await run('cloud-init', ['devel', 'net-convert', '-p', join(dir, 'bad'), '-k', 'yaml', '-D', 'debian', '-O', 'networkd', '-d', join(dir, 'out2')], { allowFailure: true });

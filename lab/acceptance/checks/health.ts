@@ -26,7 +26,7 @@ const KUBE_DNS_IP_ON_NODE = formatCommand('sudo', ['kubectl', '--kubeconfig', BO
 const HOST_CHECKS: Check<AcceptanceContext>[] = [
   {
     id: 'ssh',
-    description: 'SSH reaches the VM with the lab key and pinned host key',
+    description: 'SSH reaches the VM with its key (the lab key, or a server operator key) and pinned host key',
     timeoutMs: 60_000,
     retry: { attempts: 10, intervalMs: 3000 },
     hint: 'is the VM running (npm run lab:status)? its console is serial.log in the lab directory',
@@ -59,7 +59,7 @@ const HOST_CHECKS: Check<AcceptanceContext>[] = [
     timeoutMs: 20_000,
     retry: QUICK_RETRY,
     hint: 'the seed writes it to /usr/local/share/ca-certificates and appends it to /etc/ssl/certs/ca-certificates.crt (no update-ca-certificates at boot)',
-    skip: needsSsh,
+    skip: (ctx) => (ctx.trustsLabCa === false ? "not applicable: a machine from the server seed trusts no lab CA (its certificates come from Let's Encrypt)" : needsSsh(ctx)),
     reproduce: (ctx) => remote(ctx, 'openssl', 'verify', '-CApath', '/etc/ssl/certs', LAB_CA_GUEST_PATH),
     async probe(ctx, signal) {
       // A self-signed CA verifies against the system store only if the store holds it.
