@@ -213,7 +213,7 @@ export function parseDockerState(s: Record<string, string>, image?: string): Doc
 }
 
 export function judgeDocker(before: DockerState, after: DockerState): { verdict: 'works' | 'breaks' | 'absent'; detail: string } {
-  if (/command not found|not found/.test(before.info.detail) && !before.info.ok) return { verdict: 'absent', detail: 'docker is not installed on the node' };
+  if (before.info.detail === 'docker: not installed') return { verdict: 'absent', detail: 'docker is not installed on the node' };
   const works = (d: DockerState) => d.info.ok && (!d.run || d.run.ok);
   const describe = (d: DockerState) => `info ${d.info.ok ? 'ok' : `failed: ${d.info.detail}`}${d.run ? `; run ${d.run.image} ${d.run.ok ? 'ok' : `failed: ${d.run.output}`}` : ''}`;
   if (works(after)) return { verdict: 'works', detail: `after: ${describe(after)} (${after.info.detail}; ${after.components.replace(/\n/g, ', ')})` };

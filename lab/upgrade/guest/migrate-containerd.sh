@@ -32,7 +32,18 @@ read_section() {
   printf '%s\n' "$rc"
 }
 
+# A node just booted may answer SSH before containerd (or dockerd) is up: wait, bounded.
+wait_until() {
+  i=0
+  until "$@" > /dev/null 2>&1; do
+    i=$((i + 1))
+    [ "$i" -le "$RESTART_TIMEOUT_SECONDS" ] || return 1
+    sleep 1
+  done
+}
+
 step_record() {
+  wait_until ctr version || true
   read_section containerd-version containerd --version
   read_section package-version package_version "$CONTAINERD_PACKAGE"
   read_section images ctr -n k8s.io images ls
@@ -87,12 +98,7 @@ step_configure() {
 
 step_restart() {
   systemctl restart containerd || fail "containerd did not restart" "journalctl -u containerd -n 50"
-  i=0
-  until ctr version > /dev/null 2>&1; do
-    i=$((i + 1))
-    [ "$i" -le "$RESTART_TIMEOUT_SECONDS" ] || fail "containerd did not answer on its socket within ${RESTART_TIMEOUT_SECONDS}s" "journalctl -u containerd -n 50"
-    sleep 1
-  done
+  wait_until ctr version || fail "containerd did not answer on its socket within ${RESTART_TIMEOUT_SECONDS}s" "journalctl -u containerd -n 50"
   read_section ctr-version ctr version
 }
 
@@ -106,14 +112,16 @@ step_ctr_run() {
   [ -n "$CTR_RUN_IMAGE" ] || { section ctr-run; printf 'no image to run\n'; section ctr-run.exit; printf 'skipped\n'; return 0; }
   # CTR_RUN_COMMAND is argv words without spaces (the host checks): split on purpose.
   # shellcheck disable=SC2086
-  read_section ctr-run ctr -n k8s.io run --rm "$CTR_RUN_IMAGE" labsmith-upgrade-probe $CTR_RUN_COMMAND
+  read_section ctr-run timeout 120 ctr -n k8s.io run --rm "$CTR_RUN_IMAGE" labsmith-upgrade-probe $CTR_RUN_COMMAND
 }
 
 step_docker() {
-  read_section docker-info docker info --format '{{.ServerVersion}} containerd={{.ContainerdCommit.ID}} driver={{.Driver}}'
-  read_section docker-version docker version --format '{{range .Server.Components}}{{.Name}} {{.Version}}{{"\n"}}{{end}}'
+  command -v docker > /dev/null || { section docker-info; printf 'docker: not installed\n'; section docker-info.exit; printf '127\n'; return 0; }
+  wait_until docker info || true
+  read_section docker-info timeout 60 docker info --format '{{.ServerVersion}} containerd={{.ContainerdCommit.ID}} driver={{.Driver}}'
+  read_section docker-version timeout 60 docker version --format '{{range .Server.Components}}{{.Name}} {{.Version}}{{"\n"}}{{end}}'
   if [ -n "$DOCKER_RUN_IMAGE" ]; then
-    read_section docker-run docker run --rm "$DOCKER_RUN_IMAGE"
+    read_section docker-run timeout 120 docker run --rm "$DOCKER_RUN_IMAGE"
   fi
 }
 
