@@ -107,7 +107,7 @@ export function minorOf(version: string): string {
   return m[1]!;
 }
 
-export function renderMigrationParams(p: { debs: DebFacts[]; containerd: DebFacts; ctrRun?: { image: string; command: string[] }; dockerImage?: string; restartTimeoutSeconds?: number }, paths = GUEST_MIGRATION_PATHS): string {
+export function renderMigrationParams(p: { debs: DebFacts[]; containerd: DebFacts; ctrRun?: { image: string; command: string[] }; dockerImage?: string; restartTimeoutSeconds?: number }, paths: Record<keyof typeof GUEST_MIGRATION_PATHS, string> = GUEST_MIGRATION_PATHS): string {
   for (const w of [...(p.ctrRun?.command ?? []), ...p.debs.flatMap((d) => [d.package, d.version])]) {
     if (!SAFE_WORD.test(w)) throw new LabError(`"${w}" cannot be passed to the guest script as one word`, 'package names, versions and the ctr run command are words without spaces or shell characters');
   }
