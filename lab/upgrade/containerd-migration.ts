@@ -32,6 +32,7 @@ export const GUEST_MIGRATION_PATHS = {
   aptPreferences: '/etc/apt/preferences.d/labsmith-containerd',
 } as const;
 
+export const DOCKER_SOCKET = '/run/docker.sock';
 export const MIGRATE_SCRIPT_SOURCE = 'lab/upgrade/guest/migrate-containerd.sh';
 export const PINNED_LABEL = 'io.cri-containerd.pinned=pinned';
 const IMAGES_PLUGIN = 'io.containerd.cri.v1.images';
@@ -108,7 +109,7 @@ export function minorOf(version: string): string {
 }
 
 export function renderMigrationParams(p: { debs: DebFacts[]; containerd: DebFacts; ctrRun?: { image: string; command: string[] }; dockerImage?: string; restartTimeoutSeconds?: number }, paths: Record<keyof typeof GUEST_MIGRATION_PATHS, string> = GUEST_MIGRATION_PATHS): string {
-  for (const w of [...(p.ctrRun?.command ?? []), ...p.debs.flatMap((d) => [d.package, d.version])]) {
+  for (const w of [...(p.ctrRun?.command ?? []), ...p.debs.flatMap((d) => [d.package, d.version]), ...(p.dockerImage ? [p.dockerImage] : [])]) {
     if (!SAFE_WORD.test(w)) throw new LabError(`"${w}" cannot be passed to the guest script as one word`, 'package names, versions and the ctr run command are words without spaces or shell characters');
   }
   const values: Record<string, string> = {
@@ -123,6 +124,7 @@ export function renderMigrationParams(p: { debs: DebFacts[]; containerd: DebFact
     MIGRATE_OUTPUT: paths.migrateOutput,
     BACKUP_DIR: paths.backup,
     RESTART_TIMEOUT_SECONDS: String(p.restartTimeoutSeconds ?? 120),
+    DOCKER_SOCKET: DOCKER_SOCKET,
     CTR_RUN_IMAGE: p.ctrRun?.image ?? '',
     CTR_RUN_COMMAND: (p.ctrRun?.command ?? []).join(' '),
     DOCKER_RUN_IMAGE: p.dockerImage ?? '',
@@ -203,10 +205,14 @@ export function checkImagesKept(before: ImageRow[], after: ImageRow[]): Check[] 
   });
 }
 
+/** The Engine API's /info and /version answers (JSON), summarised; anything else is kept as it came. */
 export function parseDockerState(s: Record<string, string>, image?: string): DockerState {
+  const json = (text: string | undefined): any => { try { return JSON.parse(text ?? ''); } catch { return undefined; } };
+  const info = json(s['docker-info']);
+  const version = json(s['docker-version']);
   const state: DockerState = {
-    info: { ok: s['docker-info.exit'] === '0', detail: s['docker-info'] ?? '' },
-    components: s['docker-version'] ?? '',
+    info: { ok: s['docker-info.exit'] === '0', detail: info?.ServerVersion ? `${info.ServerVersion} containerd=${info.ContainerdCommit?.ID ?? '?'} driver=${info.Driver}` : (s['docker-info'] ?? '') },
+    components: Array.isArray(version?.Components) ? version.Components.map((c: { Name: string; Version: string }) => `${c.Name} ${c.Version}`).join('\n') : (s['docker-version'] ?? ''),
   };
   if (image) state.run = { image, ok: s['docker-run.exit'] === '0', output: s['docker-run'] ?? '' };
   return state;

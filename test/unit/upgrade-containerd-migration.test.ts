@@ -37,6 +37,7 @@ NEW_CONFIG=/var/lib/labsmith/upgrade/containerd/config-v3.toml
 MIGRATE_OUTPUT=/var/lib/labsmith/upgrade/containerd/config-migrate.toml
 BACKUP_DIR=/var/lib/labsmith/upgrade/containerd/containerd-1.7
 RESTART_TIMEOUT_SECONDS=120
+DOCKER_SOCKET=/run/docker.sock
 CTR_RUN_IMAGE=registry.k8s.io/pause:3.10.1
 CTR_RUN_COMMAND='/pause -v'
 DOCKER_RUN_IMAGE=example.test/hello:1
@@ -106,6 +107,8 @@ test("docker's verdict: works, breaks (saying what), absent", (t) => {
   const v = judgeDocker(ok, broken);
   t.is(v.verdict, 'breaks');
   t.regex(v.detail, /after: info ok; run h:1 failed: failed to create shim task/);
+  const api = parseDockerState(parseSections('@@docker-info\n{"ServerVersion":"26.1.5","Driver":"overlay2","ContainerdCommit":{"ID":"1.7.24~ds1"}}\n@@docker-info.exit\n0\n@@docker-version\n{"Components":[{"Name":"Engine","Version":"26.1.5"},{"Name":"containerd","Version":"2.1.9"}]}\n@@docker-version.exit\n0\n'));
+  t.deepEqual([api.info.detail, api.components], ['26.1.5 containerd=1.7.24~ds1 driver=overlay2', 'Engine 26.1.5\ncontainerd 2.1.9']);
   const none = parseDockerState(parseSections('@@docker-info\ndocker: not installed\n@@docker-info.exit\n127\n'));
   t.is(judgeDocker(none, none).verdict, 'absent');
 });

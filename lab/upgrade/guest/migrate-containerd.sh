@@ -12,7 +12,7 @@ STEP=${2:?usage: migrate-containerd.sh PARAMS_FILE STEP}
 . "$PARAMS"
 : "${DEB_DIR:?} ${DEB_SUMS:?} ${PINS:?} ${CONTAINERD_PACKAGE:?} ${CONTAINERD_VERSION:?}"
 : "${APT_PREFERENCES_FILE:?} ${CONTAINERD_CONFIG:?} ${NEW_CONFIG:?} ${MIGRATE_OUTPUT:?} ${BACKUP_DIR:?}"
-: "${RESTART_TIMEOUT_SECONDS:?} ${CTR_RUN_IMAGE:-} ${CTR_RUN_COMMAND:-} ${DOCKER_RUN_IMAGE:-}"
+: "${RESTART_TIMEOUT_SECONDS:?} ${DOCKER_SOCKET:?} ${CTR_RUN_IMAGE:-} ${CTR_RUN_COMMAND:-} ${DOCKER_RUN_IMAGE:-}"
 export DEBIAN_FRONTEND=noninteractive
 
 fail() { printf 'migrate-containerd: %s\n' "$1" >&2; [ -z "${2:-}" ] || printf 'hint: %s\n' "$2" >&2; exit 1; }
@@ -115,13 +115,35 @@ step_ctr_run() {
   read_section ctr-run timeout 120 ctr -n k8s.io run --rm "$CTR_RUN_IMAGE" labsmith-upgrade-probe $CTR_RUN_COMMAND
 }
 
+# Docker through its Engine API on the socket (the image has dockerd but not the docker CLI, which
+# trixie packages apart as docker-cli): what breaks or works is the daemon against containerd 2.
+docker_api() { curl -sS --fail-with-body --max-time 120 --unix-socket "$DOCKER_SOCKET" "$@"; }
+
+# create (with a TTY, so the log is plain text), start, wait, logs, remove; exit status: the container's.
+docker_run_api() {
+  created=$(docker_api -X POST -H 'Content-Type: application/json' -d "{\"Image\":\"$DOCKER_RUN_IMAGE\",\"Tty\":true}" http://localhost/containers/create) || { printf '%s\n' "$created"; return 1; }
+  id=$(printf '%s' "$created" | sed -n 's/.*"Id":"\([0-9a-f]*\)".*/\1/p')
+  [ -n "$id" ] || { printf 'no container id in: %s\n' "$created"; return 1; }
+  rc=0
+  docker_api -X POST "http://localhost/containers/$id/start" || rc=1
+  waited=$(docker_api -X POST "http://localhost/containers/$id/wait") || rc=1
+  docker_api "http://localhost/containers/$id/logs?stdout=1&stderr=1" || rc=1
+  docker_api -X DELETE "http://localhost/containers/$id?force=1" > /dev/null || true
+  code=$(printf '%s' "$waited" | sed -n 's/.*"StatusCode":\([0-9]*\).*/\1/p')
+  if [ "$rc" != 0 ] || [ "$code" != 0 ]; then
+    printf '\nwait: %s\n' "$waited"
+    return 1
+  fi
+}
+
 step_docker() {
-  command -v docker > /dev/null || { section docker-info; printf 'docker: not installed\n'; section docker-info.exit; printf '127\n'; return 0; }
-  wait_until docker info || true
-  read_section docker-info timeout 60 docker info --format '{{.ServerVersion}} containerd={{.ContainerdCommit.ID}} driver={{.Driver}}'
-  read_section docker-version timeout 60 docker version --format '{{range .Server.Components}}{{.Name}} {{.Version}}{{"\n"}}{{end}}'
+  [ -S "$DOCKER_SOCKET" ] || { section docker-info; printf 'docker: not installed\n'; section docker-info.exit; printf '127\n'; return 0; }
+  # Socket-activated: the first request starts dockerd.
+  wait_until docker_api http://localhost/_ping || true
+  read_section docker-info docker_api http://localhost/info
+  read_section docker-version docker_api http://localhost/version
   if [ -n "$DOCKER_RUN_IMAGE" ]; then
-    read_section docker-run timeout 120 docker run --rm "$DOCKER_RUN_IMAGE"
+    read_section docker-run docker_run_api
   fi
 }
 
