@@ -12,9 +12,8 @@ import { parse as parseToml } from 'smol-toml';
 import { LabError } from '../../core/errors.ts';
 import { run, shellQuote } from '../../core/exec.ts';
 import { sha256File } from '../../core/hash.ts';
-import { REPO_ROOT } from '../../core/paths.ts';
+import { GUEST_PATHS, REPO_ROOT } from '../../core/paths.ts';
 import type { Progress } from '../../core/progress.ts';
-import { GUEST_PATHS } from '../../core/paths.ts';
 import { pauseImageFor } from '../../cloud-init/containerd-config.ts';
 import { fileToRemote, remoteRun, type RemoteHost } from '../backup/remote.ts';
 import { CNI_BIN_DIR, renderContainerd2Config } from './containerd2-config.ts';
@@ -223,7 +222,7 @@ export function judgeDocker(before: DockerState, after: DockerState): { verdict:
   const works = (d: DockerState) => d.info.ok && (!d.run || d.run.ok);
   const describe = (d: DockerState) => `info ${d.info.ok ? 'ok' : `failed: ${d.info.detail}`}${d.run ? `; run ${d.run.image} ${d.run.ok ? 'ok' : `failed: ${d.run.output}`}` : ''}`;
   if (works(after)) return { verdict: 'works', detail: `after: ${describe(after)} (${after.info.detail}; ${after.components.replace(/\n/g, ', ')})` };
-  return { verdict: 'breaks', detail: `before: ${describe(before)}; after: ${describe(after)}` };
+  return { verdict: 'breaks', detail: `${works(before) ? '' : 'already broken before the move: '}before: ${describe(before)}; after: ${describe(after)}` };
 }
 
 // ---- effects ------------------------------------------------------------------------------
