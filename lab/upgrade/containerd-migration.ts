@@ -59,7 +59,7 @@ export interface Check { what: string; ok: boolean; detail: string }
 export interface DockerState {
   info: { ok: boolean; detail: string };
   components: string;
-  run?: { image: string; ok: boolean; output: string };
+  run?: { image: string; ok: boolean; output: string; stderr: string };
 }
 
 export interface ContainerdMigrationReport {
@@ -72,7 +72,7 @@ export interface ContainerdMigrationReport {
   migrateComparison: { ours: ConfigKeys; migrate: ConfigKeys; differences: { key: string; ours: unknown; migrate: unknown }[] };
   /** Every image present before is present after with the same digest, and still pinned if it was. */
   imagesKept: Check[];
-  ctrRun: { image?: string; ok: boolean; exitCode: string; output: string };
+  ctrRun: { image?: string; ok: boolean; exitCode: string; output: string; stderr: string };
   docker: { before: DockerState; after: DockerState; verdict: 'works' | 'breaks' | 'absent'; detail: string };
   timings: StepTiming[];
   /** All checks passed. */
@@ -163,7 +163,12 @@ const dig = (t: unknown, ...path: string[]): any => path.reduce<any>((o, k) => (
 
 /** The keys the kubelet depends on, read from a containerd 2 (version 3) config (pure). */
 export function readConfigKeys(toml: string): ConfigKeys {
-  const c = parseToml(toml) as Record<string, unknown>;
+  let c: Record<string, unknown>;
+  try {
+    c = parseToml(toml) as Record<string, unknown>;
+  } catch (e) {
+    throw new LabError(`containerd's config is not TOML (${(e as Error).message.split('\n')[0]}); it begins:\n    ${toml.split('\n').slice(0, 5).join('\n    ')}`, 'containerd config dump / config migrate printed something else than the config');
+  }
   const runc = dig(c, 'plugins', RUNTIME_PLUGIN, 'containerd', 'runtimes', 'runc');
   const cni = dig(c, 'plugins', RUNTIME_PLUGIN, 'cni');
   return {
@@ -210,17 +215,17 @@ export function parseDockerState(s: Record<string, string>, image?: string): Doc
   const info = json(s['docker-info']);
   const version = json(s['docker-version']);
   const state: DockerState = {
-    info: { ok: s['docker-info.exit'] === '0', detail: info?.ServerVersion ? `${info.ServerVersion} containerd=${info.ContainerdCommit?.ID ?? '?'} driver=${info.Driver}` : (s['docker-info'] ?? '') },
+    info: { ok: s['docker-info.exit'] === '0', detail: info?.ServerVersion ? `${info.ServerVersion} containerd=${info.ContainerdCommit?.ID ?? '?'} driver=${info.Driver}` : [s['docker-info'], s['docker-info.stderr']].filter(Boolean).join('\n') },
     components: Array.isArray(version?.Components) ? version.Components.map((c: { Name: string; Version: string }) => `${c.Name} ${c.Version}`).join('\n') : (s['docker-version'] ?? ''),
   };
-  if (image) state.run = { image, ok: s['docker-run.exit'] === '0', output: s['docker-run'] ?? '' };
+  if (image) state.run = { image, ok: s['docker-run.exit'] === '0', output: s['docker-run'] ?? '', stderr: s['docker-run.stderr'] ?? '' };
   return state;
 }
 
 export function judgeDocker(before: DockerState, after: DockerState): { verdict: 'works' | 'breaks' | 'absent'; detail: string } {
   if (before.info.detail === 'docker: not installed') return { verdict: 'absent', detail: 'docker is not installed on the node' };
   const works = (d: DockerState) => d.info.ok && (!d.run || d.run.ok);
-  const describe = (d: DockerState) => `info ${d.info.ok ? 'ok' : `failed: ${d.info.detail}`}${d.run ? `; run ${d.run.image} ${d.run.ok ? 'ok' : `failed: ${d.run.output}`}` : ''}`;
+  const describe = (d: DockerState) => `info ${d.info.ok ? 'ok' : `failed: ${d.info.detail}`}${d.run ? `; run ${d.run.image} ${d.run.ok ? 'ok' : `failed: ${[d.run.output, d.run.stderr].filter(Boolean).join(' ')}`}` : ''}`;
   if (works(after)) return { verdict: 'works', detail: `after: ${describe(after)} (${after.info.detail}; ${after.components.replace(/\n/g, ', ')})` };
   return { verdict: 'breaks', detail: `${works(before) ? '' : 'already broken before the move: '}before: ${describe(before)}; after: ${describe(after)}` };
 }
@@ -294,7 +299,7 @@ export async function migrateContainerdInGuest(opts: MigrateContainerdOptions): 
   const record = (s: Record<string, string>) => ({ containerd: s['containerd-version'] ?? '', packageVersion: s['package-version'] ?? '', images: parseCtrImages(s.images ?? '') });
   const before = await step('Recording containerd and its images before the move', async () => {
     const s = parseSections(await script('record'));
-    if (s['images.exit'] !== '0') throw new LabError(`ctr -n k8s.io images ls failed before the move: ${s.images}`, 'containerd must be running before its upgrade: systemctl status containerd');
+    if (s['images.exit'] !== '0') throw new LabError(`ctr -n k8s.io images ls failed before the move: ${s['images.stderr']}`, 'containerd must be running before its upgrade: systemctl status containerd');
     return record(s);
   });
   const dockerBefore = await step('Checking Docker before the move', async () => parseDockerState(parseSections(await script('docker')), opts.dockerImage));
@@ -313,7 +318,7 @@ export async function migrateContainerdInGuest(opts: MigrateContainerdOptions): 
   const migrateKeys = readConfigKeys(migrated);
 
   const ran = await step(`Running ${ctrRun.image} with ctr run --rm`, async () => parseSections(await script('ctr-run')));
-  const ctr = { image: ctrRun.image, ok: ran['ctr-run.exit'] === '0', exitCode: ran['ctr-run.exit'] ?? '', output: ran['ctr-run'] ?? '' };
+  const ctr = { image: ctrRun.image, ok: ran['ctr-run.exit'] === '0', exitCode: ran['ctr-run.exit'] ?? '', output: ran['ctr-run'] ?? '', stderr: ran['ctr-run.stderr'] ?? '' };
   const dockerAfter = await step('Checking Docker against containerd 2', async () => parseDockerState(parseSections(await script('docker')), opts.dockerImage));
   const docker = { before: dockerBefore, after: dockerAfter, ...judgeDocker(dockerBefore, dockerAfter) };
 
@@ -333,7 +338,7 @@ export function renderMigrationSummary(r: ContainerdMigrationReport): string[] {
     `containerd ${r.before.packageVersion} → ${r.after.packageVersion}`,
     ...r.configDump.checks.map((c) => `${c.ok ? '✓' : '✗'} ${c.what}: ${c.detail}`),
     ...r.imagesKept.map((c) => `${c.ok ? '✓' : '✗'} ${c.what}: ${c.detail}`),
-    `${r.ctrRun.ok ? '✓' : '✗'} ctr run --rm ${r.ctrRun.image}: exit ${r.ctrRun.exitCode}: ${r.ctrRun.output.split('\n')[0] ?? ''}`,
+    `${r.ctrRun.ok ? '✓' : '✗'} ctr run --rm ${r.ctrRun.image}: exit ${r.ctrRun.exitCode}: ${(r.ctrRun.ok ? r.ctrRun.output : `${r.ctrRun.output} ${r.ctrRun.stderr}`).trim().split('\n')[0] ?? ''}`,
     `docker: ${r.docker.verdict}: ${r.docker.detail}`,
     r.migrateComparison.differences.length ? `config migrate differs from ours in: ${r.migrateComparison.differences.map((d) => `${d.key} (ours ${JSON.stringify(d.ours)}, migrate ${JSON.stringify(d.migrate)})`).join('; ')}` : 'config migrate of the 1.7 file gives the same kubelet keys as ours',
   ];

@@ -54,7 +54,8 @@ test('minorOf takes 1.38 and v1.38.0, and refuses what is not a version', (t) =>
 });
 
 test('the script output splits into sections with exit statuses', (t) => {
-  t.deepEqual(parseSections('noise\n@@a\nline 1\nline 2\n@@a.exit\n0\n@@b\n\n@@b.exit\n1\n'), { a: 'line 1\nline 2', 'a.exit': '0', b: '', 'b.exit': '1' });
+  t.deepEqual(parseSections('noise\n@@a\nline 1\nline 2\n@@a.stderr\n@@a.exit\n0\n@@b\n\n@@b.stderr\nwarn\n@@b.exit\n1\n'), { a: 'line 1\nline 2', 'a.stderr': '', 'a.exit': '0', b: '', 'b.stderr': 'warn', 'b.exit': '1' });
+  t.throws(() => readConfigKeys('level=warning msg="x"\nversion = 3'), { message: /not TOML/ });
 });
 
 test('ctr images ls rows: digest, labels and the pinned label (SIZE holds a space)', (t) => {
@@ -101,9 +102,9 @@ test('images kept: same digest, still pinned if pinned before', (t) => {
 
 test("docker's verdict: works, breaks (saying what), absent", (t) => {
   const ok = parseDockerState(parseSections('@@docker-info\n26.1.5 containerd=abc driver=overlay2\n@@docker-info.exit\n0\n@@docker-version\nEngine 26.1.5\n@@docker-version.exit\n0\n@@docker-run\nhello\n@@docker-run.exit\n0\n'), 'h:1');
-  t.deepEqual(ok.run, { image: 'h:1', ok: true, output: 'hello' });
+  t.deepEqual(ok.run, { image: 'h:1', ok: true, output: 'hello', stderr: '' });
   t.is(judgeDocker(ok, ok).verdict, 'works');
-  const broken: DockerState = { ...ok, run: { image: 'h:1', ok: false, output: 'failed to create shim task' } };
+  const broken: DockerState = { ...ok, run: { image: 'h:1', ok: false, output: '', stderr: 'failed to create shim task' } };
   const v = judgeDocker(ok, broken);
   t.is(v.verdict, 'breaks');
   t.regex(v.detail, /after: info ok; run h:1 failed: failed to create shim task/);

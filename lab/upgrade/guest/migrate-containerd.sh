@@ -20,14 +20,19 @@ section() { printf '@@%s\n' "$1"; }
 # dpkg-query's own ${Version} field syntax, not a shell expansion.
 # shellcheck disable=SC2016
 package_version() { dpkg-query -W -f '${Version}\n' "$1"; }
-# Runs a read, prints its output under a section and its exit status under NAME.exit; never fails the script.
+# Runs a read: its stdout under a section, its stderr under NAME.stderr, its exit status under
+# NAME.exit; never fails the script (the host judges).
 read_section() {
   name=$1; shift
+  err=$(mktemp)
   section "$name"
   set +e
-  "$@" 2>&1
+  "$@" 2> "$err"
   rc=$?
   set -e
+  section "$name.stderr"
+  cat "$err"
+  rm -f "$err"
   section "$name.exit"
   printf '%s\n' "$rc"
 }
