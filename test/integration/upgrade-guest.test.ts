@@ -33,10 +33,10 @@ const CANARY = '/var/lib/labsmith-rollback-canary';
 const SNAPSHOT = 'before-containerd-2';
 const s = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
-const dockerApi = ['sudo', 'curl', '-sS', '--fail-with-body', '--max-time', '120', '--unix-socket', '/run/docker.sock'];
+const dockerApi = ['sudo', 'curl', '-sS', '--fail-with-body', '--max-time', '300', '--unix-socket', '/run/docker.sock'];
 
 async function sh(remote: RemoteHost, argv: string[], input?: string) {
-  return remoteRun(remote, argv, { allowFailure: true, timeoutMs: 180_000, input });
+  return remoteRun(remote, argv, { allowFailure: true, timeoutMs: 360_000, input });
 }
 
 testUnless(reason, 'containerd 1.7 → 2 in an OS-only guest (image kept and pinned, ctr run, docker verdict), then a real rollback to the disk snapshot taken before it', async (t) => {
