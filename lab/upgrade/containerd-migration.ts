@@ -72,7 +72,8 @@ export interface ContainerdMigrationReport {
   migrateComparison: { ours: ConfigKeys; migrate: ConfigKeys; differences: { key: string; ours: unknown; migrate: unknown }[] };
   /** Every image present before is present after with the same digest, and still pinned if it was. */
   imagesKept: Check[];
-  ctrRun: { image?: string; ok: boolean; exitCode: string; output: string; stderr: string };
+  /** skipped: no ctrRun given and the sandbox image is not on the node (an OS-only lab). */
+  ctrRun: { image?: string; ok: boolean; skipped?: boolean; exitCode: string; output: string; stderr: string };
   docker: { before: DockerState; after: DockerState; verdict: 'works' | 'breaks' | 'absent'; detail: string };
   timings: StepTiming[];
   /** All checks passed. */
@@ -317,8 +318,13 @@ export async function migrateContainerdInGuest(opts: MigrateContainerdOptions): 
   const oursKeys = readConfigKeys(ourConfig);
   const migrateKeys = readConfigKeys(migrated);
 
-  const ran = await step(`Running ${ctrRun.image} with ctr run --rm`, async () => parseSections(await script('ctr-run')));
-  const ctr = { image: ctrRun.image, ok: ran['ctr-run.exit'] === '0', exitCode: ran['ctr-run.exit'] ?? '', output: ran['ctr-run'] ?? '', stderr: ran['ctr-run.stderr'] ?? '' };
+  let ctr: ContainerdMigrationReport['ctrRun'];
+  if (!opts.ctrRun && !before.images.some((i) => i.ref === ctrRun.image)) {
+    ctr = { image: ctrRun.image, ok: true, skipped: true, exitCode: 'skipped', output: `${ctrRun.image} is not in k8s.io: nothing to run`, stderr: '' };
+  } else {
+    const ran = await step(`Running ${ctrRun.image} with ctr run --rm`, async () => parseSections(await script('ctr-run')));
+    ctr = { image: ctrRun.image, ok: ran['ctr-run.exit'] === '0', exitCode: ran['ctr-run.exit'] ?? '', output: ran['ctr-run'] ?? '', stderr: ran['ctr-run.stderr'] ?? '' };
+  }
   const dockerAfter = await step('Checking Docker against containerd 2', async () => parseDockerState(parseSections(await script('docker')), opts.dockerImage));
   const docker = { before: dockerBefore, after: dockerAfter, ...judgeDocker(dockerBefore, dockerAfter) };
 
