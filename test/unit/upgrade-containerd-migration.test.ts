@@ -174,3 +174,15 @@ function pathsIn(dir: string) {
     newConfig: join(dir, 'new.toml'), migrateOutput: join(dir, 'migrate.toml'), backup: join(dir, 'backup'), aptPreferences: join(dir, 'pref'),
   } as const;
 }
+
+testUnless(missingCommand('qemu-system-x86_64'), 'the qemu driver restarts only a lab that recorded its qemu argv and is stopped', async (t) => {
+  const { QemuDriver } = await import('../../lab/drivers/qemu.ts');
+  await withTempDir(async (dir) => {
+    const state = { name: 'x', driver: 'qemu', accel: 'tcg', startedAt: new Date().toISOString(), hostAddress: '127.0.0.1', forwards: [], sshUser: 'u', imageDir: dir } as const;
+    await t.throwsAsync(new QemuDriver().restart({ ...state, forwards: [] }, dir), { message: /recorded no qemu command line/ });
+    // A pid file naming a live process that is not this lab's qemu does not count as running; qemu's refusal of a bad argv is reported from qemu.log.
+    await writeFile(join(dir, 'qemu.pid'), String(process.pid));
+    const e = await t.throwsAsync(new QemuDriver().restart({ ...state, forwards: [], qemuArgs: ['-no-such-option'] }, dir));
+    t.regex(e!.message, /qemu refused to start/);
+  });
+});
