@@ -81,10 +81,17 @@ step_install() {
   cp -p "$CONTAINERD_CONFIG" "$BACKUP_DIR/config.toml"
   set --
   for deb in "$DEB_DIR"/*.deb; do set -- "$@" "$deb"; done
-  # --no-download: everything it needs is in the files or already installed (runc, libc6); offline it fails at once instead of waiting on a mirror.
+  # apt's plan first: it may install or upgrade only the pinned packages (from these files) and
+  # remove nothing, so nothing is downloaded and no other package moves.
+  pinned=" "
+  for pin in $PINS; do pinned="$pinned${pin%%=*} "; done
+  plan=$(apt-get -s install -q -o Dpkg::Options::=--force-confold "$@" 2>&1) \
+    || fail "apt-get cannot install $*: $(printf '%s' "$plan" | tail -n 5)" "on trixie containerd 2 needs only runc and libc6 ≥ 2.34, both in the image"
+  extra=$(printf '%s\n' "$plan" | awk -v pinned="$pinned" '($1 == "Inst" || $1 == "Remv") && index(pinned, " " $2 " ") == 0 { printf "%s %s; ", $1, $2 }')
+  [ -z "$extra" ] || fail "installing the pinned .debs would also change other packages: $extra" "pin those in the lock too, or find why apt wants them (apt-get -s install the .debs)"
   # confold: our config file stays until `configure` replaces it with the migrated one.
-  apt-get install -y -q --no-download -o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef "$@" \
-    || fail "apt-get could not install $*" "its output above names the missing dependency; on trixie containerd 2 needs only runc and libc6 ≥ 2.34"
+  apt-get install -y -q -o Acquire::Retries=0 -o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef "$@" \
+    || fail "apt-get could not install $*" "its output above says why; the old config is kept in $BACKUP_DIR"
   installed=$(package_version "$CONTAINERD_PACKAGE")
   [ "$installed" = "$CONTAINERD_VERSION" ] || fail "$CONTAINERD_PACKAGE is $installed after the install, expected $CONTAINERD_VERSION" "apt-cache policy $CONTAINERD_PACKAGE shows which source won"
   printf 'installed %s %s\n' "$CONTAINERD_PACKAGE" "$installed"
