@@ -89,6 +89,7 @@ testUnless(reason, 'containerd 1.7 → 2 in an OS-only guest (image kept and pin
       const on1 = await startLabVmAgain({ driver, state, stateDir, remote });
       state = on1.state;
       figures.push(`shutdown ${s(off1.durationMs)}, restart to SSH ${s(on1.durationMs)}`);
+      progress.info(`rollback point: ${figures.at(-1)}`);
       await t.throwsAsync(createSnapshot(overlay, 'while-running'), { message: /in use|already has/ }, 'a running VM holds the disk lock: no snapshot of a live disk');
 
       // The move to containerd 2.
@@ -143,6 +144,7 @@ testUnless(reason, 'containerd 1.7 → 2 in an OS-only guest (image kept and pin
       const on2 = await startLabVmAgain({ driver, state, stateDir, remote });
       state = on2.state;
       figures.push(`shutdown ${s(off2.durationMs)}, restart after rollback to SSH ${s(on2.durationMs)}`);
+      progress.info(`rollback: ${figures.at(-1)}`);
       t.is((await sh(remote, ['sudo', 'cat', CANARY])).stdout, 'before the upgrade', 'the canary is as it was at the snapshot');
       t.is((await sh(remote, ['dpkg-query', '-W', '-f', '${Version}', 'containerd'])).stdout, version17, 'containerd is 1.7 again');
       t.regex((await sh(remote, ['containerd', '--version'])).stdout, /\b1\.7\.\d+/);
