@@ -50,6 +50,20 @@ testUnless(reason, 'in a chroot of the image\'s OS layer: verify-debs, install (
     await writeFile(inRoot(P.script), await readFile(join(REPO_ROOT, MIGRATE_SCRIPT_SOURCE)));
     const step = (name: string) => chroot(['sh', P.script, P.params, name]);
 
+    // A fixture .deb named like the pin that would take docker.io away: apt's plan is refused and nothing changes.
+    const tree = join(dir, 'conflicting');
+    await mkdir(join(tree, 'DEBIAN'), { recursive: true });
+    await writeFile(join(tree, 'DEBIAN', 'control'), `Package: containerd\nVersion: ${pin.version}\nArchitecture: amd64\nConflicts: docker.io\nMaintainer: labsmith tests <tests@labsmith.invalid>\nDescription: fixture that conflicts with docker.io\n`);
+    const fixtureDir = '/var/lib/labsmith/upgrade/fixture-debs';
+    await mkdir(inRoot(fixtureDir), { recursive: true });
+    await run('dpkg-deb', ['--root-owner-group', '-Zgzip', '--build', tree, join(inRoot(fixtureDir), 'containerd_fixture_amd64.deb')]);
+    await writeFile(inRoot('/var/lib/labsmith/upgrade/fixture.env'), renderMigrationParams({ debs: [facts], containerd: facts }, { ...P, debs: fixtureDir }));
+    const refused = await chroot(['sh', P.script, '/var/lib/labsmith/upgrade/fixture.env', 'install']);
+    t.is(refused.exitCode, 1);
+    t.regex(refused.stderr, /would also change other packages: Remv docker\.io;/);
+    t.regex((await chroot(['dpkg-query', '-W', '-f', '${Package} ${Version}\n', 'containerd', 'docker.io'])).stdout, /^containerd 1\.7\.\S+\ndocker\.io 26\./, 'docker.io and containerd 1.7 are untouched');
+    t.is((await chroot(['test', '-e', P.aptPreferences])).exitCode, 1, 'no apt preference is written for a refused plan');
+
     const verified = await step('verify-debs');
     t.is(verified.exitCode, 0, verified.stderr);
     t.is(verified.stdout, `verified containerd ${pin.version} (${basename(deb!)})`);

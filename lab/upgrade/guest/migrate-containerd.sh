@@ -74,11 +74,6 @@ step_verify_debs() {
 }
 
 step_install() {
-  # Only this package, only this version: nothing else changes suite, and no later apt run moves it.
-  printf 'Package: %s\nPin: version %s\nPin-Priority: 1001\n' "$CONTAINERD_PACKAGE" "$CONTAINERD_VERSION" > "$APT_PREFERENCES_FILE.new"
-  mv "$APT_PREFERENCES_FILE.new" "$APT_PREFERENCES_FILE"
-  mkdir -p "$BACKUP_DIR"
-  cp -p "$CONTAINERD_CONFIG" "$BACKUP_DIR/config.toml"
   set --
   for deb in "$DEB_DIR"/*.deb; do set -- "$@" "$deb"; done
   # apt's plan first: it may install or upgrade only the pinned packages (from these files) and
@@ -89,6 +84,11 @@ step_install() {
     || fail "apt-get cannot install $*: $(printf '%s' "$plan" | tail -n 5)" "on trixie containerd 2 needs only runc and libc6 ≥ 2.34, both in the image"
   extra=$(printf '%s\n' "$plan" | awk -v pinned="$pinned" '($1 == "Inst" || $1 == "Remv") && index(pinned, " " $2 " ") == 0 { printf "%s %s; ", $1, $2 }')
   [ -z "$extra" ] || fail "installing the pinned .debs would also change other packages: $extra" "pin those in the lock too, or find why apt wants them (apt-get -s install the .debs)"
+  # Only this package, only this version: nothing else changes suite, and no later apt run moves it.
+  printf 'Package: %s\nPin: version %s\nPin-Priority: 1001\n' "$CONTAINERD_PACKAGE" "$CONTAINERD_VERSION" > "$APT_PREFERENCES_FILE.new"
+  mv "$APT_PREFERENCES_FILE.new" "$APT_PREFERENCES_FILE"
+  mkdir -p "$BACKUP_DIR"
+  cp -p "$CONTAINERD_CONFIG" "$BACKUP_DIR/config.toml"
   # confold: our config file stays until `configure` replaces it with the migrated one.
   apt-get install -y -q -o Acquire::Retries=0 -o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef "$@" \
     || fail "apt-get could not install $*" "its output above says why; the old config is kept in $BACKUP_DIR"
