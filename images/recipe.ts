@@ -86,6 +86,8 @@ export const DPKG_EXCLUDES = [
   // nothing this server runs; the abstractions stay for Docker's generated profile.
   'path-exclude=/etc/apparmor.d/*',
   'path-include=/etc/apparmor.d/abstractions/*',
+  // abstractions/base starts with `abi <abi/4.0>`: without abi/ Docker's profile does not load and no container starts.
+  'path-include=/etc/apparmor.d/abi/*',
   'path-include=/etc/apparmor.d/tunables/*',
   'path-include=/etc/apparmor.d/local/*',
 ] as const;

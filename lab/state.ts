@@ -31,6 +31,8 @@ export interface LabState {
   imageDir: string;
   /** Process id of the VM (qemu driver). */
   pid?: number;
+  /** The qemu argv the VM was started with (qemu driver): a restart from the same disk reuses it. */
+  qemuArgs?: string[];
   /** The VM's address on its own network (libvirt driver). */
   vmAddress?: string;
   /** The libvirt connection the lab was created on (libvirt driver). */

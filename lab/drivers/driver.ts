@@ -41,6 +41,11 @@ export interface LabDriver {
    */
   up(request: VmStartRequest, step: StepContext): Promise<Partial<LabState>>;
   down(state: LabState, stateDir: string): Promise<void>;
+  /**
+   * Starts a stopped VM again from its existing disk (after a shutdown or a snapshot rollback),
+   * from the recorded state alone. Returns what changed in the state (a new pid).
+   */
+  restart?(state: LabState, stateDir: string, signal?: AbortSignal): Promise<Partial<LabState>>;
   status(state: LabState, stateDir: string): Promise<VmStatus>;
   /** Where the lab's SSH forward is reachable from the host. */
   sshEndpoint(state: LabState): { host: string; port: number };

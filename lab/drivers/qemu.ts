@@ -59,7 +59,20 @@ export class QemuDriver implements LabDriver {
     await startQemuDaemon(args, join(dir, LAB_FILES.qemuLog), step.signal);
     const pid = await readPid(pidFile);
     if (!pid) throw new LabError(`qemu started but wrote no pid to ${pidFile}`, 'see the serial log in the lab directory');
-    return { pid };
+    return { pid, qemuArgs: args };
+  }
+
+  /** The same argv as the first start: same disk, firmware variables, seed and forwards. */
+  async restart(state: LabState, stateDir: string, signal?: AbortSignal): Promise<Partial<LabState>> {
+    if (!state.qemuArgs?.length) throw new LabError(`the lab in ${stateDir} recorded no qemu command line (started by an older labsmith)`, 'recreate it: npm run lab:down && npm run lab:up');
+    if ((await this.status(state, stateDir)).running) throw new LabError(`the lab VM in ${stateDir} is still running`, 'stop it before starting it again');
+    const pidFile = join(stateDir, LAB_FILES.qemuPid);
+    await rm(pidFile, { force: true });
+    await rm(join(stateDir, LAB_FILES.monitor), { force: true });
+    await startQemuDaemon(state.qemuArgs, join(stateDir, LAB_FILES.qemuLog), signal);
+    const pid = await readPid(pidFile);
+    if (!pid) throw new LabError(`qemu started but wrote no pid to ${pidFile}`, 'see qemu.log in the lab directory');
+    return { pid, startedAt: new Date().toISOString() };
   }
 
   async down(_state: LabState, stateDir: string): Promise<void> {
@@ -98,7 +111,7 @@ async function readPid(pidFile: string): Promise<number | undefined> {
  * because of -D), so a VM that dies later leaves its reason there; a refusal to start is read
  * back from it.
  */
-async function startQemuDaemon(args: string[], qemuLog: string, signal: AbortSignal): Promise<void> {
+async function startQemuDaemon(args: string[], qemuLog: string, signal?: AbortSignal): Promise<void> {
   await writeFile(qemuLog, '', { mode: 0o600, flag: 'a' });
   const r = await run('sh', ['-c', 'log=$1; shift; exec "$@" 2>>"$log"', 'sh', qemuLog, QEMU, ...args], { signal, timeoutMs: 30_000, allowFailure: true });
   if (r.exitCode !== 0) {
