@@ -1,13 +1,11 @@
 #!/usr/bin/env -S npx tsx
 // npm run lab:upgrade -- --to MINOR [--dry-run] [--artifacts DIR] [--rollback] [--facts FILE] [--save-facts FILE] [--runbook FILE]
-import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { resolveTargetInputs } from '../images/artifacts/store.ts';
 import { dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { LabError } from '../core/errors.ts';
 import { runMain } from '../core/main.ts';
-import { cacheRoot, LAB_FILES, REPO_ROOT, STAGED_UPGRADE_PATHS } from '../core/paths.ts';
+import { cacheRoot, LAB_FILES, STAGED_UPGRADE_PATHS } from '../core/paths.ts';
 import { kubernetesMinorProblem } from '../config/formats.ts';
 import { loadLabConfig } from '../config/load.ts';
 import { CALICO } from '../cloud-init/addons/calico.ts';
@@ -25,7 +23,8 @@ import { artifactsPayloadNames, planUpgrade, renderPrecheckProblems, renderUpgra
 import type { ManifestFile, PrecheckProblem } from '../lab/upgrade/prechecks.ts';
 import { renderRunbook } from '../lab/upgrade/runbook.ts';
 import { dryRunInGuest, executeUpgradePlan, labUpgradeSteps, rollBackLab, type LabUpgradeContext } from '../lab/upgrade/run.ts';
-import { qemuVmControl } from '../lab/upgrade/vm-control.ts';
+import { migrateContainerdInGuest } from '../lab/upgrade/containerd-migration.ts';
+import { labVmControl } from '../lab/upgrade/vm-control.ts';
 
 /**
  * --artifacts DIR (image:fetch-artifacts' layout): the target's inputs verified against the lock.
@@ -55,18 +54,6 @@ async function readWorkloadManifests(configFile: string, sources: { path: string
     }
   }
   return files;
-}
-
-/** The containerd 1.7 → 2 move is lab/upgrade/containerd-migration.ts (another branch): found at run time, named when absent. */
-async function containerdMigration(): Promise<LabUpgradeContext['migrateContainerd']> {
-  const file = join(REPO_ROOT, 'lab', 'upgrade', 'containerd-migration.ts');
-  if (!existsSync(file)) {
-    return async () => {
-      throw new LabError(`the containerd migration step is not in this checkout (${file})`, 'it comes with the containerd migration work (migrateContainerdInGuest); roll back with npm run lab:upgrade -- --rollback');
-    };
-  }
-  const mod = (await import(pathToFileURL(file).href)) as { migrateContainerdInGuest: LabUpgradeContext['migrateContainerd'] };
-  return mod.migrateContainerdInGuest;
 }
 
 runMain(
@@ -113,7 +100,7 @@ npm run lab:upgrade -- --to MINOR [options]
       };
       if (args.rollback) {
         const tag = `labsmith-pre-${to ?? (await readFile(join(config.stateDir, 'upgrade-target'), 'utf8').catch(() => '')).trim()}`;
-        const suite = await rollBackLab({ vm: qemuVmControl(config.stateDir, live.remote, signal), tag, runSuite: () => runSuite('rollback'), progress });
+        const suite = await rollBackLab({ vm: labVmControl({ driver, state: live.state, stateDir: config.stateDir, overlay: join(config.stateDir, LAB_FILES.overlay), remote: live.remote, signal }), tag, runSuite: () => runSuite('rollback'), progress });
         process.stdout.write(suite.summary);
         return suite.report.fail === 0 && !suite.report.bailout ? 0 : 1;
       }
@@ -173,14 +160,14 @@ npm run lab:upgrade -- --to MINOR [options]
     const ctx: LabUpgradeContext = {
       plan,
       remote: live!.remote,
-      vm: qemuVmControl(config.stateDir, live!.remote, signal),
+      vm: labVmControl({ driver, state: live!.state, stateDir: config.stateDir, overlay: join(config.stateDir, LAB_FILES.overlay), remote: live!.remote, signal }),
       backupDir: join(config.stateDir, 'upgrade-backup'),
       uploads,
       runSuite: async (label) => {
         const run = await runAcceptanceSuite({ ctx: await acceptanceContextForLab(config, driver), name: `lab ${config.name} (${label})`, reportDir: join(config.stateDir, LAB_FILES.report, `upgrade-${label}`), signal, userChecks: config.checks });
         return { report: run.report, summary: run.summary };
       },
-      migrateContainerd: await containerdMigration(),
+      migrateContainerd: migrateContainerdInGuest,
       progress,
       signal,
     };

@@ -22,10 +22,11 @@ import type { PlannedStep, UpgradePlan } from './plan.ts';
 import type { UpgradeMeasurements } from './runbook.ts';
 import { createSnapshot, rollBackToSnapshot } from './snapshot.ts';
 import type { VmControl } from './vm-control.ts';
+import type { MigrateContainerdOptions } from './containerd-migration.ts';
 
 export interface SuiteOutcome { report: TapReport; summary: string }
 
-/** What each kind of step does; `migrateContainerd` is the containerd 1.7 → 2 move (lab/upgrade/containerd-migration.ts). */
+/** What each kind of step does; `migrateContainerd` is the containerd 1.7 → 2 move (migrateContainerdInGuest). */
 export interface UpgradeStepImpl {
   baseline(step: PlannedStep): Promise<{ suite: SuiteOutcome; canaries: Record<string, string> }>;
   rollbackPoint(step: PlannedStep): Promise<void>;
@@ -92,7 +93,7 @@ export interface LabUpgradeContext {
   uploads?: Record<string, string>;
   runSuite: (label: string) => Promise<SuiteOutcome>;
   /** The injected containerd 1.7 → 2 move (debs: host paths of the pinned .debs). */
-  migrateContainerd: (opts: { remote: RemoteHost; debs: string[]; kubernetesVersion: string; progress: Progress; signal?: AbortSignal }) => Promise<unknown>;
+  migrateContainerd: (opts: MigrateContainerdOptions) => Promise<unknown>;
   progress: Progress;
   signal?: AbortSignal;
   userChecks?: UserCheck[];
@@ -161,7 +162,7 @@ export function labUpgradeSteps(ctx: LabUpgradeContext): UpgradeStepImpl {
         const guestDeb = `${plan.payloadDir}/debs/${c.name}_${c.version.replace(/^\d+:/, '')}_amd64.deb`;
         const deb = join(dir, basename(guestDeb));
         await remoteToFile(remote, ['cat', guestDeb], deb, { signal: ctx.signal });
-        await ctx.migrateContainerd({ remote, debs: [deb], kubernetesVersion: plan.kubernetesVersion, progress: ctx.progress, signal: ctx.signal });
+        await ctx.migrateContainerd({ remote, debs: [deb], kubernetesVersion: plan.kubernetesVersion, pins: [{ package: c.name, version: c.version, sha256: c.sha256 }], progress: ctx.progress, signal: ctx.signal });
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
