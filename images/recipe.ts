@@ -45,6 +45,8 @@ export const OS_PACKAGES = [
   'locales',
   'containerd',
   'docker.io',
+  // trixie splits the docker command out of docker.io (which only recommends it): the lab user builds images with it.
+  'docker-cli',
   'runc',
   'apparmor',
   'iptables',

@@ -89,7 +89,7 @@ test('mmdebstrap arguments (golden)', (t) => {
 });
 
 test('the OS layer has what the cluster needs from Debian', (t) => {
-  for (const p of ['containerd', 'docker.io', 'runc', 'apparmor', 'cloud-init', 'openssh-server', 'linux-image-cloud-amd64', 'rsyslog', 'nftables']) {
+  for (const p of ['containerd', 'docker.io', 'docker-cli', 'runc', 'apparmor', 'cloud-init', 'openssh-server', 'linux-image-cloud-amd64', 'rsyslog', 'nftables']) {
     t.true((OS_PACKAGES as readonly string[]).includes(p), p);
   }
 });
