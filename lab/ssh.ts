@@ -48,7 +48,7 @@ export function renderMultiplexArgs(controlPath: string): string[] {
   return ['-o', 'ControlMaster=auto', '-o', `ControlPath=${controlPath}`, '-o', 'ControlPersist=30', '-o', 'ServerAliveInterval=5', '-o', 'ServerAliveCountMax=3'];
 }
 
-export function renderSshArgs(target: SshTarget, opts: { connectTimeoutSeconds?: number; batch?: boolean; multiplex?: string } = {}): string[] {
+export function renderSshArgs(target: SshTarget, opts: { connectTimeoutSeconds?: number; batch?: boolean; multiplex?: string; serverAliveSeconds?: number } = {}): string[] {
   const lab = 'stateDir' in target;
   const knownHosts = lab ? join(target.stateDir, LAB_FILES.knownHosts) : target.knownHostsFile;
   const alias = lab ? 'labsmith-lab' : target.hostKeyAlias;
@@ -63,6 +63,7 @@ export function renderSshArgs(target: SshTarget, opts: { connectTimeoutSeconds?:
     '-o', 'LogLevel=ERROR',
     '-o', `ConnectTimeout=${opts.connectTimeoutSeconds ?? 10}`,
     ...(opts.batch === false ? [] : ['-o', 'BatchMode=yes']),
+    ...(opts.serverAliveSeconds ? ['-o', `ServerAliveInterval=${opts.serverAliveSeconds}`] : []),
     `${target.user}@${target.host}`,
   ];
 }

@@ -7,16 +7,10 @@ import { join } from 'node:path';
 import { LabError } from '../../core/errors.ts';
 import { run, runPipeline, shellQuote, type PipelineStage, type RunOptions, type RunResult } from '../../core/exec.ts';
 import { LAB_FILES } from '../../core/paths.ts';
+import { renderSshArgs, type KeyedSshTarget } from '../ssh.ts';
 
-export interface RemoteHost {
-  user: string;
-  host: string;
-  port: number;
-  identityFile: string;
-  /** Default: the user's own known_hosts. */
-  knownHostsFile?: string;
-  hostKeyAlias?: string;
-}
+/** The same target lab:ssh and the checks use: key, known_hosts and host-key alias given. */
+export type RemoteHost = KeyedSshTarget;
 
 export function remoteForLab(stateDir: string, user: string, endpoint: { host: string; port: number }): RemoteHost {
   return { user, ...endpoint, identityFile: join(stateDir, LAB_FILES.sshKey), knownHostsFile: join(stateDir, LAB_FILES.knownHosts), hostKeyAlias: 'labsmith-lab' };
@@ -29,20 +23,9 @@ export function parseHostFlag(text: string, identityFile: string, knownHostsFile
   return { user: m[1]!, host: m[2]!.replace(/^\[|\]$/g, ''), port: Number(m[3] ?? 22), identityFile, knownHostsFile };
 }
 
+/** Long streams (a volume's tar) keep the session alive through quiet stretches. */
 export function renderRemoteSshArgs(r: RemoteHost): string[] {
-  return [
-    '-i', r.identityFile,
-    '-p', String(r.port),
-    '-o', 'IdentitiesOnly=yes',
-    '-o', 'StrictHostKeyChecking=yes',
-    ...(r.knownHostsFile ? ['-o', `UserKnownHostsFile=${r.knownHostsFile}`] : []),
-    ...(r.hostKeyAlias ? ['-o', `HostKeyAlias=${r.hostKeyAlias}`] : []),
-    '-o', 'LogLevel=ERROR',
-    '-o', 'ConnectTimeout=10',
-    '-o', 'BatchMode=yes',
-    '-o', 'ServerAliveInterval=15',
-    `${r.user}@${r.host}`,
-  ];
+  return renderSshArgs(r, { serverAliveSeconds: 15 });
 }
 
 export function sshStage(r: RemoteHost, remote: string[]): PipelineStage {
