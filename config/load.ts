@@ -4,13 +4,13 @@
  * `parseLabConfig` is pure (host facts come in as data); `loadLabConfig` reads the file and host.
  */
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { ConfigError, type ConfigProblem } from '../core/errors.ts';
 import { stateRoot } from '../core/paths.ts';
 import { fillDefaults } from './defaults.ts';
 import { readHostFacts } from './host-facts.ts';
-import type { LabConfig } from './lab-config.ts';
+import type { LabConfig, RegistryConfig, SecretSource } from './lab-config.ts';
 import { labConfigSchema } from './schema.ts';
 import { validateHostFit, validateLabConfig, type HostFacts } from './validate.ts';
 
@@ -82,5 +82,16 @@ export async function loadLabConfig(file: string = DEFAULT_CONFIG_FILE, opts: Lo
   const host = opts.purpose === 'existing' ? undefined : (opts.host ?? (await readHostFacts()));
   const result = parseLabConfig(text, host, stateRoot());
   if (!result.ok) throw new ConfigError(file, result.problems);
-  return { ...result.config, stateDir: resolve(result.config.stateDir) };
+  const base = dirname(path);
+  return { ...result.config, stateDir: resolve(result.config.stateDir), registries: result.config.registries.map((r) => resolveRegistryPaths(r, base)) };
+}
+
+/** Host files named in `registries:` are relative to lab.yaml's directory, as the user wrote them. */
+export function resolveRegistryPaths(r: RegistryConfig, base: string): RegistryConfig {
+  const source = (s: SecretSource): SecretSource => (s.file ? { file: resolve(base, s.file) } : s);
+  return {
+    ...r,
+    ...(r.ca ? { ca: resolve(base, r.ca) } : {}),
+    ...(r.credentials ? { credentials: { username: typeof r.credentials.username === 'string' ? r.credentials.username : source(r.credentials.username), password: source(r.credentials.password) } } : {}),
+  };
 }

@@ -34,10 +34,11 @@ export async function freePort(address = '127.0.0.1'): Promise<number> {
   return port;
 }
 
-/** lab.yaml text for a throwaway lab whose forwards use free high ports. */
-export async function throwawayLabYaml(name: string, stateDir: string, extra = ''): Promise<string> {
+/** lab.yaml text for a throwaway lab whose forwards use free high ports; `forwards` adds more (name → YAML mapping). */
+export async function throwawayLabYaml(name: string, stateDir: string, extra = '', forwards: Record<string, string> = {}): Promise<string> {
   const lines = [`name: ${name}`, `stateDir: ${stateDir}`, 'network:', '  forwards:'];
   for (const forward of ['http', 'https', 'ssh', 'apiserver']) lines.push(`    ${forward}: { host: ${await freePort()} }`);
+  for (const [forward, mapping] of Object.entries(forwards)) lines.push(`    ${forward}: ${mapping}`);
   return `${lines.join('\n')}\n${extra}`;
 }
 
