@@ -12,6 +12,7 @@ import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
+import { clusterImages, workloadImages, workloadImagesMissingFromLock } from '../../cloud-init/addons/bundle.ts';
 import { CONTAINERD_CERTS_DIR, renderContainerdConfig } from '../../cloud-init/containerd-config.ts';
 import { renderKubeletRegistryAuth, renderRegistryFiles, type RegistryMaterial } from '../../cloud-init/registries.ts';
 import { renderUserData } from '../../cloud-init/user-data.ts';
@@ -19,6 +20,7 @@ import { loadLabConfig, parseLabConfig } from '../../config/load.ts';
 import { LabError } from '../../core/errors.ts';
 import { run } from '../../core/exec.ts';
 import { GUEST_PATHS } from '../../core/paths.ts';
+import { loadImageSource } from '../../images/source.ts';
 import { sleep } from '../../core/sleep.ts';
 import { readRegistryMaterial } from '../../lab/registries.ts';
 import { PLACEHOLDER_SECRETS, planRenderedLab } from '../../lab/render.ts';
@@ -266,4 +268,34 @@ testUnless(criReason, "containerd 1.7 pulls through the CRI with the written hos
       await new Promise((r) => registry.once('exit', r));
     }
   }));
+});
+
+test('workload images: baked with the cluster images (one list, normalized), each named by field when the lock lacks it or it has no tag', async (t) => {
+  const parsed = parseLabConfig('workloads:\n  - { path: mail, images: [registry.example.com:5000/mail/postfix:3.9, "nginx:1.27"] }\n  - { path: web, images: ["nginx:1.27", "ghcr.example.org/a/web:2"] }\n', NEUTRAL_HOST, '/state');
+  if (!parsed.ok) return t.fail(JSON.stringify(parsed.problems));
+  const wanted = workloadImages(parsed.config);
+  t.deepEqual(wanted, ['registry.example.com:5000/mail/postfix:3.9', 'docker.io/library/nginx:1.27', 'docker.io/library/nginx:1.27', 'ghcr.example.org/a/web:2']);
+  const all = clusterImages(['registry.k8s.io/pause:3.10.1'], [], wanted);
+  for (const ref of ['registry.k8s.io/pause:3.10.1', 'docker.io/library/nginx:1.27', 'registry.example.com:5000/mail/postfix:3.9', 'ghcr.example.org/a/web:2']) t.true(all.includes(ref), ref);
+  t.is(all.filter((r) => r === 'docker.io/library/nginx:1.27').length, 1, 'once, however many sources use it');
+  t.deepEqual(workloadImagesMissingFromLock(parsed.config, all), []);
+  t.deepEqual(workloadImagesMissingFromLock(parsed.config, ['docker.io/library/nginx:1.27']), ['workloads.0.images.0: registry.example.com:5000/mail/postfix:3.9 is not in the lock', 'workloads.1.images.1: ghcr.example.org/a/web:2 is not in the lock']);
+
+  t.deepEqual(problemsOf(`workloads:\n  - { path: a, images: [nginx, "registry.example.com:5000/x", "nginx@sha256:${'a'.repeat(64)}"] }\n`), [
+    'workloads.0.images.0: "nginx" has no tag: write the tag your manifests use, e.g. "nginx:1.0" (an implicit :latest cannot be locked)',
+    'workloads.0.images.1: "registry.example.com:5000/x" has no tag: write the tag your manifests use, e.g. "registry.example.com:5000/x:1.0" (an implicit :latest cannot be locked)',
+    `workloads.0.images.2: "nginx@sha256:${'a'.repeat(64)}" names a digest: write the tag your manifests use (image:lock records its digest)`,
+  ]);
+
+  // A Kubernetes build from a lock without them stops before anything is built, naming each.
+  await withTempDir(async (dir) => {
+    const lock = JSON.parse(await readFile('image.lock.json', 'utf8')) as { images: Record<string, unknown> };
+    lock.images = { 'docker.io/library/nginx:1.27': { digest: `sha256:${'b'.repeat(64)}`, amd64: `sha256:${'b'.repeat(64)}` } };
+    await writeFile(join(dir, 'lock.json'), JSON.stringify(lock));
+    const error = await t.throwsAsync(loadImageSource(parsed.config, { lock: join(dir, 'lock.json') }));
+    t.true(error instanceof LabError);
+    t.regex(error!.message, /does not pin every workload image:\n  - workloads\.0\.images\.0: registry\.example\.com:5000\/mail\/postfix:3\.9 is not in the lock\n  - workloads\.1\.images\.1: ghcr\.example\.org\/a\/web:2 is not in the lock$/);
+    t.regex((error as LabError).hint ?? '', /image:lock -- --only images/);
+    t.false((await loadImageSource(parsed.config, { lock: join(dir, 'lock.json'), 'os-only': true })).kubernetes, 'an OS-only build bakes no images and needs none');
+  });
 });
