@@ -15,6 +15,7 @@ import { parse as parseYaml } from 'yaml';
 import { clusterImages, workloadImages, workloadImagesMissingFromLock } from '../../cloud-init/addons/bundle.ts';
 import { CONTAINERD_CERTS_DIR, renderContainerdConfig } from '../../cloud-init/containerd-config.ts';
 import { renderKubeletRegistryAuth, renderRegistryFiles, type RegistryMaterial } from '../../cloud-init/registries.ts';
+import { renderServerSeedFiles } from '../../cloud-init/server-seed.ts';
 import { renderUserData } from '../../cloud-init/user-data.ts';
 import { loadLabConfig, parseLabConfig } from '../../config/load.ts';
 import { LabError } from '../../core/errors.ts';
@@ -142,6 +143,13 @@ test('the seed carries hosts.toml, the CA and the kubelet keyring (0600); lab:re
   const written = (parseYaml(userData.replace(/^#cloud-config\n/, '')) as { write_files: { path: string; permissions: string; content: string }[] }).write_files;
   t.deepEqual(written.find((f) => f.path === GUEST_PATHS.kubeletRegistryAuth)?.permissions, '0600');
   t.truthy(written.find((f) => f.path === `${CONTAINERD_CERTS_DIR}/docker.io/hosts.toml`));
+
+  // The real server's seed (server:seed) carries the same files: it pulls from the same registries.
+  const server = parseLabConfig('server: { domain: example.org, network: { match: { macAddress: "52:54:00:12:34:56" }, ipv4: { address: 203.0.113.10/24, gateway: 203.0.113.1 }, dns: { servers: [192.0.2.53] } }, authorizedKeyFiles: [keys.pub] }\n', NEUTRAL_HOST, '/state');
+  if (!server.ok) return t.fail(JSON.stringify(server.problems));
+  const serverUserData = renderServerSeedFiles(server.config, { authorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixture user'], hostKey: { privateKey: 'k', publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixture host' }, placeholderTls: { certPem: 'c', keyPem: 'k' }, registries: material })['user-data'];
+  const serverFiles = (parseYaml(serverUserData.replace(/^#cloud-config\n/, '')) as { write_files: { path: string; permissions: string }[] }).write_files;
+  t.deepEqual(serverFiles.filter((f) => f.path.startsWith(CONTAINERD_CERTS_DIR) || f.path === GUEST_PATHS.kubeletRegistryAuth).map((f) => `${f.permissions} ${f.path}`), files.map((f) => `${f.permissions} ${f.path}`));
 
   // lab:render: where each value comes from, not the value.
   const rendered = planRenderedLab(parsed.config).seed['user-data'];
