@@ -18,7 +18,9 @@ import { renderKubeletRegistryAuth, renderRegistryFiles, type RegistryMaterial }
 import { renderServerSeedFiles } from '../../cloud-init/server-seed.ts';
 import { renderUserData } from '../../cloud-init/user-data.ts';
 import { loadLabConfig, parseLabConfig } from '../../config/load.ts';
+import { UnreachableError } from '../../core/download.ts';
 import { LabError } from '../../core/errors.ts';
+import { skopeoFailure } from '../../images/artifacts/store.ts';
 import { run } from '../../core/exec.ts';
 import { GUEST_PATHS } from '../../core/paths.ts';
 import { loadImageSource } from '../../images/source.ts';
@@ -206,7 +208,7 @@ async function withCriContainerd(exec: string[], dir: string, certsDir: string, 
   }
 }
 
-testUnless(criReason, "containerd 1.7 pulls through the CRI with the written hosts.toml, CA and keyring credentials, without a restart; a mirror too", async (t) => {
+testUnless(criReason, "containerd 1.7 pulls through the CRI with the written hosts.toml, CA and keyring credentials, without a restart; a mirror too; skopeo on the host is told where its own CA and login go", async (t) => {
   t.timeout(5 * 60_000);
   await withTempDir((dir) => withRegistryNetns(async (exec) => {
     const ca = await ensureLabCa(dir, 'registry');
@@ -227,6 +229,14 @@ testUnless(criReason, "containerd 1.7 pulls through the CRI with the written hos
       const { layout, manifestDigest } = await buildOciLayout(join(dir, 'build'), '1.0');
       const ref = `${host}/tests/hello:1.0`;
       await run(exec[0]!, [...exec.slice(1), 'env', `SSL_CERT_FILE=${ca.certPath}`, 'skopeo', 'copy', '--quiet', '--dest-creds', `ci:${password}`, `oci:${layout}:1.0`, `docker://${ref}`]);
+
+      // image:lock from this host: skopeo's real refusals (no CA, then no credentials) say where skopeo looks.
+      const inspect = (env: string[]) => run(exec[0]!, [...exec.slice(1), 'env', ...env, 'skopeo', 'inspect', '--raw', `docker://${ref}`], { allowFailure: true });
+      const untrustedHere = skopeoFailure(`docker://${ref}`, (await inspect([])).stderr, 'inspect');
+      t.regex(untrustedHere.hint ?? '', new RegExp(`/etc/containers/certs\\.d/${host.replace(/\./g, '\\.')}/ca\\.crt`), untrustedHere.message);
+      const anonymousHere = skopeoFailure(`docker://${ref}`, (await inspect([`SSL_CERT_FILE=${ca.certPath}`, `REGISTRY_AUTH_FILE=${join(dir, 'none.json')}`])).stderr, 'inspect');
+      t.regex(anonymousHere.hint ?? '', new RegExp(`skopeo login ${host.replace(/\./g, '\\.')}`), anonymousHere.message);
+      t.false(untrustedHere instanceof UnreachableError || anonymousHere instanceof UnreachableError, 'reached, but refused: not an offline skip');
 
       const material = await readRegistryMaterial(
         [{ host, ca: ca.certPath, mirrorOf: 'mirrored.labsmith.invalid', credentials: { username: 'ci', password: { env: 'LABSMITH_T_REGISTRY_PASSWORD' } } }],
@@ -307,3 +317,4 @@ test('workload images: baked with the cluster images (one list, normalized), eac
     t.false((await loadImageSource(parsed.config, { lock: join(dir, 'lock.json'), 'os-only': true })).kubernetes, 'an OS-only build bakes no images and needs none');
   });
 });
+
