@@ -63,9 +63,9 @@ testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, l
       t.is(own.length, 7);
       t.is(suite.report.pass, host.length + own.length, suite.summary);
       t.is(suite.report.fail, cluster.length, suite.summary);
-      const json = JSON.parse(await readFile(suite.files.json, 'utf8')) as { checks: { name: string; ok: boolean; detail?: string }[] };
+      const json = JSON.parse(await readFile(suite.files.json, 'utf8')) as { checks: { id: string; name: string; ok: boolean; detail?: string }[] };
       for (const c of json.checks.filter((c) => !c.ok)) t.is(c.detail, OS_ONLY_REASON, c.name);
-      const byName = new Map(json.checks.map((c) => [c.name, c]));
+      const byName = new Map(json.checks.map((c) => [c.id, c]));
       t.regex(byName.get('user/guest-dns')?.detail ?? '', /udp.*tcp|tcp.*udp/i, 'answered through the host port over UDP and TCP');
       for (const name of ['registry-keyring-mode', 'registry-keyring-auth', 'registry-ca', 'registry-hosts-toml', 'registry-secret-not-logged']) t.true(byName.get(`user/${name}`)?.ok, `${name}: ${byName.get(`user/${name}`)?.detail}`);
       t.regex(await readFile(suite.files.junit, 'utf8'), new RegExp(`<testsuite name="labsmith acceptance \\(it-lab\\)" tests="${host.length + cluster.length + own.length}" failures="${cluster.length}"`));
