@@ -17,6 +17,7 @@ import { patchLocalPathManifest, STABLE_PATH_PATTERN } from './addons/local-path
 import { TRAEFIK_NAMESPACE } from './addons/traefik.ts';
 import { pauseImageOf } from './cluster-seed.ts';
 import { renderServerNetworkConfig } from './network-config.ts';
+import type { RegistryMaterial } from './registries.ts';
 import { LAB_CA_GUEST_PATH, renderMetaData, renderUserData, type ClusterSeed, type SeedFiles } from './user-data.ts';
 
 export interface ServerSeedInputs {
@@ -26,6 +27,8 @@ export interface ServerSeedInputs {
   hostKey: { privateKey: string; publicKey: string };
   /** A self-signed certificate for the OS-only placeholder ingress (a cluster gets Let's Encrypt's). */
   placeholderTls: { certPem: string; keyPem: string };
+  /** lab.yaml `registries:`, read: the server pulls from the same registries as the lab. */
+  registries?: RegistryMaterial[];
 }
 
 /** The config the lab renderers see for the server: its name, domain and log target. */
@@ -53,7 +56,7 @@ export function renderServerSeedFiles(config: LabConfig, inputs: ServerSeedInput
   const view = serverView(config);
   const labUserData = renderUserData(
     view,
-    { sshPublicKey: inputs.authorizedKeys[0]!, hostKey: inputs.hostKey, caCert: inputs.placeholderTls.certPem, tlsCert: inputs.placeholderTls.certPem, tlsKey: inputs.placeholderTls.keyPem },
+    { sshPublicKey: inputs.authorizedKeys[0]!, hostKey: inputs.hostKey, caCert: inputs.placeholderTls.certPem, tlsCert: inputs.placeholderTls.certPem, tlsKey: inputs.placeholderTls.keyPem, registries: inputs.registries },
     cluster,
   );
   const cc = parse(labUserData.replace(/^#cloud-config\n/, '')) as CloudConfig;

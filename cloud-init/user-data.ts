@@ -12,6 +12,7 @@ import { placeholderScript, renderPlaceholderParams, renderPlaceholderUnit } fro
 import { gzipSync } from 'node:zlib';
 import type { AddonManifest } from './addons/bundle.ts';
 import { renderRsyslogForwarding, type LogTarget } from './addons/rsyslog.ts';
+import { renderRegistryFiles, type RegistryMaterial } from './registries.ts';
 import { BOOTSTRAP_UNIT, bootstrapScript, dnsProbeScript, renderBootstrapParams, renderBootstrapUnit } from './bootstrap.ts';
 
 export interface SeedSecrets {
@@ -22,6 +23,8 @@ export interface SeedSecrets {
   caCert: string;
   tlsCert: string;
   tlsKey: string;
+  /** lab.yaml `registries:` with their CA and credentials read (placeholders in lab:render). */
+  registries?: RegistryMaterial[];
 }
 
 /** What a Kubernetes lab's first boot needs beyond the OS: rendered by lab:up from lab.yaml and the lock. */
@@ -152,6 +155,8 @@ export function renderUserData(config: LabConfig, secrets: SeedSecrets, cluster?
       { path: SYSTEM_CA_BUNDLE, content: secrets.caCert, permissions: '0644', append: true },
       ...(config.addons.logTarget ? [{ path: RSYSLOG_FORWARDING_PATH, content: renderRsyslogForwarding({ target: parseLogTarget(config.addons.logTarget) }), permissions: '0644' }] : []),
       ...(cluster ? clusterFiles(config, cluster) : placeholderFiles(config, secrets)),
+      // containerd reads certs.d at each pull, and the kubelet's keyring is there before it starts.
+      ...renderRegistryFiles(secrets.registries ?? []),
     ],
     // write_files runs before sysinit.target (cloud-init's network stage), so containerd and
     // rsyslog start with their files in place: nothing is restarted. systemd loads a unit file

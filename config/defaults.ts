@@ -65,6 +65,7 @@ export function fillDefaults(input: LabConfigInput, stateRoot: string): LabConfi
       secrets: (w.secrets ?? []).map((s) => ({ name: s.name, namespace: s.namespace, type: s.type ?? 'Opaque', data: s.data })),
       rolloutTimeoutSeconds: w.rolloutTimeoutSeconds ?? 300,
     })),
+    registries: (input.registries ?? []).map((r) => ({ ...r })),
   };
 }
 

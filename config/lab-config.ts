@@ -50,6 +50,25 @@ export interface LabConfig {
   backup: { preBackup: PreBackupHook[] };
   /** Your own manifests (issue 14), applied in order after the cluster bootstrap. */
   workloads: WorkloadSource[];
+  /** Your own registries (issue 14): containerd's certs.d hosts.toml with their CA, and the kubelet's credentials. */
+  registries: RegistryConfig[];
+}
+
+/** A value from a host file or an environment variable of the labsmith process (read at lab:up, never logged). */
+export interface SecretSource {
+  file?: string;
+  env?: string;
+}
+
+/** One `registries:` entry. */
+export interface RegistryConfig {
+  /** host[:port] as image references name it, e.g. "registry.example.com:5000". */
+  host: string;
+  /** PEM file of the CA that signed the registry's certificate (a host path; relative to lab.yaml's directory). */
+  ca?: string;
+  /** A registry this one mirrors (e.g. docker.io): pulls of its images go here first. */
+  mirrorOf?: string;
+  credentials?: { username: SecretSource | string; password: SecretSource };
 }
 
 /** One `workloads:` entry: a directory of manifests (plain YAML, or a kustomization). */

@@ -11,7 +11,7 @@ import { ConfigError, type ConfigProblem } from '../core/errors.ts';
 import { stateRoot } from '../core/paths.ts';
 import { fillDefaults } from './defaults.ts';
 import { readHostFacts } from './host-facts.ts';
-import type { LabConfig, WorkloadSource } from './lab-config.ts';
+import type { LabConfig, RegistryConfig, SecretSource, WorkloadSource } from './lab-config.ts';
 import { labConfigSchema } from './schema.ts';
 import { validateHostFit, validateLabConfig, type HostFacts } from './validate.ts';
 
@@ -83,7 +83,8 @@ export async function loadLabConfig(file: string = DEFAULT_CONFIG_FILE, opts: Lo
   const host = opts.purpose === 'existing' ? undefined : (opts.host ?? (await readHostFacts()));
   const result = parseLabConfig(text, host, stateRoot());
   if (!result.ok) throw new ConfigError(file, result.problems);
-  const config = { ...result.config, stateDir: resolve(result.config.stateDir), workloads: resolveWorkloadPaths(result.config.workloads, dirname(path)) };
+  const base = dirname(path);
+  const config = { ...result.config, stateDir: resolve(result.config.stateDir), workloads: resolveWorkloadPaths(result.config.workloads, base), registries: result.config.registries.map((r) => resolveRegistryPaths(r, base)) };
   // A lab being torn down or inspected needs no manifests: only commands that make or apply one check them.
   if (opts.purpose !== 'existing') {
     const missing = missingWorkloadDirs(config.workloads);
@@ -103,4 +104,14 @@ export function resolveWorkloadPaths(workloads: WorkloadSource[], baseDir: strin
 
 export function missingWorkloadDirs(workloads: WorkloadSource[]): ConfigProblem[] {
   return workloads.flatMap((w, i) => (statSync(w.path, { throwIfNoEntry: false })?.isDirectory() ? [] : [{ path: `workloads.${i}.path`, message: `${w.path} is not a directory: point it at a directory of manifests (relative to lab.yaml)` }]));
+}
+
+/** Host files named in `registries:` are relative to lab.yaml's directory, as the user wrote them. */
+export function resolveRegistryPaths(r: RegistryConfig, base: string): RegistryConfig {
+  const source = (s: SecretSource): SecretSource => (s.file ? { file: resolve(base, s.file) } : s);
+  return {
+    ...r,
+    ...(r.ca ? { ca: resolve(base, r.ca) } : {}),
+    ...(r.credentials ? { credentials: { username: typeof r.credentials.username === 'string' ? r.credentials.username : source(r.credentials.username), password: source(r.credentials.password) } } : {}),
+  };
 }

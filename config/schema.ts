@@ -137,6 +137,16 @@ const userChecksSchema = z
     { when: (payload) => Array.isArray(payload.value) },
   );
 
+// --- registries (lab.yaml `registries:`) ---
+
+/** host[:port]: what an image reference starts with, and the certs.d directory name. */
+export const REGISTRY_HOST_PATTERN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/;
+/** Exactly one of a host file or an environment variable. */
+const secretSource = section({
+  file: z.string().min(1).optional().describe('a host file holding the value (relative to lab.yaml)'),
+  env: matching(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional().describe('an environment variable of the labsmith process'),
+}).refine((v) => (v.file === undefined) !== (v.env === undefined), { message: 'give exactly one of file or env' });
+
 // Restore on new hardware (issue 11): the server profile.
 const macAddress = z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, 'a lowercase MAC address such as "52:54:00:12:34:56"');
 const staticAddress = z
@@ -277,6 +287,23 @@ export const labConfigSchema = z
       )
       .optional()
       .describe('your manifests, applied in order after the cluster bootstrap with server-side apply'),
+    registries: z
+      .array(
+        section({
+          host: matching(REGISTRY_HOST_PATTERN, 'a registry host[:port] such as "registry.example.com:5000" (lowercase, no scheme or path)').describe('host[:port] as your image references name it'),
+          ca: z.string({ error: (iss) => `expected a file path, got ${shown(iss.input)}` }).min(1).optional().describe("PEM file of the CA that signed the registry's certificate (relative to lab.yaml)"),
+          mirrorOf: matching(REGISTRY_HOST_PATTERN, 'a registry host such as "docker.io"').optional().describe('a registry this one mirrors, e.g. docker.io: its images are pulled from here first'),
+          credentials: section({
+            username: z.union([z.string().min(1), secretSource], { error: (iss) => `expected a user name, {file} or {env}, got ${shown(iss.input)}` }).describe('a user name, or {file: PATH} / {env: VAR}'),
+            password: secretSource.describe('{file: PATH} or {env: VAR}: never written into lab.yaml'),
+          })
+            .optional()
+            .describe('for the kubelet: /var/lib/kubelet/config.json in the guest, 0600'),
+        }),
+        { error: (iss) => `expected a list of registries, got ${shown(iss.input)}` },
+      )
+      .optional()
+      .describe('your registries: containerd certs.d/<host>/hosts.toml with their CA (read at each pull, no restart), credentials owner-only'),
   })
   .strict();
 

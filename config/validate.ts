@@ -12,6 +12,7 @@ import type { ConfigProblem } from '../core/errors.ts';
 import { parseSize } from '../core/units.ts';
 import type { LabConfig } from './lab-config.ts';
 import { validateUserChecks } from './user-checks.ts';
+import { validateRegistries } from './validate-registries.ts';
 import { validateServerProfile } from './validate-server.ts';
 
 export interface HostFacts {
@@ -84,6 +85,7 @@ export function validateLabConfig(config: LabConfig): ConfigProblem[] {
   problems.push(...validateUserChecks(config));
   problems.push(...validateServerProfile(config));
   problems.push(...validateWorkloadsConfig(config));
+  problems.push(...validateRegistries(config));
   return problems;
 }
 

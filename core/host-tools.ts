@@ -39,6 +39,7 @@ export const HOST_TOOLS: HostTool[] = [
   { command: 'shellcheck', aptPackage: 'shellcheck', purpose: 'checks every guest script: cloud-init/guest/, lab/upgrade/guest/, lab/workloads/guest/, the build hooks (tests)' },
   { command: 'containerd', aptPackage: 'containerd', purpose: 'imports OCI archives in the image-import test (tests)' },
   { command: 'docker-registry', aptPackage: 'docker-registry', purpose: 'a registry on loopback for the digest and archive tests (tests)' },
+  { command: 'htpasswd', aptPackage: 'apache2-utils', purpose: 'bcrypt htpasswd for the authenticated test registry of the registries: test (tests)' },
   { command: 'exim4', aptPackage: 'exim4-daemon-light', purpose: 'a real SMTP server (STARTTLS) for the user-check tests, run with a private config (tests)' },
   { command: 'dnsmasq', aptPackage: 'dnsmasq-base', purpose: 'a real DNS server (UDP and TCP) for the user-check tests; -base: no system service (tests)' },
   { command: 'dig', aptPackage: 'bind9-dnsutils', purpose: 'the reproduce command of dns user checks' },

@@ -56,6 +56,8 @@ export const GUEST_PATHS = {
   placeholderUnit: '/etc/systemd/system/labsmith-placeholder-ingress.service',
   tlsDir: '/etc/labsmith/tls',
   containerdConfig: '/etc/containerd/config.toml',
+  /** The kubelet's own registry keyring (root, 0600): credentials for the images it pulls. */
+  kubeletRegistryAuth: '/var/lib/kubelet/config.json',
 } as const;
 
 /** The first-boot bootstrap's files in the guest (absolute). */

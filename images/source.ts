@@ -1,6 +1,8 @@
 /** Where an image build takes its versions from: the lock file, the profile, and an optional offline directory. */
 import { resolve } from 'node:path';
 import type { ContainerdMajor, LabConfig } from '../config/lab-config.ts';
+import { workloadImagesMissingFromLock } from '../cloud-init/addons/bundle.ts';
+import { LabError } from '../core/errors.ts';
 import { DEFAULT_LOCK_FILE, readImageLock, type ImageLock } from './lock/lock.ts';
 
 export interface ImageSource {
@@ -25,9 +27,17 @@ export interface ImageSourceFlags {
 }
 
 export async function loadImageSource(config: LabConfig, flags: ImageSourceFlags): Promise<ImageSource> {
+  const lockFile = resolve(flags.lock ?? DEFAULT_LOCK_FILE);
+  const lock = await readImageLock(lockFile);
+  const kubernetes = config.kubernetes.enabled && !flags['os-only'];
+  // The workload images are baked like the cluster's: one the lock lacks would be missing offline.
+  const missing = kubernetes ? workloadImagesMissingFromLock(config, Object.keys(lock.images)) : [];
+  if (missing.length) {
+    throw new LabError(`${lockFile} does not pin every workload image:\n${missing.map((m) => `  - ${m}`).join('\n')}`, 'run `npm run image:lock -- --only images` where the registry is reachable (it keeps the other entries and names what it could not reach)', 2);
+  }
   return {
-    lock: await readImageLock(resolve(flags.lock ?? DEFAULT_LOCK_FILE)),
-    kubernetes: config.kubernetes.enabled && !flags['os-only'],
+    lock,
+    kubernetes,
     kubernetesMinor: config.kubernetes.version,
     artifactsDir: flags.artifacts ? resolve(flags.artifacts) : undefined,
     containerd: config.kubernetes.containerd,

@@ -1,14 +1,27 @@
 /** Host port checks before a lab starts. */
+import { createSocket } from 'node:dgram';
 import { createServer, type AddressInfo } from 'node:net';
 import { LabError } from '../core/errors.ts';
-import type { Forward } from '../config/lab-config.ts';
+import { forwardProtocols, type Forward } from '../config/lab-config.ts';
 
-/** Resolves with the error code when the port cannot be bound, undefined when it is free. */
+/** Resolves with the error code when the TCP port cannot be bound, undefined when it is free. */
 export function probePort(address: string, port: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     const server = createServer();
     server.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
     server.listen({ host: address, port, exclusive: true }, () => server.close(() => resolve(undefined)));
+  });
+}
+
+/** The same for a UDP port (a DNS forward's other half): a bound UDP socket is no TCP listener. */
+export function probeUdpPort(address: string, port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = createSocket({ type: address.includes(':') ? 'udp6' : 'udp4', reuseAddr: false });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      socket.close();
+      resolve(error.code ?? 'error');
+    });
+    socket.bind({ address, port, exclusive: true }, () => socket.close(() => resolve(undefined)));
   });
 }
 
@@ -21,20 +34,25 @@ export async function freePort(address = '127.0.0.1'): Promise<number> {
   return port;
 }
 
-/** lab.yaml text for a throwaway lab whose forwards use free high ports. */
-export async function throwawayLabYaml(name: string, stateDir: string, extra = ''): Promise<string> {
+/** lab.yaml text for a throwaway lab whose forwards use free high ports; `forwards` adds more (name → YAML mapping). */
+export async function throwawayLabYaml(name: string, stateDir: string, extra = '', forwards: Record<string, string> = {}): Promise<string> {
   const lines = [`name: ${name}`, `stateDir: ${stateDir}`, 'network:', '  forwards:'];
   for (const forward of ['http', 'https', 'ssh', 'apiserver']) lines.push(`    ${forward}: { host: ${await freePort()} }`);
+  for (const [forward, mapping] of Object.entries(forwards)) lines.push(`    ${forward}: ${mapping}`);
   return `${lines.join('\n')}\n${extra}`;
 }
 
 export async function ensurePortsFree(address: string, forwards: Forward[]): Promise<void> {
   const problems: string[] = [];
   for (const f of forwards) {
-    const code = await probePort(address, f.host);
-    if (code === 'EADDRINUSE') problems.push(`network.forwards.${f.name}.host: port ${f.host} on ${address} is already in use (see \`ss -ltnp 'sport = :${f.host}'\`)`);
-    else if (code === 'EACCES') problems.push(`network.forwards.${f.name}.host: port ${f.host} needs root`);
-    else if (code) problems.push(`network.forwards.${f.name}.host: cannot listen on ${address}:${f.host} (${code})`);
+    for (const protocol of forwardProtocols(f)) {
+      const code = await (protocol === 'udp' ? probeUdpPort : probePort)(address, f.host);
+      const what = `${protocol.toUpperCase()} port ${f.host}`;
+      const ss = protocol === 'udp' ? `ss -lunp 'sport = :${f.host}'` : `ss -ltnp 'sport = :${f.host}'`;
+      if (code === 'EADDRINUSE') problems.push(`network.forwards.${f.name}.host: ${what} on ${address} is already in use (see \`${ss}\`)`);
+      else if (code === 'EACCES') problems.push(`network.forwards.${f.name}.host: ${what} needs root`);
+      else if (code) problems.push(`network.forwards.${f.name}.host: cannot bind ${what} on ${address} (${code})`);
+    }
   }
   if (problems.length) {
     throw new LabError(problems.join('\n'), 'stop what uses those ports (another lab: `npm run lab:down`), or pick other host ports in lab.yaml');

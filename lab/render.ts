@@ -13,7 +13,8 @@ import { renderAddonManifests, renderLabTlsManifest, UPSTREAM_MANIFEST_NAMES, ty
 import { pauseImageOf } from '../cloud-init/cluster-seed.ts';
 import { apiServerSans } from '../cloud-init/addons/kubeconfig.ts';
 import { renderKubeadmConfig } from '../cloud-init/addons/kubeadm-config.ts';
-import type { LabConfig } from '../config/lab-config.ts';
+import type { LabConfig, SecretSource } from '../config/lab-config.ts';
+import type { RegistryMaterial } from '../cloud-init/registries.ts';
 import { synthesizeLibvirtStack } from './drivers/libvirt/cdktf.ts';
 import { planLibvirtStack } from './drivers/libvirt/stack.ts';
 import { OVMF_CODE, OVMF_VARS } from './drivers/qemu.ts';
@@ -28,6 +29,17 @@ export const PLACEHOLDER_SECRETS: SeedSecrets = {
   tlsCert: '<placeholder ingress certificate, signed by the lab CA at lab:up>',
   tlsKey: '<placeholder ingress key, generated at lab:up>',
 };
+
+/** The registries as lab:render shows them: hosts.toml as written, the CA and credentials by where lab:up reads them. */
+export function placeholderRegistries(config: LabConfig): RegistryMaterial[] {
+  const from = (s: SecretSource | string) => (typeof s === 'string' ? JSON.stringify(s) : s.env !== undefined ? `$${s.env}` : s.file);
+  return config.registries.map((r) => ({
+    host: r.host,
+    ...(r.mirrorOf ? { mirrorOf: r.mirrorOf } : {}),
+    ...(r.ca ? { caPem: `<CA certificate of ${r.host}, read from ${r.ca} at lab:up>\n` } : {}),
+    ...(r.credentials ? { credentials: { placeholder: `<base64 user:password for ${r.host} (user ${from(r.credentials.username)}, password from ${from(r.credentials.password)}), read at lab:up>` } } : {}),
+  }));
+}
 
 export const PLACEHOLDER_CA = { certPem: PLACEHOLDER_SECRETS.caCert, keyPem: '<lab CA key, generated at lab:up>' };
 const PLACEHOLDER_PAUSE_IMAGE = '<pause image: the lock file lists none, run npm run image:lock>';
@@ -54,7 +66,8 @@ export interface RenderedLab {
  * from whatever inputs are at hand; what is not (an upstream manifest, the pause image) is named.
  */
 export function planRenderedLab(config: LabConfig, cluster: RenderCluster = { upstream: {} }): RenderedLab {
-  if (!config.kubernetes.enabled) return { seed: renderSeedFiles(config, PLACEHOLDER_SECRETS), missing: [] };
+  const secrets: SeedSecrets = { ...PLACEHOLDER_SECRETS, registries: placeholderRegistries(config) };
+  if (!config.kubernetes.enabled) return { seed: renderSeedFiles(config, secrets), missing: [] };
   const missing = UPSTREAM_MANIFEST_NAMES.filter((n) => cluster.upstream[n] === undefined).map(
     (n) => `${n}: not rendered, its locked manifest is not in the cache yet (image:build or image:fetch-artifacts fetches it)`,
   );
@@ -66,7 +79,7 @@ export function planRenderedLab(config: LabConfig, cluster: RenderCluster = { up
     addons: [...renderAddonManifests(config, cluster.upstream), renderLabTlsManifest(config, PLACEHOLDER_CA)],
     pauseImage: pauseImage ?? PLACEHOLDER_PAUSE_IMAGE,
   };
-  return { seed: renderSeedFiles(config, PLACEHOLDER_SECRETS, clusterSeed), cluster: clusterSeed, missing };
+  return { seed: renderSeedFiles(config, secrets, clusterSeed), cluster: clusterSeed, missing };
 }
 
 /**

@@ -40,6 +40,7 @@ import { saveFailureBundle } from './failure-bundle.ts';
 import { waitForRequirement, type Requirement } from './requirements.ts';
 import { parseCloudInitStatus, renderCloudInitWaitScript } from './cloud-init-status.ts';
 import { ensurePortsFree } from './ports.ts';
+import { readRegistryMaterial } from './registries.ts';
 import { ensureLabCa, ensureSshKey, issueServerCertificate, labCaScope, placeholderCertificateSans, type LabCa, type SshKeyPair } from './secrets.ts';
 import { renderKnownHosts, renderSshArgs, sshRun, type SshTarget } from './ssh.ts';
 import { acquireLabLock, readLabState, writeLabState, type LabState } from './state.ts';
@@ -162,6 +163,7 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
         caCert: ca.certPem,
         tlsCert: tls.certPem,
         tlsKey: tls.keyPem,
+        registries: await readRegistryMaterial(ctx.config.registries),
       }, cluster);
       const seedDir = join(dir, LAB_FILES.seedDir);
       ctx.seed = files;

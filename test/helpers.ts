@@ -99,8 +99,8 @@ export const notRoot = (): string | undefined => (process.getuid?.() === 0 ? und
  * A lab config on free host ports with its state under `dir`, parsed like lab.yaml against this
  * host's facts; a config problem throws, naming every field.
  */
-export async function throwawayLabConfig(name: string, dir: string, extraYaml = ''): Promise<LabConfig> {
-  const parsed = parseLabConfig(await throwawayLabYaml(name, join(dir, 'state'), extraYaml), await readHostFacts(), dir);
+export async function throwawayLabConfig(name: string, dir: string, extraYaml = '', forwards: Record<string, string> = {}): Promise<LabConfig> {
+  const parsed = parseLabConfig(await throwawayLabYaml(name, join(dir, 'state'), extraYaml, forwards), await readHostFacts(), dir);
   if (!parsed.ok) throw new Error(`throwaway config ${name}: ${JSON.stringify(parsed.problems)}`);
   return parsed.config;
 }

@@ -83,8 +83,19 @@ export function normalizeImageRef(ref: string): string {
   return ref.includes('/') ? `docker.io/${ref}` : `docker.io/library/${ref}`;
 }
 
-/** Every image the cluster needs: kubeadm's, the add-ons' and the acceptance suite's, normalized and sorted. */
-export function clusterImages(kubeadmImages: string[], addons: AddonManifest[]): string[] {
-  const all = [...kubeadmImages, ...imagesInManifests(addons.map((a) => a.text)), ...ACCEPTANCE_IMAGES].map(normalizeImageRef);
+/** Every image the cluster needs: kubeadm's, the add-ons', the acceptance suite's and the user's workloads', normalized and sorted. */
+export function clusterImages(kubeadmImages: string[], addons: AddonManifest[], workloads: string[] = []): string[] {
+  const all = [...kubeadmImages, ...imagesInManifests(addons.map((a) => a.text)), ...ACCEPTANCE_IMAGES, ...workloads].map(normalizeImageRef);
   return [...new Set(all)].sort();
+}
+
+/** lab.yaml `workloads[].images`: baked like the cluster's own, so the replica boots with no registry. */
+export function workloadImages(config: Pick<LabConfig, 'workloads'>): string[] {
+  return config.workloads.flatMap((w) => w.images).map(normalizeImageRef);
+}
+
+/** Each workload image the lock does not pin yet, by its field (pure): the build would lack it. */
+export function workloadImagesMissingFromLock(config: Pick<LabConfig, 'workloads'>, lockedRefs: string[]): string[] {
+  const locked = new Set(lockedRefs);
+  return config.workloads.flatMap((w, i) => w.images.flatMap((ref, j) => (locked.has(normalizeImageRef(ref)) ? [] : [`workloads.${i}.images.${j}: ${ref} is not in the lock`])));
 }

@@ -126,6 +126,14 @@ const UNREACHABLE_PATTERNS = /dial tcp|no such host|connection refused|i\/o time
 export function skopeoFailure(source: string, stderr: string, doing: string): LabError {
   const detail = stderr.trim().split('\n').pop() ?? '';
   if (UNREACHABLE_PATTERNS.test(stderr)) return new UnreachableError(source, detail, OFFLINE_HINT);
+  // Your own registry (lab.yaml registries:) as this host's skopeo sees it: containers' own CA and auth files, not lab.yaml's.
+  const registry = source.replace(/^docker:\/\//, '').split('/')[0]!;
+  if (/x509|certificate signed by unknown authority|tls: failed to verify/i.test(stderr)) {
+    return new LabError(`skopeo could not ${doing} ${source}: ${detail}`, `this host does not trust ${registry}'s certificate: put its CA in /etc/containers/certs.d/${registry}/ca.crt (skopeo's own place; lab.yaml registries: is for the guest)`);
+  }
+  if (/unauthorized|authentication required|401/i.test(stderr)) {
+    return new LabError(`skopeo could not ${doing} ${source}: ${detail}`, `${registry} wants credentials on this host: \`skopeo login ${registry}\` (or REGISTRY_AUTH_FILE); lab.yaml registries: credentials are for the guest's kubelet`);
+  }
   return new LabError(`skopeo could not ${doing} ${source}: ${detail}`, 'check the image reference and digest in the lock file (`npm run image:lock` refreshes them)');
 }
 

@@ -12,7 +12,7 @@ import { LabError } from '../../core/errors.ts';
 import { run } from '../../core/exec.ts';
 import { sha256 } from '../../core/hash.ts';
 import { skopeoFailure } from '../artifacts/store.ts';
-import { clusterImages, renderAddonManifests, UPSTREAM_MANIFESTS, UPSTREAM_MANIFEST_NAMES, type UpstreamManifestName, type UpstreamTexts } from '../../cloud-init/addons/bundle.ts';
+import { clusterImages, renderAddonManifests, workloadImages, UPSTREAM_MANIFESTS, UPSTREAM_MANIFEST_NAMES, type UpstreamManifestName, type UpstreamTexts } from '../../cloud-init/addons/bundle.ts';
 import { minimumContainerdFor } from '../../lab/upgrade/prechecks.ts';
 import { addonReleasesFor } from '../kubernetes/addon-support.ts';
 import { CONTAINERD2_SOURCE, readDebianPackage } from '../kubernetes/containerd2.ts';
@@ -190,7 +190,7 @@ export async function refreshLock(opts: RefreshOptions): Promise<RefreshResult> 
       const deb = join(work, 'kubeadm.deb');
       await downloadFile(kubeadm.url, deb, { sha256: kubeadm.sha256, signal });
       const kubeadmConfig = renderKubeadmConfig(config, { kubernetesVersion: kubernetesVersionOf(kubeadm.version), advertiseAddress: '10.0.2.15', certSANs: [] });
-      const refs = clusterImages(await kubeadmImages(deb, kubeadmConfig, signal), renderAddonManifests(config, texts as UpstreamTexts));
+      const refs = clusterImages(await kubeadmImages(deb, kubeadmConfig, signal), renderAddonManifests(config, texts as UpstreamTexts), workloadImages(config));
       const images: ImageLock['images'] = {};
       for (const ref of refs) images[ref] = await inspectImage(ref, signal);
       lock.images = images;

@@ -2,7 +2,8 @@
 import { writeFile } from 'node:fs/promises';
 import { LabError } from '../../core/errors.ts';
 import { run } from '../../core/exec.ts';
-import { probePort } from '../ports.ts';
+import { probePort, probeUdpPort } from '../ports.ts';
+import { forwardProtocols } from '../../config/lab-config.ts';
 import { findForwardedPorts, renderForwardRuleset, tableName, type ForwardPlan } from './nft-rules.ts';
 
 /**
@@ -28,8 +29,10 @@ export async function applyForwards(plan: ForwardPlan, opts: { netns?: string; o
   }
   if (!opts.netns) {
     for (const f of plan.forwards) {
-      const code = await probePort(plan.listenAddress, f.host);
-      if (code === 'EADDRINUSE') throw new LabError(`host port ${f.host} on ${plan.listenAddress} is in use by a local service`, `stop it or set network.forwards.${f.name}.host to a free port`);
+      for (const protocol of forwardProtocols(f)) {
+        const code = await (protocol === 'udp' ? probeUdpPort : probePort)(plan.listenAddress, f.host);
+        if (code === 'EADDRINUSE') throw new LabError(`host ${protocol.toUpperCase()} port ${f.host} on ${plan.listenAddress} is in use by a local service`, `stop it or set network.forwards.${f.name}.host to a free port`);
+      }
     }
   }
   // Locally generated traffic to 127.0.0.1 may only leave through the lab network with this set.

@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError, type ConfigProblem } from '../../core/errors.ts';
 import { run } from '../../core/exec.ts';
+import { readRegistryMaterial } from '../registries.ts';
 import { renderServerClusterSeed, renderServerSeedFiles, serverView } from '../../cloud-init/server-seed.ts';
 import { writeSeedFiles, writeSeedIso } from '../../cloud-init/seed-iso.ts';
 import type { ClusterSeed, SeedFiles } from '../../cloud-init/user-data.ts';
@@ -73,6 +74,7 @@ export async function writeServerSeed(config: LabConfig, outDir: string, opts: {
     authorizedKeys,
     hostKey: { privateKey: await readFile(host.privateKeyPath, 'utf8'), publicKey: host.publicKey },
     placeholderTls: { certPem: await readFile(certPath, 'utf8'), keyPem: await readFile(keyPath, 'utf8') },
+    registries: await readRegistryMaterial(config.registries),
   }, cluster);
   const dir = join(outDir, SERVER_SEED_FILES.dir);
   await rm(dir, { recursive: true, force: true });

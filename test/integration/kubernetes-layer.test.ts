@@ -21,7 +21,7 @@ import { Progress } from '../../core/progress.ts';
 import { mountsUnder, removeTree } from '../../core/remove-tree.ts';
 import { readTar } from '../../core/tar.ts';
 import { sleep } from '../../core/sleep.ts';
-import { clusterImages } from '../../cloud-init/addons/bundle.ts';
+import { clusterImages, workloadImages } from '../../cloud-init/addons/bundle.ts';
 import { renderKubeadmConfig } from '../../cloud-init/addons/kubeadm-config.ts';
 import { ARTIFACT_DIRS, artifactFileName, imageArchiveName, resolveLockedInputs } from '../../images/artifacts/store.ts';
 import { buildImage } from '../../images/build.ts';
@@ -73,10 +73,14 @@ async function buildFixtureRepo(repo: string): Promise<void> {
   await rm(join(repo, '.build'), { recursive: true });
 }
 
-testUnless(reason, 'a Kubernetes layer from the fixture repository and fixture images: keyring, deb822 source, held packages, import unit and image list, for real', async (t) => {
+/** A stand-in for a user's own image (workloads[].images), built from the fixture OCI layout like the others. */
+const FIXTURE_WORKLOAD_IMAGE = 'registry.labsmith.invalid/fixture/workload:1.0';
+
+testUnless(reason, 'a Kubernetes layer from the fixture repository and fixture images (a workload image among them): keyring, deb822 source, held packages, import unit and image list, for real', async (t) => {
   t.timeout(45 * 60_000);
   await withTempDir(async (dir) => {
-    const config = await throwawayLabConfig('it-k8s-layer', dir);
+    // A workload image rides the same path as the cluster's own: locked, archived, baked, listed for the import.
+    const config = await throwawayLabConfig('it-k8s-layer', dir, `workloads:\n  - { path: fixture-workloads, images: ["${FIXTURE_WORKLOAD_IMAGE}"] }\n`);
     const base = await osOnlySourceAtMirrorHead(config);
     const key = await makeSigningKey(dir, 'fixture-repo');
     const repo = join(dir, 'repo');
@@ -96,7 +100,8 @@ testUnless(reason, 'a Kubernetes layer from the fixture repository and fixture i
       const kubeadmConfig = renderKubeadmConfig(config, { kubernetesVersion: kubernetesVersionOf(FIXTURE_VERSION), advertiseAddress: '10.0.2.15', certSANs: [] });
       const listed = await kubeadmImages(fetched.debs.kubeadm!, kubeadmConfig);
       t.deepEqual(listed, FIXTURE_KUBEADM_IMAGES);
-      const refs = clusterImages(listed, []);
+      const refs = clusterImages(listed, [], workloadImages(config));
+      t.true(refs.includes(FIXTURE_WORKLOAD_IMAGE));
       const { layout, manifestDigest } = await buildOciLayout(join(dir, 'oci'), 'fixture');
       await mkdir(join(artifacts, ARTIFACT_DIRS.images), { recursive: true });
       for (const ref of refs) {

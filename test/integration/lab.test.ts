@@ -20,13 +20,30 @@ import { runAcceptanceSuite } from '../../lab/acceptance/suite.ts';
 import { filesOpenToOthers } from '../file-modes.ts';
 import { missingCommand, notRoot, qemuProcessesUnder, testUnless, throwawayLabConfig, withTempDir } from '../helpers.ts';
 import { LAB_STATE_VERSION, readLabState } from '../../lab/state.ts';
+import { readdir } from 'node:fs/promises';
+import { planRenderedLab } from '../../lab/render.ts';
+import { PASSWORD_ENV, startGuestDnsResponder, userSideYaml } from '../fixtures/lab-user-side.ts';
+
+async function filesContaining(root: string, needle: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    if ((await readFile(path)).includes(needle)) found.push(path);
+  }
+  return found;
+}
 
 const reason = notRoot() ?? missingCommand('mmdebstrap', 'qemu-system-x86_64', 'qemu-img', 'xorriso', 'ssh', 'openssl');
 
 testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, lab:down leaves nothing', async (t) => {
   t.timeout(60 * 60_000);
   await withTempDir(async (dir) => {
-    const config = await throwawayLabConfig('it-lab', dir);
+    const user = await userSideYaml(dir);
+    process.env[PASSWORD_ENV] = user.password;
+    t.teardown(() => delete process.env[PASSWORD_ENV]);
+    const config = await throwawayLabConfig('it-lab', dir, user.yaml, user.forwards);
+    t.deepEqual(config.network.forwards.find((f) => f.name === 'dns'), { name: 'dns', host: config.checks.find((c) => c.type === 'dns')!.port, guest: 53, protocol: 'both' });
     const driver = new QemuDriver();
     const progress = new Progress('plain', (line) => process.stderr.write(`[it] ${line}`));
     try {
@@ -38,15 +55,26 @@ testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, l
       const status = await labStatus(config);
       t.true(status.running);
 
-      // An OS-only lab: the host checks pass, and every cluster check says plainly that there is no cluster.
+      // An OS-only lab: the host checks and the user's checks pass, and every cluster check says plainly that there is no cluster.
       const ctx = await acceptanceContextForLab(config, driver);
-      const suite = await runAcceptanceSuite({ ctx, name: config.name, reportDir: join(dir, 'report') });
-      const { host, cluster } = suiteChecks(ctx);
-      t.is(suite.report.pass, host.length, suite.summary);
+      await startGuestDnsResponder(ctx.ssh!);
+      const suite = await runAcceptanceSuite({ ctx, name: config.name, reportDir: join(dir, 'report'), userChecks: config.checks });
+      const { host, cluster, user: own } = suiteChecks(ctx, config.checks);
+      t.is(own.length, 7);
+      t.is(suite.report.pass, host.length + own.length, suite.summary);
       t.is(suite.report.fail, cluster.length, suite.summary);
-      const json = JSON.parse(await readFile(suite.files.json, 'utf8')) as { checks: { name: string; ok: boolean; detail?: string }[] };
+      const json = JSON.parse(await readFile(suite.files.json, 'utf8')) as { checks: { id: string; name: string; ok: boolean; detail?: string }[] };
       for (const c of json.checks.filter((c) => !c.ok)) t.is(c.detail, OS_ONLY_REASON, c.name);
-      t.regex(await readFile(suite.files.junit, 'utf8'), new RegExp(`<testsuite name="labsmith acceptance \\(it-lab\\)" tests="${host.length + cluster.length}" failures="${cluster.length}"`));
+      const byName = new Map(json.checks.map((c) => [c.id, c]));
+      t.regex(byName.get('user/guest-dns')?.detail ?? '', /udp.*tcp|tcp.*udp/i, 'answered through the host port over UDP and TCP');
+      for (const name of ['registry-keyring-mode', 'registry-keyring-auth', 'registry-ca', 'registry-hosts-toml', 'registry-secret-not-logged']) t.true(byName.get(`user/${name}`)?.ok, `${name}: ${byName.get(`user/${name}`)?.detail}`);
+      t.regex(await readFile(suite.files.junit, 'utf8'), new RegExp(`<testsuite name="labsmith acceptance \\(it-lab\\)" tests="${host.length + cluster.length + own.length}" failures="${cluster.length}"`));
+      // The credentials are in the guest only: not in the report, the log bundle or the seed lab:render shows.
+      for (const f of [suite.files.json, suite.files.junit, suite.files.tap]) t.false((await readFile(f, 'utf8')).includes(user.password), f);
+      t.deepEqual(await filesContaining(suite.bundle!, user.password), [], 'no file of the log bundle holds the password');
+      const rendered = planRenderedLab(config).seed['user-data'];
+      t.false(rendered.includes(user.password));
+      t.regex(rendered, new RegExp(`password from \\$${PASSWORD_ENV}`));
       t.truthy(suite.bundle, 'a failed run leaves a log bundle');
       t.true(existsSync(join(suite.bundle!, 'journal-kubelet.txt')) && existsSync(join(suite.bundle!, 'serial.log')));
 

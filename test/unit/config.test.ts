@@ -117,7 +117,7 @@ test('a hostAddress that is not on this host is an error', (t) => {
 
 test('the JSON Schema describes every top-level field and rejects unknown keys', (t) => {
   const schema = JSON.parse(renderLabConfigJsonSchema());
-  t.deepEqual(Object.keys(schema.properties).sort(), ['addons', 'backup', 'checks', 'debian', 'kubernetes', 'libvirt', 'name', 'network', 'server', 'ssh', 'stateDir', 'vm', 'workloads']);
+  t.deepEqual(Object.keys(schema.properties).sort(), ['addons', 'backup', 'checks', 'debian', 'kubernetes', 'libvirt', 'name', 'network', 'registries', 'server', 'ssh', 'stateDir', 'vm', 'workloads']);
   t.is(schema.additionalProperties, false);
   t.deepEqual(schema.properties.vm.properties.accel.enum, ['auto', 'kvm', 'tcg']);
   t.regex(schema.properties.addons.properties.logTarget.pattern, /udp\|tcp/);

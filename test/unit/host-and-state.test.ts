@@ -1,4 +1,5 @@
 import test from 'ava';
+import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -6,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabError } from '../../core/errors.ts';
 import { parseIpAddrs, parseIpRoutes } from '../../config/host-facts.ts';
-import { ensurePortsFree, probePort } from '../../lab/ports.ts';
+import { ensurePortsFree, probePort, probeUdpPort } from '../../lab/ports.ts';
 import { acquireLabLock, isProcessAlive } from '../../lab/state.ts';
 import { parseReleaseDate, readMirrorState } from '../../images/mirror.ts';
 import { ensureLayer, failedLogPath, isLayerComplete } from '../../images/layer-cache.ts';
@@ -36,10 +37,30 @@ test('a host port in use is named with its field and what to do', async (t) => {
   t.is(await probePort('127.0.0.1', port), 'EADDRINUSE');
   const error = await t.throwsAsync(ensurePortsFree('127.0.0.1', [{ name: 'https', host: port, guest: 30443 }]));
   t.true(error instanceof LabError);
-  t.regex(error!.message, new RegExp(`network.forwards.https.host: port ${port} on 127.0.0.1 is already in use`));
+  t.regex(error!.message, new RegExp(`network.forwards.https.host: TCP port ${port} on 127.0.0.1 is already in use`));
   server.close();
   await new Promise((r) => setTimeout(r, 50));
   t.is(await probePort('127.0.0.1', port), undefined);
+});
+
+test('a UDP host port in use (a bound UDP socket, no TCP listener) is named for a udp or both forward, not for a tcp one', async (t) => {
+  const socket = createSocket('udp4');
+  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+  const port = socket.address().port;
+  try {
+    t.is(await probePort('127.0.0.1', port), undefined, 'TCP on the same port is free');
+    t.is(await probeUdpPort('127.0.0.1', port), 'EADDRINUSE');
+    await t.notThrowsAsync(ensurePortsFree('127.0.0.1', [{ name: 'web', host: port, guest: 80, protocol: 'tcp' }]));
+    for (const protocol of ['udp', 'both'] as const) {
+      const error = await t.throwsAsync(ensurePortsFree('127.0.0.1', [{ name: 'dns', host: port, guest: 53, protocol }]));
+      t.true(error instanceof LabError);
+      t.regex(error!.message, new RegExp(`network.forwards.dns.host: UDP port ${port} on 127.0.0.1 is already in use \\(see \`ss -lunp`));
+      t.notRegex(error!.message, /TCP port/);
+    }
+  } finally {
+    await new Promise<void>((r) => socket.close(() => r()));
+  }
+  t.is(await probeUdpPort('127.0.0.1', port), undefined, 'free again once the socket is closed');
 });
 
 test('the lab lock refuses a second holder while the first lives, and takes over a dead one', async (t) => {
