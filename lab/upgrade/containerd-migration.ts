@@ -17,6 +17,7 @@ import type { Progress } from '../../core/progress.ts';
 import { pauseImageFor } from '../../cloud-init/containerd-config.ts';
 import { fileToRemote, remoteRun, type RemoteHost } from '../backup/remote.ts';
 import { CNI_BIN_DIR, renderContainerd2Config } from './containerd2-config.ts';
+import { parseCtrImages as parseContainerdImages } from './prechecks.ts';
 
 /** Where the step's files go in the guest (root-only). */
 export const GUEST_MIGRATION_PATHS = {
@@ -153,10 +154,10 @@ export function parseSections(output: string): Record<string, string> {
 
 /** `ctr images ls` (REF TYPE DIGEST SIZE PLATFORMS LABELS; SIZE holds a space) (pure). */
 export function parseCtrImages(output: string): ImageRow[] {
-  return output.split('\n').slice(1).map((l) => l.trim().split(/\s+/)).filter((c) => c.length >= 4).map((c) => {
-    const last = c.at(-1)!;
-    const labels = last === '-' || !last.includes('=') ? [] : last.split(',');
-    return { ref: c[0]!, digest: c.find((x) => /^sha256:[0-9a-f]{64}$/.test(x)) ?? '', labels, pinned: labels.includes(PINNED_LABEL) };
+  // One parser of `ctr images ls` (the pre-checks'): rows here keep the labels as `key=value` words.
+  return parseContainerdImages(output).map((i) => {
+    const labels = Object.entries(i.labels).map(([k, v]) => `${k}=${v}`);
+    return { ref: i.ref, digest: i.digest, labels, pinned: labels.includes(PINNED_LABEL) };
   });
 }
 

@@ -18,7 +18,10 @@ import { labDown } from '../../lab/down.ts';
 import { QemuDriver } from '../../lab/drivers/qemu.ts';
 import { labUp } from '../../lab/up.ts';
 import { GUEST_MIGRATION_PATHS, migrateContainerdInGuest, parseCtrImages, readConfigKeys } from '../../lab/upgrade/containerd-migration.ts';
+import { gatherUpgradeFacts, type NodeFacts } from '../../lab/upgrade/facts.ts';
 import { fetchPinnedDebs, readIndexedDeb } from '../../lab/upgrade/pinned-debs.ts';
+import { runUpgradePrechecks } from '../../lab/upgrade/plan.ts';
+import { checkContainerd } from '../../lab/upgrade/prechecks.ts';
 import { createSnapshot, listSnapshots, rollBackToSnapshot } from '../../lab/upgrade/snapshot.ts';
 import { shutDownLabVm, startLabVmAgain } from '../../lab/upgrade/vm-power.ts';
 import { buildOciLayout, ociArchiveFromLayout } from '../fixtures/oci.ts';
@@ -72,14 +75,24 @@ testUnless(reason, 'containerd 1.7 → 2 in an OS-only guest (image kept and pin
       await fileToRemote(remote, dockerArchive, ['dd', 'of=/tmp/hello.docker.tar', 'status=none']);
       t.is((await sh(remote, ['sudo', 'ctr', '-n', 'k8s.io', 'images', 'import', '/tmp/hello.oci.tar'])).exitCode, 0);
       t.is((await sh(remote, ['sudo', 'ctr', '-n', 'k8s.io', 'images', 'label', IMAGE_REF, 'io.cri-containerd.pinned=pinned'])).exitCode, 0);
-      // The image has dockerd but no docker CLI (trixie's docker.io only recommends docker-cli): Docker's Engine API on its socket, with curl.
-      t.is((await sh(remote, ['sh', '-c', 'command -v docker || echo none'])).stdout, 'none', 'no docker CLI in the image (if this fails, the image gained docker-cli: use it)');
+      // The image has the docker command (docker-cli: trixie's docker.io only recommends it); the test drives Docker's Engine API on its socket with curl, as the migration's report does.
+      t.regex((await sh(remote, ['sudo', 'docker', 'version', '--format', '{{.Client.Version}} {{.Server.Version}}'])).stdout, /^\d+\.\d+\.\d+\S* \d+\.\d+\.\d+/, 'the docker command reaches dockerd');
       const loaded = await sh(remote, [...dockerApi, '-X', 'POST', '-H', 'Content-Type: application/x-tar', '--data-binary', '@/tmp/hello.docker.tar', 'http://localhost/images/load']);
       t.is(loaded.exitCode, 0, loaded.stdout + loaded.stderr);
       t.regex((await sh(remote, [...dockerApi, `http://localhost/images/${DOCKER_REF}/json`])).stdout, /"Id":"sha256:/, 'docker has the fixture');
       t.is((await sh(remote, ['sudo', 'dd', `of=${CANARY}`, 'status=none'], 'before the upgrade\n')).exitCode, 0);
       const version17 = (await sh(remote, ['dpkg-query', '-W', '-f', '${Version}', 'containerd'])).stdout;
       t.regex(version17, /^1\.7\./, 'the image carries containerd 1.7');
+
+      // lab:upgrade's facts, gathered over SSH from this guest, and its pre-checks on them: no cluster, and containerd below 1.38's floor.
+      const factsBefore = await gatherUpgradeFacts(remote, config.addons.storageDir);
+      t.regex(factsBefore.containerdVersion, /\b1\.7\.\d+/);
+      t.like(factsBefore.containerdImages.find((i) => i.ref === IMAGE_REF), { digest: manifestDigest, labels: { 'io.cri-containerd.pinned': 'pinned' } });
+      t.true((factsBefore.freeBytes['/'] ?? 0) > 1e9, `free bytes on /: ${factsBefore.freeBytes['/']}`);
+      t.true('missing' in factsBefore.cluster, 'an OS-only guest has no cluster facts');
+      const precheckIds = (facts: NodeFacts) => runUpgradePrechecks({ targetMinor: '1.38', currentAddons: {}, facts, workloadManifests: [], storageDir: config.addons.storageDir, labName: config.name, snapshotTag: SNAPSHOT }).map((p) => p.check);
+      t.true(precheckIds(factsBefore).includes('cluster') && precheckIds(factsBefore).includes('inputs'));
+      t.true(checkContainerd(factsBefore.containerdVersion, '1.38').length > 0, "containerd 1.7 is below 1.38's floor");
 
       // The rollback point: clean shutdown, snapshot with the VM stopped, start again.
       const off1 = await shutDownLabVm({ driver, state, stateDir, remote });
@@ -114,6 +127,9 @@ testUnless(reason, 'containerd 1.7 → 2 in an OS-only guest (image kept and pin
       t.true(report.ctrRun.ok, `${report.ctrRun.output} ${report.ctrRun.stderr}`);
       t.is(report.ctrRun.output, STATIC_HELLO_OUTPUT.trim());
       t.true(report.timings.length >= 10 && report.timings.every((x) => x.durationMs >= 0));
+
+      const factsAfter = await gatherUpgradeFacts(remote, config.addons.storageDir);
+      t.deepEqual(checkContainerd(factsAfter.containerdVersion, '1.38'), [], `containerd ${factsAfter.containerdVersion} meets 1.38's floor`);
 
       // The same claims, read again from the guest.
       t.regex((await sh(remote, ['containerd', '--version'])).stdout, /\b2\.\d+\.\d+/);
