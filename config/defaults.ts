@@ -22,7 +22,7 @@ export const WELL_KNOWN_FORWARDS: Record<string, { guest: number; protocol: Forw
 export const DEFAULTS = {
   name: 'lab',
   debian: { suite: 'trixie', mirror: 'http://deb.debian.org/debian', securityMirror: 'http://deb.debian.org/debian-security' },
-  vm: { cpus: 2, memory: '4GiB', disk: '20GiB', accel: 'auto' as const, boot: 'direct' as 'uefi' | 'direct' },
+  vm: { cpus: 2, memory: '4GiB', disk: '20GiB', accel: 'auto' as const, boot: 'uefi' as 'uefi' | 'direct' },
   network: { hostAddress: '127.0.0.1' },
   kubernetes: { version: '1.37', dnsDomain: 'cluster.local', podSubnet: '10.42.0.0/16', serviceSubnet: '10.96.0.0/12', enabled: true, containerd: '1.7' as const },
   addons: { storageDir: '/var/lib/labsmith/volumes', policyNamespaces: ['default'], defaultDenyEgress: false },

@@ -21,6 +21,17 @@ mkdir -p "$STATE_DIR"
 
 log() { echo "labsmith-bootstrap: $*"; }
 
+# A failed step is named in the journal after its own output (one stream), so whoever reads
+# the journal sees which step failed and why, in that order.
+CURRENT_STEP=''
+on_exit() {
+  local status=$?
+  if [ "$status" -ne 0 ] && [ -n "$CURRENT_STEP" ]; then
+    log "$CURRENT_STEP: failed (exit $status)"
+  fi
+}
+trap on_exit EXIT
+
 # step NAME COMMAND...: runs once; a marker records it, so restarts resume after the last finished step.
 step() {
   local name=$1
@@ -31,7 +42,9 @@ step() {
   fi
   log "$name: start"
   local started=$SECONDS
+  CURRENT_STEP=$name
   "$@"
+  CURRENT_STEP=''
   touch "$STATE_DIR/$name.done"
   log "$name: done in $((SECONDS - started))s"
 }

@@ -85,12 +85,14 @@ testUnless(reason, 'a Kubernetes seed in a real guest: add-ons written intact an
       }
       // The unit ran (enabled --now --no-block) and stopped where this image lacks Kubernetes.
       let journal = '';
-      for (let i = 0; i < 60 && !/images: start/.test(journal); i++) {
+      // The step's failure line is written after systemctl's own message, in the same stream.
+      for (let i = 0; i < 60 && !/images: failed/.test(journal); i++) {
         journal = (await sshRun(ssh, ['sudo', 'journalctl', '-u', 'labsmith-bootstrap', '-o', 'cat', '--no-pager'], { allowFailure: true })).stdout;
         await sleep(2000);
       }
       t.regex(journal, /labsmith-bootstrap: images: start/);
       t.regex(journal, /labsmith-import-images\.service not found/);
+      t.regex(journal, /labsmith-bootstrap: images: failed \(exit 5\)/);
       t.notRegex(journal, /kubeadm-init: start/, 'nothing after the failed step');
       const active = await sshRun(ssh, ['systemctl', 'is-active', 'labsmith-bootstrap'], { allowFailure: true });
       t.is(active.stdout.trim(), 'failed');

@@ -142,6 +142,7 @@ testUnless(missingCommand('bash', 'python3'), 'kubeadm init that wrote admin.con
     const first = await rig.once({ FIXTURE_CONTROL_PLANE: 'timeout' });
     t.not(first.exitCode, 0);
     t.regex(first.stderr, /wait-control-plane/);
+    t.regex(first.stdout, /labsmith-bootstrap: kubeadm-init: failed \(exit \d+\)\s*$/, 'the failed step is named last');
     t.true(existsSync(join(rig.standins.node, 'admin.conf')), 'kubeadm wrote admin.conf before it failed (as the real one does)');
     t.false(existsSync(join(rig.state, 'kubeadm-init.done')));
 
