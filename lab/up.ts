@@ -12,7 +12,7 @@ import { UPSTREAM_MANIFEST_NAMES, type UpstreamTexts } from '../cloud-init/addon
 import { rewriteKubeconfigServer } from '../cloud-init/addons/kubeconfig.ts';
 import { kubernetesVersionOf } from '../images/kubernetes/kubeadm.ts';
 import { bootLayer } from '../images/recipe.ts';
-import { renderKernelCommandLine } from '../images/boot-files.ts';
+import { renderDirectBootCommandLine } from '../images/boot-files.ts';
 import type { ImageSource } from '../images/source.ts';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -215,7 +215,7 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
       await writeLabState(config.stateDir, planned);
       const direct = config.vm.boot === 'direct' && driver.capabilities.directKernelBoot;
       if (config.vm.boot === 'direct' && !direct) ctx.progress.info(`the ${driver.name} driver boots the image by UEFI (vm.boot: direct is for the qemu driver)`);
-      const directBoot = direct ? { kernel: image.kernel, initrd: image.initrd, cmdline: renderKernelCommandLine(image.plan.rootUuid) } : undefined;
+      const directBoot = direct ? { kernel: image.kernel, cmdline: renderDirectBootCommandLine(image.plan.rootPartGuid) } : undefined;
       const started = await driver.up({ config, accel, baseImage: image.disk, imageHash: image.plan.disk.hash, seedIso: need(ctx.seedIso, 'seed'), seed: need(ctx.seed, 'seed'), directBoot }, step);
       ctx.state = { ...planned, ...started, complete: true };
       await writeLabState(config.stateDir, ctx.state);
@@ -307,6 +307,8 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
   },
 ];
 
+const SSH_PROBE_CONNECT_SECONDS = 20;
+
 /** The guest answers SSH with its pinned host key; a VM that stopped fails at once with its console. */
 const SSH_ANSWERS: Requirement<UpContext> = {
   description: 'SSH answers',
@@ -319,7 +321,11 @@ const SSH_ANSWERS: Requirement<UpContext> = {
     if (!status.running) {
       throw new LabError(`the VM stopped while booting:\n${await tailFile(ctx.driver.consoleLog(ctx.config.stateDir, ctx.config.name))}`, 'the lines above are the end of its serial console; qemu\'s own messages are in qemu.log');
     }
-    const r = await sshRun(need(ctx.ssh, 'ssh'), ['true'], { signal, allowFailure: true, connectTimeoutSeconds: 5, timeoutMs: 20_000 });
+    // ssh's ConnectTimeout also bounds the key exchange. Once sshd listens, the exchange can take
+    // several seconds of the busy guest's emulated CPU: a short limit (it was 5 s) abandoned it
+    // and started over, paying again. Before the guest's NIC is up an attempt hangs rather than
+    // failing at once, so the limit is not much longer than that.
+    const r = await sshRun(need(ctx.ssh, 'ssh'), ['true'], { signal, allowFailure: true, connectTimeoutSeconds: SSH_PROBE_CONNECT_SECONDS, timeoutMs: (SSH_PROBE_CONNECT_SECONDS + 15) * 1000 });
     return r.exitCode === 0 ? { ready: true } : { ready: false, detail: r.stderr.trim().split('\n').pop() || `ssh exit ${r.exitCode}` };
   },
 };

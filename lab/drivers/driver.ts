@@ -23,7 +23,7 @@ export interface VmStartRequest {
   seedIso: string;
   seed: SeedFiles;
   /** Set for `vm.boot: direct` on a driver that can: the disk's own kernel, initramfs and command line. */
-  directBoot?: { kernel: string; initrd: string; cmdline: string };
+  directBoot?: { kernel: string; cmdline: string };
 }
 
 export interface VmStatus {

@@ -2,13 +2,14 @@
 import { forwardProtocols, type Forward } from '../../config/lab-config.ts';
 
 /**
- * How the VM starts: UEFI (OVMF, then the disk's GRUB), as a server boots the image; or direct:
- * qemu loads the disk's own kernel and initramfs with GRUB's command line, under SeaBIOS (no
- * firmware set-up, no GRUB; seconds under TCG). The disk is the same either way.
+ * How the VM starts: UEFI (OVMF, then the disk's GRUB and initramfs), as a server boots the
+ * image, from virtio disks; or direct: qemu loads the disk's own kernel, without its initramfs,
+ * under SeaBIOS, from NVMe disks the kernel drives itself (see renderDirectBootCommandLine).
+ * The disk's contents are the same either way.
  */
 export type QemuBoot =
   | { kind: 'uefi'; firmwareCode: string; firmwareVars: string }
-  | { kind: 'direct'; kernel: string; initrd: string; cmdline: string };
+  | { kind: 'direct'; kernel: string; cmdline: string };
 
 export interface QemuPlan {
   name: string;
@@ -40,11 +41,21 @@ export function renderHostForwards(hostAddress: string, forwards: Forward[]): st
 }
 
 export function renderBootArgs(boot: QemuBoot): string[] {
-  if (boot.kind === 'direct') return ['-kernel', boot.kernel, '-initrd', boot.initrd, '-append', boot.cmdline];
+  if (boot.kind === 'direct') return ['-kernel', boot.kernel, '-append', boot.cmdline];
   return [
     '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${qemuOptionValue(boot.firmwareCode)}`,
     '-drive', `if=pflash,format=raw,unit=1,file=${qemuOptionValue(boot.firmwareVars)}`,
   ];
+}
+
+/** The lab's disk and its seed: virtio for UEFI (the initramfs loads virtio-blk), NVMe for a direct boot. */
+export function renderDiskArgs(boot: QemuBoot, overlay: string, seedIso: string): string[] {
+  const disks = [
+    { id: 'root', options: `format=qcow2,discard=unmap,file=${qemuOptionValue(overlay)}` },
+    { id: 'seed', options: `format=raw,readonly=on,file=${qemuOptionValue(seedIso)}` },
+  ];
+  if (boot.kind === 'uefi') return disks.flatMap((d) => ['-drive', `if=virtio,${d.options}`]);
+  return disks.flatMap((d) => ['-drive', `if=none,id=${d.id},${d.options}`, '-device', `nvme,serial=labsmith-${d.id},drive=${d.id}`]);
 }
 
 export function renderQemuArgs(plan: QemuPlan): string[] {
@@ -59,8 +70,7 @@ export function renderQemuArgs(plan: QemuPlan): string[] {
     '-nodefaults',
     '-display', 'none',
     ...renderBootArgs(plan.boot),
-    '-drive', `if=virtio,format=qcow2,discard=unmap,file=${qemuOptionValue(plan.overlay)}`,
-    '-drive', `if=virtio,format=raw,readonly=on,file=${qemuOptionValue(plan.seedIso)}`,
+    ...renderDiskArgs(plan.boot, plan.overlay, plan.seedIso),
     '-netdev', netdev,
     // No option ROM: OVMF offers no network boot, so it neither tries PXE nor waits for it.
     '-device', 'virtio-net-pci,netdev=net0,romfile=',

@@ -17,7 +17,7 @@ import { GUEST_PATHS } from '../../core/paths.ts';
 import { CONTAINERD_CERTS_DIR } from '../../cloud-init/containerd-config.ts';
 import { renderSeedFiles, SEED_MODULES, SYSTEM_CA_BUNDLE } from '../../cloud-init/user-data.ts';
 import { parseLabConfig } from '../../config/load.ts';
-import { CLOUD_INIT_SKIPPED_MODULE, INITRAMFS_NO_HWDB_HOOK, KERNEL_CMDLINE, renderEarlyRootfsFiles, KUBERNETES_MODULES, MASKED_GENERATORS, MASKED_UNITS, renderConfigureHook, renderKernelCommandLine, renderLateRootfsFiles, SOCKET_ACTIVATED_UNITS, SSHD_CONFIG_FILE } from '../../images/boot-files.ts';
+import { CLOUD_INIT_SKIPPED_MODULE, INITRAMFS_NO_HWDB_HOOK, KERNEL_CMDLINE, renderEarlyRootfsFiles, KUBERNETES_MODULES, MASKED_GENERATORS, MASKED_UNITS, renderConfigureHook, renderKernelCommandLine, renderDirectBootCommandLine, renderLateRootfsFiles, SOCKET_ACTIVATED_UNITS, SSHD_CONFIG_FILE } from '../../images/boot-files.ts';
 import { renderKubernetesRootfsFiles } from '../../images/kubernetes/rootfs-files.ts';
 import type { KubernetesLayerInputs } from '../../images/recipe.ts';
 import { renderQemuArgs, type QemuPlan } from '../../lab/drivers/qemu-args.ts';
@@ -105,8 +105,9 @@ test('GRUB boots at once with a quiet kernel and one serial console', (t) => {
   t.true(KERNEL_CMDLINE.split(' ').includes('panic=10'), 'a kernel panic reboots the machine instead of hanging it');
   t.is(KERNEL_CMDLINE.split(' ').filter((w) => w.startsWith('console=ttyS')).length, 1);
   t.true(grub.includes(KERNEL_CMDLINE));
-  // A direct kernel boot passes the very line GRUB passes.
   t.true(grub.includes(`linux /vmlinuz ${renderKernelCommandLine('11111111-2222-4333-8444-555555555555')}\n`));
+  // A lab's direct kernel boot passes GRUB's options, with root by partition GUID (no initramfs).
+  t.is(renderDirectBootCommandLine('aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee'), `root=PARTUUID=aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee rootfstype=ext4 rootwait=30 systemd.mask=systemd-fsck-root.service ${KERNEL_CMDLINE}`);
 });
 
 test('the seed restarts nothing and rehashes nothing: runcmd only starts the lab\'s own unit', (t) => {
@@ -185,7 +186,7 @@ testUnless(missingCommand('shellcheck'), 'the initramfs leaves out udev\'s hardw
 });
 
 test('sshd starts once: the unit\'s separate configuration test is dropped', (t) => {
-  t.is(late['etc/systemd/system/ssh.service.d/10-labsmith.conf']!.content, '[Service]\nExecStartPre=\n');
+  t.is(late['etc/systemd/system/ssh.service.d/10-labsmith.conf']!.content, '[Service]\nExecStartPre=\nCPUWeight=500\n');
 });
 
 test('the disk layer copies the kernel and initramfs the root filesystem\'s /vmlinuz and /initrd.img name (what GRUB loads)', async (t) => {

@@ -47,12 +47,18 @@ test('qemu command line for TCG (golden)', (t) => {
   ]);
 });
 
-test('a direct boot hands qemu the kernel, initramfs and command line instead of the UEFI firmware', (t) => {
-  const args = renderQemuArgs({ ...plan, boot: { kind: 'direct', kernel: '/i/vmlinuz', initrd: '/i/initrd.img', cmdline: 'root=UUID=u ro quiet' } });
+test('a direct boot hands qemu the kernel and command line (no initramfs) instead of the UEFI firmware, and the disks on NVMe', (t) => {
+  const args = renderQemuArgs({ ...plan, boot: { kind: 'direct', kernel: '/i/vmlinuz', cmdline: 'root=PARTUUID=p ro quiet' } });
   t.false(args.some((a) => a.startsWith('if=pflash')), 'SeaBIOS, not OVMF');
+  t.false(args.includes('-initrd'));
   const i = args.indexOf('-kernel');
-  t.deepEqual(args.slice(i, i + 6), ['-kernel', '/i/vmlinuz', '-initrd', '/i/initrd.img', '-append', 'root=UUID=u ro quiet']);
-  t.true(args.includes('if=virtio,format=qcow2,discard=unmap,file=/s/overlay.qcow2'), 'the same disk');
+  t.deepEqual(args.slice(i, i + 4), ['-kernel', '/i/vmlinuz', '-append', 'root=PARTUUID=p ro quiet']);
+  const d = args.indexOf('if=none,id=root,format=qcow2,discard=unmap,file=/s/overlay.qcow2');
+  t.deepEqual(args.slice(d - 1, d + 7), [
+    '-drive', 'if=none,id=root,format=qcow2,discard=unmap,file=/s/overlay.qcow2', '-device', 'nvme,serial=labsmith-root,drive=root',
+    '-drive', 'if=none,id=seed,format=raw,readonly=on,file=/s/seed.iso', '-device', 'nvme,serial=labsmith-seed,drive=seed',
+  ], 'the same overlay and seed, on the bus the kernel drives without modules');
+  t.false(args.some((a) => a.startsWith('if=virtio')));
 });
 
 test('KVM uses the host CPU', (t) => {

@@ -112,7 +112,7 @@ test('sgdisk arguments pin every GUID (golden)', (t) => {
 
 test('fstab and GRUB name the filesystems by their fixed ids', (t) => {
   const files = renderLateRootfsFiles({ rootUuid: '11111111-2222-4333-8444-555555555555', espVolumeId: '1A2B3C4D' });
-  t.is(files['etc/fstab']!.content, 'UUID=11111111-2222-4333-8444-555555555555 / ext4 defaults,errors=remount-ro 0 1\nUUID=1A2B-3C4D /boot/efi vfat umask=0077,nofail,x-systemd.device-timeout=10s 0 2\n');
+  t.is(files['etc/fstab']!.content, 'UUID=11111111-2222-4333-8444-555555555555 / ext4 defaults,errors=remount-ro 0 1\nUUID=1A2B-3C4D /boot/efi vfat umask=0077,nofail,x-systemd.automount,x-systemd.device-timeout=10s 0 2\n');
   t.regex(files['boot/grub/grub.cfg']!.content, /linux \/vmlinuz root=UUID=11111111-2222-4333-8444-555555555555 ro console=tty0 console=ttyS0,115200n8/);
   t.is(files['etc/hostname']!.content, 'localhost\n');
   t.is(fatUuid('1A2B3C4D'), '1A2B-3C4D');

@@ -22,6 +22,9 @@ export const SYSTEM_NAMESPACES = ['kube-system', TRAEFIK_NAMESPACE, 'cert-manage
 /** On the node: kube-dns's ClusterIP, read with the admin kubeconfig. */
 const KUBE_DNS_IP_ON_NODE = formatCommand('sudo', ['kubectl', '--kubeconfig', BOOTSTRAP_PATHS.adminKubeconfig, '-n', 'kube-system', 'get', 'service', 'kube-dns', '-o', 'jsonpath={.spec.clusterIP}']);
 
+/** Listing the ESP triggers its automount; findmnt then shows the autofs point and the vfat over it. */
+const ESP_PROBE = 'ls /boot/efi/EFI >/dev/null && findmnt -n -o FSTYPE /boot/efi';
+
 /** The node's OS: reachable, configured for the kubelet, its runtimes active. */
 const HOST_CHECKS: Check<AcceptanceContext>[] = [
   {
@@ -79,6 +82,20 @@ const HOST_CHECKS: Check<AcceptanceContext>[] = [
       const r = await sshRun(ctx.ssh!, ['cat', '/proc/swaps'], { signal });
       const active = r.stdout.trim().split('\n').slice(1).filter(Boolean);
       return { ok: active.length === 0, detail: active.length ? `active swap: ${active.join('; ')}` : 'no active swap' };
+    },
+  },
+  {
+    id: 'esp-mounted',
+    description: 'the EFI system partition mounts at /boot/efi on first access, where a GRUB or shim update writes',
+    timeoutMs: 30_000,
+    retry: QUICK_RETRY,
+    hint: '/etc/fstab mounts it by its UUID with x-systemd.automount; see `systemctl status boot-efi.automount boot-efi.mount` in the VM',
+    skip: needsSsh,
+    reproduce: (ctx) => remote(ctx, 'sudo', 'sh', '-c', ESP_PROBE),
+    async probe(ctx, signal) {
+      const r = await sshRun(ctx.ssh!, ['sudo', 'sh', '-c', ESP_PROBE], { signal, allowFailure: true });
+      const types = r.stdout.trim().split(/\s+/);
+      return { ok: r.exitCode === 0 && types.includes('vfat'), detail: r.exitCode === 0 ? `mounted: ${types.join(' over ')}` : (r.stderr.trim().split('\n').pop() ?? `exit ${r.exitCode}`) };
     },
   },
   {
