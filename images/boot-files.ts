@@ -1,5 +1,4 @@
 /** Files the recipe writes into the root filesystem and the ESP (pure renderers). */
-import { readFileSync } from 'node:fs';
 import { renderContainerdConfig } from '../cloud-init/containerd-config.ts';
 import { GUEST_PATHS } from '../core/paths.ts';
 
@@ -28,9 +27,6 @@ export function renderKernelCommandLine(rootUuid: string): string {
 export function renderDirectBootCommandLine(rootPartGuid: string): string {
   return `root=PARTUUID=${rootPartGuid} rootfstype=ext4 rootwait=30 systemd.mask=systemd-fsck-root.service ${KERNEL_CMDLINE}`;
 }
-
-export const CLOUD_INIT_ALL_STAGES = '/usr/local/libexec/labsmith/cloud-init-all-stages';
-const CLOUD_INIT_ALL_STAGES_SCRIPT = readFileSync(new URL('./guest/cloud-init-all-stages.py', import.meta.url), 'utf8');
 
 export const SSH_SERVICE_DROP_IN = '[Service]\nExecStartPre=\nCPUWeight=500\n';
 
@@ -147,9 +143,6 @@ export function renderLateRootfsFiles(opts: { rootUuid: string; espVolumeId: str
     // has no pam_systemd) stays responsive on a loaded machine. Workloads (kubepods.slice) are
     // not its siblings, so they keep their share.
     'etc/systemd/system/ssh.service.d/10-labsmith.conf': { content: SSH_SERVICE_DROP_IN, mode: 0o644 },
-    // cloud-init's one boot process from its entry point, without Debian's script's metadata scan.
-    [CLOUD_INIT_ALL_STAGES.slice(1)]: { content: CLOUD_INIT_ALL_STAGES_SCRIPT, mode: 0o755 },
-    'etc/systemd/system/cloud-init-main.service.d/10-labsmith.conf': { content: `[Service]\nExecStart=\nExecStart=${CLOUD_INIT_ALL_STAGES} --all-stages\n`, mode: 0o644 },
   };
 }
 
