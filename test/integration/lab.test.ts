@@ -101,7 +101,7 @@ testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, l
 testUnless(reason, 'a lab:up interrupted after the VM is up (Ctrl-C) removes everything it made', async (t) => {
   t.timeout(60 * 60_000);
   await withTempDir(async (dir) => {
-    const config = await throwawayLabConfig('it-abort', dir);
+    const config = await throwawayLabConfig('it-abort', dir, 'vm: { boot: direct }\n');
     const controller = new AbortController();
     // Ctrl-C arrives as soon as SSH answered: the VM, overlay, seed and keys all exist by then.
     const progress = new Progress('plain', (line) => {

@@ -45,7 +45,9 @@ async function sh(remote: RemoteHost, argv: string[], input?: string) {
 testUnless(reason, 'containerd 1.7 → 2 in an OS-only guest (image kept and pinned, ctr run, docker verdict), then a real rollback to the disk snapshot taken before it', async (t) => {
   t.timeout(120 * 60_000);
   await withTempDir(async (dir) => {
-    const config = await throwawayLabConfig('it-upgrade', dir);
+    // A direct boot (no initramfs, NVMe) here, UEFI in the lab test: both paths boot in CI, and the
+    // restarts from the recorded qemu argv keep the direct boot's kernel and disks.
+    const config = await throwawayLabConfig('it-upgrade', dir, 'vm: { boot: direct }\n');
     const driver = new QemuDriver();
     const progress = new Progress('plain', (line) => process.stderr.write(`[it-upgrade] ${line}`));
     const figures: string[] = [];
@@ -69,6 +71,9 @@ testUnless(reason, 'containerd 1.7 → 2 in an OS-only guest (image kept and pin
       const overlay = join(stateDir, LAB_FILES.overlay);
       const remote = remoteForLab(stateDir, config.ssh.user, driver.sshEndpoint(state));
       t.truthy(state.qemuArgs?.length, 'the state records the qemu argv for a restart');
+      t.true(state.qemuArgs!.includes('-kernel') && !state.qemuArgs!.includes('-initrd') && state.qemuArgs!.includes('nvme,serial=labsmith-root,drive=root'), 'a direct boot: the kernel without an initramfs, root on NVMe');
+      const root = await remoteRun(remoteForLab(stateDir, config.ssh.user, driver.sshEndpoint(state)), ['findmnt', '-n', '-o', 'SOURCE', '/'], { allowFailure: true });
+      t.regex(root.stdout.trim(), /^\/dev\/nvme\dn1p2$/, 'root mounted by the kernel from NVMe');
 
       // Before: the fixture in containerd 1.7's k8s.io namespace, pinned; the same image in Docker's own store; a canary.
       await fileToRemote(remote, ociArchive, ['dd', 'of=/tmp/hello.oci.tar', 'status=none']);
