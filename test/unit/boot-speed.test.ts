@@ -107,7 +107,7 @@ test('GRUB boots at once with a quiet kernel and one serial console', (t) => {
   t.true(grub.includes(KERNEL_CMDLINE));
   t.true(grub.includes(`linux /vmlinuz ${renderKernelCommandLine('11111111-2222-4333-8444-555555555555')}\n`));
   // A lab's direct kernel boot passes GRUB's options, with root by partition GUID (no initramfs).
-  t.is(renderDirectBootCommandLine('aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee'), `root=PARTUUID=aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee rootfstype=ext4 rootwait=30 systemd.mask=systemd-fsck-root.service ${KERNEL_CMDLINE}`);
+  t.is(renderDirectBootCommandLine('aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee'), `root=PARTUUID=aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee rootfstype=ext4 rootwait=30 systemd.mask=systemd-fsck-root.service modprobe.blacklist=ahci ${KERNEL_CMDLINE}`);
 });
 
 test('the seed restarts nothing and rehashes nothing: runcmd only starts the lab\'s own unit', (t) => {
