@@ -26,7 +26,7 @@ test('qemu command line for TCG (golden)', (t) => {
   t.deepEqual(renderQemuArgs(plan), [
     '-name', 'labsmith-lab,process=labsmith-lab',
     '-machine', 'q35',
-    '-accel', 'tcg,thread=multi,tb-size=512', '-cpu', 'max,-svm,-vmx',
+    '-accel', 'tcg,thread=multi,tb-size=512', '-cpu', 'max',
     '-smp', '2',
     '-m', '4096M',
     '-nodefaults',
