@@ -11,6 +11,7 @@ import { readHostFacts } from '../config/host-facts.ts';
 import { parseLabConfig } from '../config/load.ts';
 import type { LabConfig } from '../config/lab-config.ts';
 import { throwawayLabYaml } from '../lab/ports.ts';
+import type { ImageInputs } from '../images/recipe.ts';
 
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'labsmith-test-'));
@@ -115,3 +116,14 @@ export async function qemuProcessesUnder(dir: string): Promise<number> {
   }
   return n;
 }
+
+/** FIXTURE: a trixie image's inputs with made-up Release hashes and dates, for the pure planners. */
+export const FIXTURE_IMAGE_INPUTS: ImageInputs = {
+  suite: 'trixie',
+  mirror: 'http://deb.debian.org/debian',
+  securityMirror: 'http://deb.debian.org/debian-security',
+  architecture: 'amd64',
+  releaseHashes: { trixie: 'a'.repeat(64), 'trixie-updates': 'b'.repeat(64), 'trixie-security': 'c'.repeat(64) },
+  releaseDates: { trixie: 1763000000, 'trixie-updates': 1763500000, 'trixie-security': 1764000000 },
+  sourceDateEpoch: 1764000000,
+};

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { FIXTURE_IMAGE_INPUTS } from '../helpers.ts';
 import { KUBERNETES_GUEST_PATHS } from '../../core/paths.ts';
 import { BUILD_DIR, renderMmdebstrapArgs, STAGING_DIR } from '../../images/mmdebstrap.ts';
 import { planDiskLayout, renderSgdiskArgs } from '../../images/disk.ts';
@@ -6,15 +7,7 @@ import { aptSources, bootLayer, IMAGE_RECIPE, OS_PACKAGES, planImageBuild, planR
 import { renderKubernetesHook, renderKubernetesRootfsFiles } from '../../images/kubernetes/rootfs-files.ts';
 import { fatUuid, renderEspGrubConfig, renderLateRootfsFiles } from '../../images/boot-files.ts';
 
-const inputs: ImageInputs = {
-  suite: 'trixie',
-  mirror: 'http://deb.debian.org/debian',
-  securityMirror: 'http://deb.debian.org/debian-security',
-  architecture: 'amd64',
-  releaseHashes: { trixie: 'a'.repeat(64), 'trixie-updates': 'b'.repeat(64), 'trixie-security': 'c'.repeat(64) },
-  releaseDates: { trixie: 1763000000, 'trixie-updates': 1763500000, 'trixie-security': 1764000000 },
-  sourceDateEpoch: 1764000000,
-};
+const inputs: ImageInputs = FIXTURE_IMAGE_INPUTS;
 
 test('equal inputs plan equal layers; names carry the inputs hash', (t) => {
   const a = planImageBuild(inputs, '/cache/layers');

@@ -4,6 +4,7 @@
  * preference), what is staged and not installed, and the errors for an incomplete lock.
  */
 import test from 'ava';
+import { FIXTURE_IMAGE_INPUTS } from '../helpers.ts';
 import { parse as parseToml } from 'smol-toml';
 import { KUBERNETES_GUEST_PATHS, STAGED_UPGRADE_PATHS } from '../../core/paths.ts';
 import { LabError } from '../../core/errors.ts';
@@ -17,15 +18,7 @@ import type { ImageLock, LockedDebianPackage } from '../../images/lock/lock.ts';
 import { payloadFiles } from '../../lab/upgrade/plan.ts';
 import { lockedDebEntry } from '../../images/archive/collect.ts';
 
-const inputs: ImageInputs = {
-  suite: 'trixie',
-  mirror: 'http://deb.debian.org/debian',
-  securityMirror: 'http://deb.debian.org/debian-security',
-  architecture: 'amd64',
-  releaseHashes: { trixie: 'a'.repeat(64), 'trixie-updates': 'b'.repeat(64), 'trixie-security': 'c'.repeat(64) },
-  releaseDates: { trixie: 1763000000, 'trixie-updates': 1763500000, 'trixie-security': 1764000000 },
-  sourceDateEpoch: 1764000000,
-};
+const inputs: ImageInputs = FIXTURE_IMAGE_INPUTS;
 
 const sha = (c: string) => c.repeat(64);
 const CONTAINERD2: LockedDebianPackage = {
