@@ -51,14 +51,24 @@ export { KUBERNETES_MODULES, KUBERNETES_SYSCTLS } from '../images/boot-files.ts'
 /**
  * The cloud-init modules this seed uses, per stage (the image's list runs ~40, each an import
  * and a log entry under emulation). The partition and filesystem grow in the final stage,
- * after SSH is up, instead of in the network stage that sshd waits for.
+ * after SSH is up, instead of in the network stage that sshd waits for; where the driver grew the
+ * partition before boot (SeedOptions.rootPartitionGrown) only the filesystem does. runcmd only
+ * writes its script (scripts_user runs it): it runs in the final stage too, so the config stage
+ * has no module and costs the least beside containerd's start.
  */
-export const SEED_MODULES = {
-  cloud_init_modules: ['write_files', 'mounts', 'set_hostname', 'update_hostname', 'update_etc_hosts', 'users_groups', 'ssh'],
-  // locale, timezone and password authentication are baked into the image (images/boot-files.ts).
-  cloud_config_modules: ['runcmd'],
-  cloud_final_modules: ['growpart', 'resizefs', 'scripts_user', 'final_message'],
-} as const;
+export function seedModules(opts: SeedOptions = {}) {
+  return {
+    cloud_init_modules: ['write_files', 'mounts', 'set_hostname', 'update_hostname', 'update_etc_hosts', 'users_groups', 'ssh'],
+    // locale, timezone and password authentication are baked into the image (images/boot-files.ts).
+    cloud_config_modules: [],
+    cloud_final_modules: [...(opts.rootPartitionGrown ? [] : ['growpart']), 'resizefs', 'runcmd', 'scripts_user', 'final_message'],
+  };
+}
+
+export interface SeedOptions {
+  /** The driver grew the root partition to the disk before boot (images/gpt.ts): no growpart in the guest. */
+  rootPartitionGrown?: boolean;
+}
 
 export function guestPort(config: LabConfig, name: string, fallback: number): number {
   return config.network.forwards.find((f) => f.name === name)?.guest ?? fallback;
@@ -116,7 +126,7 @@ export const RSYSLOG_FORWARDING_PATH = '/etc/rsyslog.d/60-labsmith-containers.co
  * without one, the placeholder ingress answers on the ingress NodePorts so an OS-only lab's
  * forwarding can still be checked end to end.
  */
-export function renderUserData(config: LabConfig, secrets: SeedSecrets, cluster?: ClusterSeed): string {
+export function renderUserData(config: LabConfig, secrets: SeedSecrets, cluster?: ClusterSeed, opts: SeedOptions = {}): string {
   const tls = GUEST_PATHS.tlsDir;
   const cloudConfig = {
     hostname: config.name,
@@ -142,8 +152,8 @@ export function renderUserData(config: LabConfig, secrets: SeedSecrets, cluster?
         ssh_authorized_keys: [secrets.sshPublicKey.trim()],
       },
     ],
-    growpart: { mode: 'auto', devices: ['/'] },
-    // The partition grows in place; the filesystem grows in the background, off the critical path.
+    ...(opts.rootPartitionGrown ? {} : { growpart: { mode: 'auto', devices: ['/'] } }),
+    // The filesystem grows in the background, off the critical path.
     resize_rootfs: 'noblock',
     // The kubelet refuses to run with swap on.
     swap: { size: 0 },
@@ -161,7 +171,7 @@ export function renderUserData(config: LabConfig, secrets: SeedSecrets, cluster?
     // write_files runs before sysinit.target (cloud-init's network stage), so containerd and
     // rsyslog start with their files in place: nothing is restarted. systemd loads a unit file
     // written since boot when it is started, so no daemon-reload either.
-    ...SEED_MODULES,
+    ...seedModules(opts),
     runcmd: [
       ['swapoff', '-a'],
       // Normally loaded and applied at boot already (then this is instant): a guard for a starved
@@ -186,7 +196,7 @@ export function renderNetworkConfig(): string {
   });
 }
 
-export function renderSeedFiles(config: LabConfig, secrets: SeedSecrets, cluster?: ClusterSeed): SeedFiles {
-  const userData = renderUserData(config, secrets, cluster);
+export function renderSeedFiles(config: LabConfig, secrets: SeedSecrets, cluster?: ClusterSeed, opts: SeedOptions = {}): SeedFiles {
+  const userData = renderUserData(config, secrets, cluster, opts);
   return { 'user-data': userData, 'meta-data': renderMetaData(config, userData), 'network-config': renderNetworkConfig() };
 }

@@ -22,15 +22,24 @@ export function renderKernelCommandLine(rootUuid: string): string {
  * skips about 8 s of unpacking and running the initramfs. `rootwait=30`: a missing disk panics
  * (and `panic=10` stops the lab with its console) instead of waiting forever. No root fsck:
  * without the initramfs's, systemd would run one, 2-4 s under TCG on the way to SSH, on a lab's
- * fresh overlay; the kernel still replays ext4's journal after a crash. No ahci: q35's built-in
- * SATA controller holds no disk of a lab, and its driver stack is a second of the emulated CPU
- * and 31 more devices for udev.
+ * fresh overlay; the kernel still replays ext4's journal after a crash. `cryptomgr.notests`: the kernel self-tests every crypto driver it
+ * registers (at boot, then each CPU-accelerated module udev loads): ~1 s of emulated CPU in a
+ * lab; a user's server, booted by GRUB, keeps them.
  */
 export function renderDirectBootCommandLine(rootPartGuid: string): string {
-  return `root=PARTUUID=${rootPartGuid} rootfstype=ext4 rootwait=30 systemd.mask=systemd-fsck-root.service modprobe.blacklist=ahci ${KERNEL_CMDLINE}`;
+  return `root=PARTUUID=${rootPartGuid} rootfstype=ext4 rootwait=30 systemd.mask=systemd-fsck-root.service modprobe.blacklist=${DIRECT_BOOT_BLACKLIST.join(',')} cryptomgr.notests=1 ${KERNEL_CMDLINE}`;
 }
 
+/**
+ * Modules a lab's udev would load at the same moment as cloud-init's start, for hardware no lab
+ * uses: q35's SATA controller (its driver stack is a second of the emulated CPU and 31 more devices
+ * for udev, and holds no lab disk), and KVM for the SVM/VMX that TCG's CPU model advertises (1.8 s
+ * of the emulated CPU for kvm_amd alone). A lab runs no nested VMs.
+ */
+export const DIRECT_BOOT_BLACKLIST = ['ahci', 'kvm_amd', 'kvm_intel'] as const;
+
 export const SSH_SERVICE_DROP_IN = '[Service]\nExecStartPre=\nCPUWeight=500\n';
+export const CONTAINERD_SERVICE_DROP_IN = '[Service]\nExecStartPre=\n';
 
 /** Sorts before cloud-init's own 50-cloud-init.conf: sshd keeps the first value it reads. */
 export const SSHD_CONFIG_FILE = '/etc/ssh/sshd_config.d/10-labsmith.conf';
@@ -145,6 +154,9 @@ export function renderLateRootfsFiles(opts: { rootUuid: string; espVolumeId: str
     // has no pam_systemd) stays responsive on a loaded machine. Workloads (kubepods.slice) are
     // not its siblings, so they keep their share.
     'etc/systemd/system/ssh.service.d/10-labsmith.conf': { content: SSH_SERVICE_DROP_IN, mode: 0o644 },
+    // Its `modprobe overlay` first is a process on the way to cloud-init's final stage; the module
+    // is loaded at boot (modules-load.d above).
+    'etc/systemd/system/containerd.service.d/10-labsmith.conf': { content: CONTAINERD_SERVICE_DROP_IN, mode: 0o644 },
   };
 }
 
@@ -168,6 +180,12 @@ export const MASKED_UNITS = [
   // Modules loaded ahead of need for a desktop or EFI variables: each is a unit and a modprobe under
   // emulation at the same moment as the root device and cloud-init; the kernel loads them on use.
   'modprobe@drm.service', 'modprobe@efi_pstore.service', 'modprobe@fuse.service', 'modprobe@configfs.service',
+  // Loads the profiles in /etc/apparmor.d, where the image's dpkg excludes every package's profile
+  // (DPKG_EXCLUDES): 4-5 s of shell and apparmor_parser under emulation, loading nothing. Docker and
+  // containerd load their own profiles when they start; the LSM itself is the kernel's.
+  'apparmor.service',
+  // Its one entry runs .pyc files as programs; a server that needs foreign binaries unmasks it.
+  'systemd-binfmt.service',
 ] as const;
 
 /**

@@ -8,7 +8,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { renderSeedFiles, type ClusterSeed, type SeedFiles, type SeedSecrets } from '../cloud-init/user-data.ts';
+import { renderSeedFiles, type ClusterSeed, type SeedFiles, type SeedOptions, type SeedSecrets } from '../cloud-init/user-data.ts';
 import { renderAddonManifests, renderLabTlsManifest, UPSTREAM_MANIFEST_NAMES, type UpstreamTexts } from '../cloud-init/addons/bundle.ts';
 import { pauseImageOf } from '../cloud-init/cluster-seed.ts';
 import { apiServerSans } from '../cloud-init/addons/kubeconfig.ts';
@@ -17,7 +17,7 @@ import type { LabConfig, SecretSource } from '../config/lab-config.ts';
 import type { RegistryMaterial } from '../cloud-init/registries.ts';
 import { synthesizeLibvirtStack } from './drivers/libvirt/cdktf.ts';
 import { planLibvirtStack } from './drivers/libvirt/stack.ts';
-import { OVMF_CODE, OVMF_VARS } from './drivers/qemu.ts';
+import { OVMF_CODE, OVMF_VARS, QemuDriver } from './drivers/qemu.ts';
 import { renderYamlDocuments } from './workloads/payload.ts';
 import { renderApplyPlanText } from './workloads/plan.ts';
 import { prepareWorkloads } from './workloads/prepare.ts';
@@ -61,13 +61,16 @@ export interface RenderedLab {
   missing: string[];
 }
 
+/** As the default driver (qemu) boots it: the partition grown on the host. */
+const RENDERED_SEED_OPTIONS: SeedOptions = { rootPartitionGrown: new QemuDriver().capabilities.growsRootPartition };
+
 /**
  * The seed lab:up would write (pure). A Kubernetes lab (kubernetes.enabled) gets the cluster seed
  * from whatever inputs are at hand; what is not (an upstream manifest, the pause image) is named.
  */
 export function planRenderedLab(config: LabConfig, cluster: RenderCluster = { upstream: {} }): RenderedLab {
   const secrets: SeedSecrets = { ...PLACEHOLDER_SECRETS, registries: placeholderRegistries(config) };
-  if (!config.kubernetes.enabled) return { seed: renderSeedFiles(config, secrets), missing: [] };
+  if (!config.kubernetes.enabled) return { seed: renderSeedFiles(config, secrets, undefined, RENDERED_SEED_OPTIONS), missing: [] };
   const missing = UPSTREAM_MANIFEST_NAMES.filter((n) => cluster.upstream[n] === undefined).map(
     (n) => `${n}: not rendered, its locked manifest is not in the cache yet (image:build or image:fetch-artifacts fetches it)`,
   );
@@ -79,7 +82,7 @@ export function planRenderedLab(config: LabConfig, cluster: RenderCluster = { up
     addons: [...renderAddonManifests(config, cluster.upstream), renderLabTlsManifest(config, PLACEHOLDER_CA)],
     pauseImage: pauseImage ?? PLACEHOLDER_PAUSE_IMAGE,
   };
-  return { seed: renderSeedFiles(config, secrets, clusterSeed), cluster: clusterSeed, missing };
+  return { seed: renderSeedFiles(config, secrets, clusterSeed, RENDERED_SEED_OPTIONS), cluster: clusterSeed, missing };
 }
 
 /**

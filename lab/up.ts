@@ -81,7 +81,7 @@ interface UpContext extends LabUpOptions {
 }
 
 const MINUTE = 60_000;
-export const LAB_HOST_TOOLS = ['qemu-system-x86_64', 'qemu-img', '/usr/share/OVMF/OVMF_CODE_4M.fd', 'xorriso', 'ssh', 'ssh-keygen', 'openssl'];
+export const LAB_HOST_TOOLS = ['qemu-system-x86_64', 'qemu-img', 'qemu-io', '/usr/share/OVMF/OVMF_CODE_4M.fd', 'xorriso', 'ssh', 'ssh-keygen', 'openssl'];
 
 function need<T>(value: T | undefined, what: string): T {
   if (value === undefined) throw new Error(`internal: ${what} missing (an earlier step did not run)`);
@@ -164,7 +164,7 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
         tlsCert: tls.certPem,
         tlsKey: tls.keyPem,
         registries: await readRegistryMaterial(ctx.config.registries),
-      }, cluster);
+      }, cluster, { rootPartitionGrown: ctx.driver.capabilities.growsRootPartition });
       const seedDir = join(dir, LAB_FILES.seedDir);
       ctx.seed = files;
       await writeSeedFiles(seedDir, files);

@@ -12,6 +12,8 @@ export interface DriverCapabilities {
   forwardsPortsItself: boolean;
   /** The driver can boot the image's kernel and initramfs directly (`vm.boot: direct`); otherwise it boots UEFI. */
   directKernelBoot: boolean;
+  /** The driver grows the root partition to the lab's disk size before the first boot; otherwise cloud-init's growpart does, in the guest. */
+  growsRootPartition: boolean;
 }
 
 export interface VmStartRequest {

@@ -13,6 +13,7 @@ import { sleep } from '../../core/sleep.ts';
 import { isProcessAlive, type LabState } from '../state.ts';
 import type { LabDriver, VmStartRequest, VmStatus } from './driver.ts';
 import { renderQemuArgs } from './qemu-args.ts';
+import { growRootPartition } from './grow-root.ts';
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
@@ -20,7 +21,7 @@ const QEMU = 'qemu-system-x86_64';
 
 export class QemuDriver implements LabDriver {
   readonly name = 'qemu';
-  readonly capabilities = { forwardsPortsItself: true, directKernelBoot: true };
+  readonly capabilities = { forwardsPortsItself: true, directKernelBoot: true, growsRootPartition: true };
 
   async up(request: VmStartRequest, step: Parameters<LabDriver['up']>[1]): Promise<Partial<LabState>> {
     const { config } = request;
@@ -34,6 +35,7 @@ export class QemuDriver implements LabDriver {
       hint: 'the base image may be missing or corrupt: rebuild it with `npm run image:build -- --rebuild`',
     });
     step.onUndo('VM disk overlay', () => rm(overlay, { force: true }));
+    await growRootPartition({ baseImage: request.baseImage, overlay, diskBytes: parseSize(config.vm.disk)!, workDir: dir, signal: step.signal });
     if (!request.directBoot) {
       await copyFile(OVMF_VARS, vars);
       step.onUndo('UEFI variables', () => rm(vars, { force: true }));

@@ -44,7 +44,7 @@ testUnless(reason, 'a Kubernetes seed in a real guest: add-ons written intact an
       'cert-manager': (await Promise.all(readdirSync(crds).sort().map((f) => readFile(join(crds, f), 'utf8')))).join('\n---\n'),
     };
     const cluster = renderClusterSeed(config, { kubernetesVersion: 'v1.37.0', lockedImages: ['registry.k8s.io/pause:3.10.1'], upstream, ca: { certPem: ca.certPem, keyPem: await readFile(ca.keyPath, 'utf8') } });
-    const seed = renderSeedFiles(config, { sshPublicKey: user.publicKey, hostKey: { privateKey: await readFile(host.privateKeyPath, 'utf8'), publicKey: host.publicKey }, caCert: ca.certPem, tlsCert: '', tlsKey: '' }, cluster);
+    const seed = renderSeedFiles(config, { sshPublicKey: user.publicKey, hostKey: { privateKey: await readFile(host.privateKeyPath, 'utf8'), publicKey: host.publicKey }, caCert: ca.certPem, tlsCert: '', tlsKey: '' }, cluster, { rootPartitionGrown: new QemuDriver().capabilities.growsRootPartition });
     await writeSeedFiles(join(stateDir, LAB_FILES.seedDir), seed);
     const seedIso = join(stateDir, LAB_FILES.seed);
     await writeSeedIso(join(stateDir, LAB_FILES.seedDir), seedIso);

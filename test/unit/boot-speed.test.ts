@@ -7,7 +7,7 @@ import test from 'ava';
 import { parse as parseToml } from 'smol-toml';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { OS_PACKAGES } from '../../images/recipe.ts';
+import { DPKG_EXCLUDES, OS_PACKAGES } from '../../images/recipe.ts';
 import { extractBootFiles } from '../../images/disk.ts';
 import { planDiskCommands, planDiskLayout } from '../../images/disk-plan.ts';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { parse } from 'yaml';
 import { run } from '../../core/exec.ts';
 import { GUEST_PATHS } from '../../core/paths.ts';
 import { CONTAINERD_CERTS_DIR } from '../../cloud-init/containerd-config.ts';
-import { renderSeedFiles, SEED_MODULES, SYSTEM_CA_BUNDLE } from '../../cloud-init/user-data.ts';
+import { renderSeedFiles, seedModules, SYSTEM_CA_BUNDLE } from '../../cloud-init/user-data.ts';
 import { parseLabConfig } from '../../config/load.ts';
 import { CLOUD_INIT_SKIPPED_MODULE, INITRAMFS_NO_HWDB_HOOK, KERNEL_CMDLINE, renderEarlyRootfsFiles, KUBERNETES_MODULES, MASKED_GENERATORS, MASKED_UNITS, renderConfigureHook, renderKernelCommandLine, renderDirectBootCommandLine, renderLateRootfsFiles, SOCKET_ACTIVATED_UNITS, SSHD_CONFIG_FILE } from '../../images/boot-files.ts';
 import { renderKubernetesRootfsFiles } from '../../images/kubernetes/rootfs-files.ts';
@@ -76,6 +76,13 @@ test('the configure hook: docker on its socket, idle timers masked, NeedsUpdate 
   for (const unit of ['apt-daily.timer', 'apt-daily-upgrade.timer', 'e2scrub_reap.service']) t.true((MASKED_UNITS as readonly string[]).includes(unit));
   t.regex(hook, /: > "\$1\/etc\/\.updated"\n: > "\$1\/var\/\.updated"\n/);
   for (const unit of ['modprobe@drm.service', 'modprobe@efi_pstore.service']) t.true((MASKED_UNITS as readonly string[]).includes(unit));
+  // apparmor.service loads /etc/apparmor.d, where dpkg installs no package's profile in this image.
+  t.true((MASKED_UNITS as readonly string[]).includes('apparmor.service'));
+  t.true(DPKG_EXCLUDES.includes('path-exclude=/etc/apparmor.d/*'));
+  t.false(DPKG_EXCLUDES.some((e) => e.startsWith('path-include=/etc/apparmor.d/') && !/\/(abstractions|abi|tunables|local)\/\*$/.test(e)), 'only the includes profiles build on');
+  // containerd starts without its own `modprobe overlay`: modules-load.d loads it at boot.
+  t.is(late['etc/systemd/system/containerd.service.d/10-labsmith.conf']!.content, '[Service]\nExecStartPre=\n');
+  t.true(late['etc/modules-load.d/labsmith-kubernetes.conf']!.content.split('\n').includes('overlay'));
   t.true(hook.includes(`for generator in ${MASKED_GENERATORS.join(' ')}; do ln -sf /dev/null "$1/etc/systemd/system-generators/$generator"; done`));
   t.false((MASKED_GENERATORS as readonly string[]).includes('cloud-init-generator'), 'cloud-init is enabled by its generator');
 });
@@ -85,7 +92,7 @@ test('what cloud-init\'s locale, timezone and set_passwords modules would set is
   t.regex(late[SSHD_CONFIG_FILE.slice(1)]!.content, /^PasswordAuthentication no$/m);
   // sshd keeps the first value it reads: ours must sort before cloud-init's 50-cloud-init.conf.
   t.true(SSHD_CONFIG_FILE.split('/').pop()! < '50-cloud-init.conf');
-  for (const module of ['locale', 'timezone', 'set_passwords']) t.false(Object.values(SEED_MODULES).some((list) => (list as readonly string[]).includes(module)), module);
+  for (const module of ['locale', 'timezone', 'set_passwords']) t.false(Object.values(seedModules()).some((list) => (list as readonly string[]).includes(module)), module);
   t.true(renderConfigureHook().includes(`rm -rf "$1${CLOUD_INIT_SKIPPED_MODULE}"\n`));
 });
 
@@ -107,7 +114,12 @@ test('GRUB boots at once with a quiet kernel and one serial console', (t) => {
   t.true(grub.includes(KERNEL_CMDLINE));
   t.true(grub.includes(`linux /vmlinuz ${renderKernelCommandLine('11111111-2222-4333-8444-555555555555')}\n`));
   // A lab's direct kernel boot passes GRUB's options, with root by partition GUID (no initramfs).
-  t.is(renderDirectBootCommandLine('aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee'), `root=PARTUUID=aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee rootfstype=ext4 rootwait=30 systemd.mask=systemd-fsck-root.service modprobe.blacklist=ahci ${KERNEL_CMDLINE}`);
+  // q35's SATA controller and the KVM modules for TCG's advertised SVM are not loaded; no crypto self-tests.
+  t.is(
+    renderDirectBootCommandLine('aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee'),
+    `root=PARTUUID=aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee rootfstype=ext4 rootwait=30 systemd.mask=systemd-fsck-root.service modprobe.blacklist=ahci,kvm_amd,kvm_intel cryptomgr.notests=1 ${KERNEL_CMDLINE}`,
+  );
+  t.false(grub.includes('cryptomgr') || grub.includes('modprobe.blacklist'), "a user's server keeps its modules and self-tests");
 });
 
 test('the seed restarts nothing and rehashes nothing: runcmd only starts the lab\'s own unit', (t) => {
@@ -124,21 +136,27 @@ test('the seed restarts nothing and rehashes nothing: runcmd only starts the lab
   }
 });
 
-test('the seed runs only its modules, and grows the disk after SSH is up', (t) => {
-  const cc = parse(renderSeedFiles(config, secrets)['user-data']);
-  t.deepEqual(cc.cloud_init_modules, [...SEED_MODULES.cloud_init_modules]);
-  t.false(cc.cloud_init_modules.includes('growpart'), 'sshd waits for the network stage');
-  t.true(cc.cloud_final_modules.includes('growpart') && cc.cloud_final_modules.includes('resizefs'), "a user's server still grows its disk");
-  t.is(cc.resize_rootfs, 'noblock');
-  // Each key the seed sets is served by a module it keeps.
-  const needs: Record<string, string> = { write_files: 'write_files', users: 'users_groups', ssh_keys: 'ssh', hostname: 'set_hostname', manage_etc_hosts: 'update_etc_hosts', runcmd: 'scripts_user', swap: 'mounts', growpart: 'growpart' };
-  const all = [...cc.cloud_init_modules, ...cc.cloud_config_modules, ...cc.cloud_final_modules];
-  for (const [key, module] of Object.entries(needs)) if (key in cc) t.true(all.includes(module), `${key} needs ${module}`);
-  t.true(cc.cloud_config_modules.includes('runcmd'), 'runcmd writes the script scripts_user runs');
+test('the seed runs only its modules, and grows the disk after SSH is up (only the filesystem where the driver grew the partition)', (t) => {
+  for (const grown of [false, true]) {
+    const cc = parse(renderSeedFiles(config, secrets, undefined, { rootPartitionGrown: grown })['user-data']);
+    t.deepEqual(cc.cloud_init_modules, [...seedModules().cloud_init_modules]);
+    t.false(cc.cloud_init_modules.includes('growpart'), 'sshd waits for the network stage');
+    t.is(cc.cloud_final_modules.includes('growpart'), !grown, grown ? 'the qemu driver grew the partition' : "libvirt and a user's server grow it in the guest");
+    t.is('growpart' in cc, !grown);
+    t.true(cc.cloud_final_modules.includes('resizefs'));
+    t.is(cc.resize_rootfs, 'noblock');
+    // Each key the seed sets is served by a module it keeps.
+    const needs: Record<string, string> = { write_files: 'write_files', users: 'users_groups', ssh_keys: 'ssh', hostname: 'set_hostname', manage_etc_hosts: 'update_etc_hosts', runcmd: 'scripts_user', swap: 'mounts', growpart: 'growpart' };
+    const all = [...cc.cloud_init_modules, ...cc.cloud_config_modules, ...cc.cloud_final_modules];
+    for (const [key, module] of Object.entries(needs)) if (key in cc) t.true(all.includes(module), `${key} needs ${module}`);
+    // runcmd writes the script scripts_user runs: before it, in the same stage; the config stage runs nothing.
+    t.true(cc.cloud_final_modules.indexOf('runcmd') >= 0 && cc.cloud_final_modules.indexOf('runcmd') < cc.cloud_final_modules.indexOf('scripts_user'));
+    t.deepEqual(cc.cloud_config_modules, []);
+  }
 });
 
 testUnless(missingCommand('python3', 'cloud-init'), 'every module the seed names exists in cloud-init', async (t) => {
-  const modules = [...new Set(Object.values(SEED_MODULES).flat())];
+  const modules = [...new Set(Object.values(seedModules()).flat())];
   // cloud-init's own interpreter (its shebang), not whichever python3 comes first on PATH.
   const cloudInit = (await run('sh', ['-c', 'command -v cloud-init'])).stdout.trim();
   const python = (await readFile(cloudInit, 'utf8')).split('\n')[0]!.replace(/^#!\s*/, '').split(' ')[0]!;

@@ -5,6 +5,7 @@
  */
 import { parseCloudInitStatus, renderCloudInitWaitScript } from '../../cloud-init-status.ts';
 import { formatCommand, shellQuote } from '../../../core/exec.ts';
+import { formatSize } from '../../../core/units.ts';
 import { BOOTSTRAP_PATHS } from '../../../core/paths.ts';
 import { TRAEFIK_NAMESPACE } from '../../../cloud-init/addons/traefik.ts';
 import { KUBERNETES_MODULES, KUBERNETES_SYSCTLS, LAB_CA_GUEST_PATH } from '../../../cloud-init/user-data.ts';
@@ -23,6 +24,9 @@ export const SYSTEM_NAMESPACES = ['kube-system', TRAEFIK_NAMESPACE, 'cert-manage
 const KUBE_DNS_IP_ON_NODE = formatCommand('sudo', ['kubectl', '--kubeconfig', BOOTSTRAP_PATHS.adminKubeconfig, '-n', 'kube-system', 'get', 'service', 'kube-dns', '-o', 'jsonpath={.spec.clusterIP}']);
 
 /** Listing the ESP triggers its automount; findmnt then shows the autofs point and the vfat over it. */
+/** The root filesystem's size and its disk's, in bytes. */
+const ROOT_SIZE_PROBE = 'df -B1 --output=size / | tail -n 1; lsblk -bdno SIZE "/dev/$(lsblk -no PKNAME "$(findmnt -no SOURCE /)")"';
+const ROOT_SHARE_OF_DISK = 0.9;
 const ESP_PROBE = 'ls /boot/efi/EFI >/dev/null && findmnt -n -o FSTYPE /boot/efi';
 
 /** The node's OS: reachable, configured for the kubelet, its runtimes active. */
@@ -96,6 +100,22 @@ const HOST_CHECKS: Check<AcceptanceContext>[] = [
       const r = await sshRun(ctx.ssh!, ['sudo', 'sh', '-c', ESP_PROBE], { signal, allowFailure: true });
       const types = r.stdout.trim().split(/\s+/);
       return { ok: r.exitCode === 0 && types.includes('vfat'), detail: r.exitCode === 0 ? `mounted: ${types.join(' over ')}` : (r.stderr.trim().split('\n').pop() ?? `exit ${r.exitCode}`) };
+    },
+  },
+  {
+    id: 'root-filesystem-grown',
+    description: 'the root filesystem spans its disk (the partition grown before boot by the qemu driver, or by growpart; the filesystem by resize2fs)',
+    timeoutMs: 30_000,
+    retry: QUICK_RETRY,
+    hint: 'the qemu driver writes the grown partition table into the overlay (lab/drivers/grow-root.ts); cloud-init resizes the filesystem: see `lsblk` and /var/log/cloud-init.log in the VM',
+    skip: needsSsh,
+    reproduce: (ctx) => remote(ctx, 'sh', '-c', ROOT_SIZE_PROBE),
+    async probe(ctx, signal) {
+      const r = await sshRun(ctx.ssh!, ['sh', '-c', ROOT_SIZE_PROBE], { signal, allowFailure: true });
+      const [fs, disk] = r.stdout.trim().split(/\s+/).map(Number);
+      if (r.exitCode !== 0 || !fs || !disk) return { ok: false, detail: r.stderr.trim().split('\n').pop() || `unexpected output: ${r.stdout.trim()}` };
+      // The ESP, the partition tables and ext4's own metadata take the rest.
+      return { ok: fs >= ROOT_SHARE_OF_DISK * disk, detail: `filesystem ${formatSize(fs)} of a ${formatSize(disk)} disk` };
     },
   },
   {

@@ -25,7 +25,7 @@ export function stackDir(stateDir: string, labName: string): string {
 
 export class LibvirtDriver implements LabDriver {
   readonly name = 'libvirt';
-  readonly capabilities = { forwardsPortsItself: false, directKernelBoot: false };
+  readonly capabilities = { forwardsPortsItself: false, directKernelBoot: false, growsRootPartition: false };
 
   async up(request: VmStartRequest, step: Parameters<LabDriver['up']>[1]): Promise<Partial<LabState>> {
     const { config } = request;
