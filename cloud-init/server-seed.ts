@@ -1,11 +1,11 @@
 /**
  * The real server's NoCloud seed (pure, issue 11), rendered by the lab's own renderers
- * (renderUserData, renderMetaData, the cluster add-ons) with the server's differences laid on
+ * (planUserData, renderMetaData, the cluster add-ons) with the server's differences laid on
  * top: its hostname and domain, the user's own authorized keys, no lab CA in the trust store,
  * its own syslog target, a static address matched by MAC, and Let's Encrypt issuers instead
  * of the lab CA. No host port forwarding: the server owns its ports.
  */
-import { parse, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { LabError } from '../core/errors.ts';
 import { GUEST_PATHS } from '../core/paths.ts';
 import type { LabConfig, ServerLetsEncrypt, ServerProfile } from '../config/lab-config.ts';
@@ -18,7 +18,7 @@ import { TRAEFIK_NAMESPACE } from './addons/traefik.ts';
 import { pauseImageOf } from './cluster-seed.ts';
 import { renderServerNetworkConfig } from './network-config.ts';
 import type { RegistryMaterial } from './registries.ts';
-import { LAB_CA_GUEST_PATH, renderMetaData, renderUserData, type ClusterSeed, type SeedFiles } from './user-data.ts';
+import { LAB_CA_GUEST_PATH, planUserData, renderMetaData, renderUserDataDocument, type ClusterSeed, type SeedFiles } from './user-data.ts';
 
 export interface ServerSeedInputs {
   /** authorized_keys lines from the user's own files. */
@@ -43,30 +43,23 @@ export function serverView(config: LabConfig): LabConfig & { server: ServerProfi
   };
 }
 
-type CloudConfig = {
-  fqdn?: string;
-  users: { ssh_authorized_keys: string[] }[];
-  write_files: { path: string }[];
-  runcmd: string[][];
-  [key: string]: unknown;
-};
-
 export function renderServerSeedFiles(config: LabConfig, inputs: ServerSeedInputs, cluster?: ClusterSeed): SeedFiles {
   if (inputs.authorizedKeys.length === 0) throw new LabError('no authorized keys for the server', 'list files with your SSH public keys in server.authorizedKeyFiles', 2);
   const view = serverView(config);
-  const labUserData = renderUserData(
+  const ud = planUserData(
     view,
     { sshPublicKey: inputs.authorizedKeys[0]!, hostKey: inputs.hostKey, caCert: inputs.placeholderTls.certPem, tlsCert: inputs.placeholderTls.certPem, tlsKey: inputs.placeholderTls.keyPem, registries: inputs.registries },
     cluster,
   );
-  const cc = parse(labUserData.replace(/^#cloud-config\n/, '')) as CloudConfig;
+  const cc = ud.cloudConfig as typeof ud.cloudConfig & { users: { ssh_authorized_keys: string[] }[] };
   cc.fqdn = `${view.server.hostname}.${view.server.domain}`;
   cc.users[0]!.ssh_authorized_keys = inputs.authorizedKeys.map((k) => k.trim());
   // The lab CA is not trusted on the server: its certificates come from Let's Encrypt.
   const labCaFiles = new Set([LAB_CA_GUEST_PATH, `${GUEST_PATHS.tlsDir}/ca.crt`]);
   cc.write_files = cc.write_files.filter((f) => !labCaFiles.has(f.path));
   cc.runcmd = cc.runcmd.filter((c) => c[0] !== 'update-ca-certificates');
-  const userData = `#cloud-config\n${stringify(cc, { lineWidth: 0 })}`;
+  ud.files = ud.files.filter((f) => !labCaFiles.has(f.path));
+  const userData = renderUserDataDocument(ud);
   return { 'user-data': userData, 'meta-data': renderMetaData(view, userData), 'network-config': renderServerNetworkConfig(view.server.network) };
 }
 

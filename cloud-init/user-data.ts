@@ -4,12 +4,14 @@
  * lab's certificate. What is not per lab (kubeadm's modules and sysctls, containerd's config)
  * is baked into the image, so the first boot restarts nothing.
  */
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
+import { guestScript } from './guest-scripts.ts';
+import { readTarBuffer, renderTar } from '../core/tar.ts';
 import { sha256 } from '../core/hash.ts';
 import { BOOTSTRAP_PATHS, GUEST_PARAM_FILES, GUEST_PATHS } from '../core/paths.ts';
 import { LOG_TARGET_PATTERN, type LabConfig } from '../config/lab-config.ts';
 import { placeholderScript, renderPlaceholderParams, renderPlaceholderUnit } from './placeholder-ingress.ts';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { AddonManifest } from './addons/bundle.ts';
 import { renderRsyslogForwarding, type LogTarget } from './addons/rsyslog.ts';
 import { renderRegistryFiles, type RegistryMaterial } from './registries.ts';
@@ -80,18 +82,15 @@ export function parseLogTarget(target: string): LogTarget {
   return { protocol: m[1] as 'udp' | 'tcp', host: m[2]!, port: Number(m[3]) };
 }
 
-type WriteFile = { path: string; content: string; permissions: string; encoding?: 'gz+b64'; append?: boolean };
+type WriteFile = { path: string; content: string; permissions: string; append?: boolean };
+/** A file the seed's archive part writes (renderUserDataDocument). */
+export type SeedFile = { path: string; content: string; permissions: string };
 
-/** Large manifests travel compressed: the seed stays small and cloud-init unpacks them. */
-function compressed(path: string, content: string, permissions: string): WriteFile {
-  return { path, content: gzipSync(content, { level: 9 }).toString('base64'), permissions, encoding: 'gz+b64' };
-}
-
-function clusterFiles(config: LabConfig, cluster: ClusterSeed): WriteFile[] {
+function clusterFiles(config: LabConfig, cluster: ClusterSeed): SeedFile[] {
   return [
     { path: BOOTSTRAP_PATHS.kubeadmConfig, content: cluster.kubeadmConfig, permissions: '0600' },
     // 0600: the lab TLS manifest carries the CA key.
-    ...cluster.addons.map((a) => compressed(`${BOOTSTRAP_PATHS.dir}/${a.file}`, a.text, '0600')),
+    ...cluster.addons.map((a) => ({ path: `${BOOTSTRAP_PATHS.dir}/${a.file}`, content: a.text, permissions: '0600' })),
     // The scripts are the repository's files as they are; what varies per lab is in the parameter file.
     { path: BOOTSTRAP_PATHS.script, content: bootstrapScript(), permissions: '0755' },
     { path: GUEST_PARAM_FILES.bootstrap, content: renderBootstrapParams({ addons: cluster.addons, dnsDomain: config.kubernetes.dnsDomain }), permissions: '0644' },
@@ -100,7 +99,7 @@ function clusterFiles(config: LabConfig, cluster: ClusterSeed): WriteFile[] {
   ];
 }
 
-function placeholderFiles(config: LabConfig, secrets: SeedSecrets): WriteFile[] {
+function placeholderFiles(config: LabConfig, secrets: SeedSecrets): SeedFile[] {
   const tls = GUEST_PATHS.tlsDir;
   return [
     { path: `${tls}/placeholder.crt`, content: secrets.tlsCert, permissions: '0644' },
@@ -126,7 +125,7 @@ export const RSYSLOG_FORWARDING_PATH = '/etc/rsyslog.d/60-labsmith-containers.co
  * without one, the placeholder ingress answers on the ingress NodePorts so an OS-only lab's
  * forwarding can still be checked end to end.
  */
-export function renderUserData(config: LabConfig, secrets: SeedSecrets, cluster?: ClusterSeed, opts: SeedOptions = {}): string {
+export function planUserData(config: LabConfig, secrets: SeedSecrets, cluster?: ClusterSeed, opts: SeedOptions = {}): UserData {
   const tls = GUEST_PATHS.tlsDir;
   const cloudConfig = {
     hostname: config.name,
@@ -164,12 +163,12 @@ export function renderUserData(config: LabConfig, secrets: SeedSecrets, cluster?
       { path: LAB_CA_GUEST_PATH, content: secrets.caCert, permissions: '0644' },
       { path: SYSTEM_CA_BUNDLE, content: secrets.caCert, permissions: '0644', append: true },
       ...(config.addons.logTarget ? [{ path: RSYSLOG_FORWARDING_PATH, content: renderRsyslogForwarding({ target: parseLogTarget(config.addons.logTarget) }), permissions: '0644' }] : []),
-      ...(cluster ? clusterFiles(config, cluster) : placeholderFiles(config, secrets)),
       // containerd reads certs.d at each pull, and the kubelet's keyring is there before it starts.
       ...renderRegistryFiles(secrets.registries ?? []),
-    ],
+    ] as WriteFile[],
     // write_files runs before sysinit.target (cloud-init's network stage), so containerd and
-    // rsyslog start with their files in place: nothing is restarted. systemd loads a unit file
+    // rsyslog start with their files in place: nothing is restarted. The lab's own services'
+    // files, which only runcmd's units read, come in the archive part (renderUserDataDocument). systemd loads a unit file
     // written since boot when it is started, so no daemon-reload either.
     ...seedModules(opts),
     runcmd: [
@@ -181,8 +180,51 @@ export function renderUserData(config: LabConfig, secrets: SeedSecrets, cluster?
       cluster ? ['systemctl', 'enable', '--now', '--no-reload', '--no-block', BOOTSTRAP_UNIT] : ['systemctl', 'enable', '--now', '--no-reload', 'labsmith-placeholder-ingress.service'],
     ],
   };
-  return `#cloud-config\n${stringify(cloudConfig, { lineWidth: 0 })}`;
+  return { cloudConfig, files: cluster ? clusterFiles(config, cluster) : placeholderFiles(config, secrets) };
 }
+
+/** The seed's cloud-config, and the files its archive part writes before runcmd runs. */
+export interface UserData {
+  cloudConfig: Record<string, unknown> & { write_files: WriteFile[]; runcmd: string[][] };
+  files: SeedFile[];
+}
+
+export function renderUserData(config: LabConfig, secrets: SeedSecrets, cluster?: ClusterSeed, opts: SeedOptions = {}): string {
+  return renderUserDataDocument(planUserData(config, secrets, cluster, opts));
+}
+
+const MIME_BOUNDARY = '==labsmith-seed==';
+const ARCHIVE_PART_NAME = '00-labsmith-files.sh';
+
+/**
+ * The user-data document (pure). The cloud-config alone when there are no files; otherwise a
+ * MIME multipart: the cloud-config, and a shell part (cloud-init/guest/unpack-seed-files.sh with a
+ * gzip'd tar of the files after it) that scripts_user runs before runcmd's script (its name sorts
+ * first). cloud-init parses the cloud-config in pure Python several times per stage, about a
+ * second each for a cluster seed's ~160 KB under emulation; the shell part it stores unparsed.
+ */
+export function renderUserDataDocument(ud: UserData): string {
+  const cloudConfig = `#cloud-config\n${stringify(ud.cloudConfig, { lineWidth: 0 })}`;
+  if (ud.files.length === 0) return cloudConfig;
+  const archive = gzipSync(renderTar(ud.files.map((f) => ({ path: f.path.replace(/^\//, ''), mode: parseInt(f.permissions, 8), content: Buffer.from(f.content) }))), { level: 9 });
+  const script = guestScript('unpackSeedFiles') + archive.toString('base64').replace(/.{1,76}/g, '$&\n');
+  if (cloudConfig.includes(MIME_BOUNDARY)) throw new Error(`the cloud-config contains the MIME boundary ${MIME_BOUNDARY}`);
+  const part = (type: string, name: string, body: string) =>
+    [`--${MIME_BOUNDARY}`, `Content-Type: ${type}; charset="utf-8"`, 'MIME-Version: 1.0', `Content-Disposition: attachment; filename="${name}"`, '', body.endsWith('\n') ? body : `${body}\n`].join('\n');
+  return [`Content-Type: multipart/mixed; boundary="${MIME_BOUNDARY}"`, 'MIME-Version: 1.0', '', part('text/cloud-config', 'cloud-config.yaml', cloudConfig) + part('text/x-shellscript', ARCHIVE_PART_NAME, script) + `--${MIME_BOUNDARY}--\n`].join('\n');
+}
+
+/** renderUserDataDocument's inverse (pure): what a rendered seed configures and writes, for review and tests. */
+export function parseUserDataDocument(text: string): UserData {
+  if (text.startsWith('#cloud-config\n')) return { cloudConfig: parse(text) as UserData['cloudConfig'], files: [] };
+  const parts = text.split(`--${MIME_BOUNDARY}`).slice(1, -1).map((p) => p.slice(p.indexOf('\n\n') + 2));
+  const [cc, script] = parts;
+  if (parts.length !== 2 || !cc || !script) throw new Error('user-data: expected a cloud-config part and an archive part');
+  const data = script.slice(script.indexOf('\n__SEED_FILES__\n') + '\n__SEED_FILES__\n'.length);
+  const files = readTarBuffer(gunzipSync(Buffer.from(data.replace(/\n/g, ''), 'base64'))).map((e) => ({ path: `/${e.path}`, content: e.content?.toString('utf8') ?? '', permissions: `0${(e.mode & 0o7777).toString(8)}` }));
+  return { cloudConfig: parse(cc) as UserData['cloudConfig'], files };
+}
+
 
 export function renderMetaData(config: LabConfig, userData: string): string {
   // A new instance id whenever the user-data changes makes cloud-init apply it again.

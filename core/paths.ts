@@ -117,6 +117,7 @@ export const GUEST_SCRIPT_SOURCES = {
   importImages: 'cloud-init/guest/import-images.sh',
   dnsProbe: 'cloud-init/guest/dns-probe.py',
   placeholderIngress: 'cloud-init/guest/placeholder-ingress.py',
+  unpackSeedFiles: 'cloud-init/guest/unpack-seed-files.sh',
 } as const;
 
 /** The workload apply (lab/workloads/): its guest script in the repository, and the names in the directory it is streamed into. */

@@ -182,3 +182,21 @@ export function renderTar(entries: TarWriteEntry[]): Buffer {
   blocks.push(Buffer.alloc(1024));
   return Buffer.concat(blocks);
 }
+
+/** The members of an archive renderTar wrote (pure): its inverse, for reading a rendered seed back. */
+export function readTarBuffer(archive: Buffer): TarWriteEntry[] {
+  const entries: TarWriteEntry[] = [];
+  for (let offset = 0; offset + 512 <= archive.length; ) {
+    const header = archive.subarray(offset, offset + 512);
+    if (header.every((b) => b === 0)) break;
+    const size = parseOctal(header.subarray(124, 136));
+    const prefix = cString(header.subarray(345, 500));
+    const name = cString(header.subarray(0, 100));
+    const isDir = String.fromCharCode(header[156]!) === '5';
+    const path = (prefix ? `${prefix}/${name}` : name) + (isDir && !name.endsWith('/') ? '/' : '');
+    const start = offset + 512;
+    entries.push({ path, mode: parseOctal(header.subarray(100, 108)), ...(isDir ? {} : { content: Buffer.from(archive.subarray(start, start + size)) }) });
+    offset = start + Math.ceil(size / 512) * 512;
+  }
+  return entries;
+}

@@ -12,6 +12,7 @@ import { parseLabConfig } from '../config/load.ts';
 import type { LabConfig } from '../config/lab-config.ts';
 import { throwawayLabYaml } from '../lab/ports.ts';
 import type { ImageInputs } from '../images/recipe.ts';
+import { parseUserDataDocument, renderUserDataDocument } from '../cloud-init/user-data.ts';
 
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'labsmith-test-'));
@@ -127,3 +128,15 @@ export const FIXTURE_IMAGE_INPUTS: ImageInputs = {
   releaseDates: { trixie: 1763000000, 'trixie-updates': 1763500000, 'trixie-security': 1764000000 },
   sourceDateEpoch: 1764000000,
 };
+
+/**
+ * A rendered user-data read back: its cloud-config, every file it writes by path (write_files and
+ * the archive part alike), which of them the archive part writes, and the cloud-config alone as
+ * `cloud-init schema` reads it.
+ */
+export function readSeedUserData(userData: string) {
+  const ud = parseUserDataDocument(userData);
+  const files: Record<string, { path: string; content: string; permissions: string; append?: boolean }> = {};
+  for (const f of [...ud.cloudConfig.write_files, ...ud.files]) files[f.path] = f;
+  return { cc: ud.cloudConfig as any, files, archived: new Set(ud.files.map((f) => f.path)), cloudConfigText: renderUserDataDocument({ cloudConfig: ud.cloudConfig, files: [] }) };
+}

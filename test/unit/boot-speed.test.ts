@@ -11,7 +11,6 @@ import { DPKG_EXCLUDES, OS_PACKAGES } from '../../images/recipe.ts';
 import { extractBootFiles } from '../../images/disk.ts';
 import { planDiskCommands, planDiskLayout } from '../../images/disk-plan.ts';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { run } from '../../core/exec.ts';
 import { GUEST_PATHS } from '../../core/paths.ts';
 import { CONTAINERD_CERTS_DIR } from '../../cloud-init/containerd-config.ts';
@@ -22,7 +21,7 @@ import { renderKubernetesRootfsFiles } from '../../images/kubernetes/rootfs-file
 import type { KubernetesLayerInputs } from '../../images/recipe.ts';
 import { renderQemuArgs, type QemuPlan } from '../../lab/drivers/qemu-args.ts';
 import { renderControlPath, renderSshArgs } from '../../lab/ssh.ts';
-import { missingCommand, NEUTRAL_HOST, testUnless, withTempDir } from '../helpers.ts';
+import { missingCommand, NEUTRAL_HOST, readSeedUserData, testUnless, withTempDir } from '../helpers.ts';
 
 const late = renderLateRootfsFiles({ rootUuid: '11111111-2222-4333-8444-555555555555', espVolumeId: '1A2B3C4D' });
 const containerdPath = GUEST_PATHS.containerdConfig.slice(1);
@@ -124,7 +123,7 @@ test('GRUB boots at once with a quiet kernel and one serial console', (t) => {
 
 test('the seed restarts nothing and rehashes nothing: runcmd only starts the lab\'s own unit', (t) => {
   for (const cluster of [undefined, { kubeadmConfig: 'k', addons: [], pauseImage: 'registry.k8s.io/pause:3.10.1' }]) {
-    const cc = parse(renderSeedFiles(config, secrets, cluster)['user-data']);
+    const { cc } = readSeedUserData(renderSeedFiles(config, secrets, cluster)['user-data']);
     const commands = (cc.runcmd as string[][]).map((c) => c.join(' '));
     t.false(commands.includes('sysctl --system'));
     for (const slow of ['restart', 'daemon-reload', 'update-ca-certificates']) t.false(commands.some((c) => c.includes(slow)), `${slow} in runcmd: ${commands.join('; ')}`);
@@ -138,7 +137,7 @@ test('the seed restarts nothing and rehashes nothing: runcmd only starts the lab
 
 test('the seed runs only its modules, and grows the disk after SSH is up (only the filesystem where the driver grew the partition)', (t) => {
   for (const grown of [false, true]) {
-    const cc = parse(renderSeedFiles(config, secrets, undefined, { rootPartitionGrown: grown })['user-data']);
+    const { cc } = readSeedUserData(renderSeedFiles(config, secrets, undefined, { rootPartitionGrown: grown })['user-data']);
     t.deepEqual(cc.cloud_init_modules, [...seedModules().cloud_init_modules]);
     t.false(cc.cloud_init_modules.includes('growpart'), 'sshd waits for the network stage');
     t.is(cc.cloud_final_modules.includes('growpart'), !grown, grown ? 'the qemu driver grew the partition' : "libvirt and a user's server grow it in the guest");

@@ -11,7 +11,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { run } from '../../core/exec.ts';
 import { GUEST_PARAM_FILES, GUEST_PATHS, GUEST_SCRIPT_SOURCES, BOOTSTRAP_PATHS, REPO_ROOT } from '../../core/paths.ts';
 import { HOST_TOOLS } from '../../core/host-tools.ts';
@@ -24,7 +23,7 @@ import { renderImportImagesParams } from '../../images/kubernetes/rootfs-files.t
 import { fillDefaults } from '../../config/defaults.ts';
 import { freePort } from '../../lab/ports.ts';
 import { ensureLabCa, issueServerCertificate } from '../../lab/secrets.ts';
-import { missingCommand, testUnless, withTempDir } from '../helpers.ts';
+import { missingCommand, readSeedUserData, testUnless, withTempDir } from '../helpers.ts';
 
 const GUEST_DIR = join(REPO_ROOT, GUEST_SCRIPT_SOURCES.dir);
 const shellScripts = readdirSync(GUEST_DIR).filter((f) => f.endsWith('.sh')).sort();
@@ -61,8 +60,8 @@ testUnless(missingCommand('sh', 'python3'), 'a parameter file reads back exactly
   });
 });
 
-test('the guest folder holds the four scripts; every one is executable and has its interpreter line', (t) => {
-  t.deepEqual([...shellScripts, ...pythonScripts], ['bootstrap.sh', 'import-images.sh', 'dns-probe.py', 'placeholder-ingress.py']);
+test('the guest folder holds the five scripts; every one is executable and has its interpreter line', (t) => {
+  t.deepEqual([...shellScripts, ...pythonScripts], ['bootstrap.sh', 'import-images.sh', 'unpack-seed-files.sh', 'dns-probe.py', 'placeholder-ingress.py']);
   for (const f of [...shellScripts, ...pythonScripts]) {
     const text = readFileSync(join(GUEST_DIR, f), 'utf8');
     t.is(statSync(join(GUEST_DIR, f)).mode & 0o755, 0o755, `${f} is executable`);
@@ -111,7 +110,7 @@ const secrets: SeedSecrets = { sshPublicKey: 'ssh-ed25519 AAAA lab', hostKey: { 
 test('the seed ships the scripts byte for byte, with their parameter files and units that pass them', (t) => {
   const config = fillDefaults({ name: 'web' }, '/state');
   const files = (cluster?: Parameters<typeof renderSeedFiles>[2]) =>
-    Object.fromEntries((parse(renderSeedFiles(config, secrets, cluster)['user-data']) as { write_files: { path: string; content: string }[] }).write_files.map((f) => [f.path, f.content]));
+    Object.fromEntries(Object.values(readSeedUserData(renderSeedFiles(config, secrets, cluster)['user-data']).files).map((f) => [f.path, f.content]));
   const os = files();
   t.is(os[GUEST_PATHS.placeholderScript], guestScript('placeholderIngress'));
   t.regex(os[GUEST_PARAM_FILES.placeholderIngress]!, /^HTTPS_PORT='30443'$/m);

@@ -11,7 +11,6 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { parse as parseYaml } from 'yaml';
 import { clusterImages, workloadImages, workloadImagesMissingFromLock } from '../../cloud-init/addons/bundle.ts';
 import { CONTAINERD_CERTS_DIR, renderContainerdConfig } from '../../cloud-init/containerd-config.ts';
 import { renderKubeletRegistryAuth, renderRegistryFiles, type RegistryMaterial } from '../../cloud-init/registries.ts';
@@ -30,7 +29,7 @@ import { PLACEHOLDER_SECRETS, planRenderedLab } from '../../lab/render.ts';
 import { ensureLabCa, issueServerCertificate } from '../../lab/secrets.ts';
 import { criPullImage } from '../fixtures/cri-client.ts';
 import { buildOciLayout } from '../fixtures/oci.ts';
-import { missingCommand, NEUTRAL_HOST, notRoot, testUnless, withTempDir } from '../helpers.ts';
+import { missingCommand, NEUTRAL_HOST, notRoot, readSeedUserData, testUnless, withTempDir } from '../helpers.ts';
 
 const problemsOf = (yaml: string) => {
   const r = parseLabConfig(yaml, NEUTRAL_HOST, '/state');
@@ -142,7 +141,7 @@ test('the seed carries hosts.toml, the CA and the kubelet keyring (0600); lab:re
   t.is(renderKubeletRegistryAuth([{ host: 'plain.example' }]), undefined, 'no keyring without credentials');
 
   const userData = renderUserData(parsed.config, { ...PLACEHOLDER_SECRETS, registries: material });
-  const written = (parseYaml(userData.replace(/^#cloud-config\n/, '')) as { write_files: { path: string; permissions: string; content: string }[] }).write_files;
+  const written = Object.values(readSeedUserData(userData).files);
   t.deepEqual(written.find((f) => f.path === GUEST_PATHS.kubeletRegistryAuth)?.permissions, '0600');
   t.truthy(written.find((f) => f.path === `${CONTAINERD_CERTS_DIR}/docker.io/hosts.toml`));
 
@@ -150,7 +149,7 @@ test('the seed carries hosts.toml, the CA and the kubelet keyring (0600); lab:re
   const server = parseLabConfig('server: { domain: example.org, network: { match: { macAddress: "52:54:00:12:34:56" }, ipv4: { address: 203.0.113.10/24, gateway: 203.0.113.1 }, dns: { servers: [192.0.2.53] } }, authorizedKeyFiles: [keys.pub] }\n', NEUTRAL_HOST, '/state');
   if (!server.ok) return t.fail(JSON.stringify(server.problems));
   const serverUserData = renderServerSeedFiles(server.config, { authorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixture user'], hostKey: { privateKey: 'k', publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixture host' }, placeholderTls: { certPem: 'c', keyPem: 'k' }, registries: material })['user-data'];
-  const serverFiles = (parseYaml(serverUserData.replace(/^#cloud-config\n/, '')) as { write_files: { path: string; permissions: string }[] }).write_files;
+  const serverFiles = Object.values(readSeedUserData(serverUserData).files);
   t.deepEqual(serverFiles.filter((f) => f.path.startsWith(CONTAINERD_CERTS_DIR) || f.path === GUEST_PATHS.kubeletRegistryAuth).map((f) => `${f.permissions} ${f.path}`), files.map((f) => `${f.permissions} ${f.path}`));
 
   // lab:render: where each value comes from, not the value.

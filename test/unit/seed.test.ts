@@ -9,7 +9,7 @@ import { writeSeedFiles, writeSeedIso } from '../../cloud-init/seed-iso.ts';
 import { renderSeedFiles, type SeedSecrets } from '../../cloud-init/user-data.ts';
 import { parseLabConfig } from '../../config/load.ts';
 import { ensureLabCa, ensureSshKey, issueServerCertificate } from '../../lab/secrets.ts';
-import { missingCommand, NEUTRAL_HOST, testUnless, withTempDir } from '../helpers.ts';
+import { missingCommand, NEUTRAL_HOST, readSeedUserData, testUnless, withTempDir } from '../helpers.ts';
 
 const config = (() => {
   const r = parseLabConfig('name: web\nssh: { user: ops }\nkubernetes: { dnsDomain: example.internal }\n', NEUTRAL_HOST, '/state');
@@ -31,8 +31,7 @@ testUnless(needs, 'user-data carries the user, pinned host key, no swap and the 
   await withTempDir(async (dir) => {
     const secrets = await makeSecrets(dir);
     const seed = renderSeedFiles(config, secrets);
-    t.true(seed['user-data'].startsWith('#cloud-config\n'));
-    const cc = parse(seed['user-data']);
+    const { cc, files: written, archived } = readSeedUserData(seed['user-data']);
     t.is(cc.hostname, 'web');
     t.is(cc.fqdn, 'web.example.internal');
     for (const baked of ['locale', 'timezone', 'ssh_pwauth']) t.false(baked in cc, `${baked} is baked into the image, not seeded`);
@@ -42,8 +41,10 @@ testUnless(needs, 'user-data carries the user, pinned host key, no swap and the 
     t.is(cc.users[0].name, 'ops');
     t.deepEqual(cc.users[0].ssh_authorized_keys, [secrets.sshPublicKey]);
     t.deepEqual(cc.swap, { size: 0 });
-    const files = Object.fromEntries(cc.write_files.map((f: { path: string; content: string }) => [f.path, f.content]));
-    for (const baked of ['/etc/modules-load.d/labsmith-kubernetes.conf', '/etc/sysctl.d/90-labsmith-kubernetes.conf', '/etc/containerd/config.toml']) t.false(baked in files, `${baked} is in the image`);
+    for (const baked of ['/etc/modules-load.d/labsmith-kubernetes.conf', '/etc/sysctl.d/90-labsmith-kubernetes.conf', '/etc/containerd/config.toml']) t.false(baked in written, `${baked} is in the image`);
+    // The trust store changes in write_files (before any service starts); the placeholder's files come in the archive part.
+    t.false(archived.has('/etc/ssl/certs/ca-certificates.crt'));
+    t.true(archived.has('/etc/labsmith/tls/placeholder.key') && written['/etc/labsmith/tls/placeholder.key']!.permissions === '0600');
     const bundle = cc.write_files.find((f: { path: string }) => f.path === '/etc/ssl/certs/ca-certificates.crt');
     t.is(bundle?.content, secrets.caCert);
     t.true(bundle?.append, 'appended to the bundle, not replacing it');
@@ -57,7 +58,7 @@ const noCloudInit = missingCommand('cloud-init');
 testUnless(noCloudInit ?? needs, 'rendered user-data passes the real `cloud-init schema`', async (t) => {
   await withTempDir(async (dir) => {
     const seed = renderSeedFiles(config, await makeSecrets(dir));
-    await writeFile(join(dir, 'user-data'), seed['user-data']);
+    await writeFile(join(dir, 'user-data'), readSeedUserData(seed['user-data']).cloudConfigText);
     const r = await run('cloud-init', ['schema', '--config-file', join(dir, 'user-data')], { allowFailure: true });
     t.is(r.exitCode, 0, r.stdout + r.stderr);
     t.regex(r.stdout, /Valid cloud-config/);
@@ -115,5 +116,37 @@ testUnless(noXorriso ?? needs, 'the seed ISO is labelled cidata, holds the three
     const extracted = join(dir, 'ud');
     await run('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/user-data', extracted]);
     t.is(await readFile(extracted, 'utf8'), seed['user-data']);
+  });
+});
+
+testUnless(noCloudInit ?? needs, "cloud-init's own user-data processing sees the cloud-config and the archive part, whose script unpacks every file with its mode", async (t) => {
+  await withTempDir(async (dir) => {
+    const seed = renderSeedFiles(config, await makeSecrets(dir));
+    const { files, archived } = readSeedUserData(seed['user-data']);
+    await writeFile(join(dir, 'user-data'), seed['user-data']);
+    // cloud-init's interpreter (its shebang) and its UserDataProcessor, as the guest's init stage runs it.
+    const cloudInit = (await run('sh', ['-c', 'command -v cloud-init'])).stdout.trim();
+    const python = (await readFile(cloudInit, 'utf8')).split('\n')[0]!.replace(/^#!\s*/, '').split(' ')[0]!;
+    const script = [
+      'import sys, os',
+      'from cloudinit import user_data, helpers',
+      "p = helpers.Paths({'cloud_dir': sys.argv[2] + '/cloud', 'run_dir': sys.argv[2] + '/run'})",
+      'msg = user_data.UserDataProcessor(p).process(open(sys.argv[1]).read())',
+      'for part in msg.walk():',
+      "    if part.get_content_maintype() == 'multipart': continue",
+      "    print(part.get_content_type(), part.get_filename())",
+      "    if part.get_content_type() == 'text/x-shellscript': open(sys.argv[2] + '/part.sh', 'wb').write(part.get_payload(decode=True))",
+    ].join('\n');
+    const r = await run(python, ['-c', script, join(dir, 'user-data'), dir]);
+    t.deepEqual(r.stdout.trim().split('\n'), ['text/cloud-config cloud-config.yaml', 'text/x-shellscript 00-labsmith-files.sh'], 'the part sorts before runcmd in the scripts directory');
+    t.true('00-labsmith-files.sh' < 'runcmd');
+    const root = join(dir, 'root');
+    await run('mkdir', [root]);
+    await run('sh', [join(dir, 'part.sh'), root]);
+    t.true(archived.size > 0);
+    for (const path of archived) {
+      t.is(await readFile(join(root, path), 'utf8'), files[path]!.content, path);
+      t.is(((await stat(join(root, path))).mode & 0o7777).toString(8).padStart(4, '0'), files[path]!.permissions, `${path} mode`);
+    }
   });
 });

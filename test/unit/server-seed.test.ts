@@ -18,7 +18,7 @@ import { renderServerNetworkConfig } from '../../cloud-init/network-config.ts';
 import { renderServerClusterSeed, renderServerTlsObjects } from '../../cloud-init/server-seed.ts';
 import { LAB_CA_GUEST_PATH, RSYSLOG_FORWARDING_PATH } from '../../cloud-init/user-data.ts';
 import { parseAuthorizedKeys, writeServerSeed } from '../../lab/server/write-seed.ts';
-import { missingCommand, NEUTRAL_HOST, testUnless, withTempDir } from '../helpers.ts';
+import { missingCommand, NEUTRAL_HOST, readSeedUserData, testUnless, withTempDir } from '../helpers.ts';
 
 const SERVER_YAML = (keyFiles: string) => `name: mx
 server:
@@ -120,18 +120,18 @@ testUnless(needs, "server:seed writes files and a cidata ISO: the user's keys, p
     const config = configOf(SERVER_YAML(`[${join(dir, 'alice.pub')}, ${join(dir, 'bob.pub')}]`));
     const out = join(dir, 'seed');
     const seed = await writeServerSeed(config, out, { configFile: 'lab.yaml' });
-    const cc = parse(seed.files['user-data']);
+    const { cc, files, cloudConfigText } = readSeedUserData(seed.files['user-data']);
     t.is(cc.hostname, 'mx1');
     t.is(cc.fqdn, 'mx1.example.org');
     t.deepEqual(cc.users[0].ssh_authorized_keys, [(await readFile(join(dir, 'alice.pub'), 'utf8')).trim(), (await readFile(join(dir, 'bob.pub'), 'utf8')).trim()]);
-    const paths = cc.write_files.map((f: { path: string }) => f.path);
-    t.false(paths.includes(LAB_CA_GUEST_PATH), 'the lab CA is not trusted on the server');
-    t.regex(cc.write_files.find((f: { path: string }) => f.path === RSYSLOG_FORWARDING_PATH).content, /203\.0\.113\.20/);
+    t.false(LAB_CA_GUEST_PATH in files, 'the lab CA is not trusted on the server');
+    t.regex(files[RSYSLOG_FORWARDING_PATH]!.content, /203\.0\.113\.20/);
     t.false(cc.runcmd.some((c: string[]) => c[0] === 'update-ca-certificates'));
     t.is(parse(seed.files['meta-data'])['local-hostname'], 'mx1');
     t.is(parse(seed.files['network-config']).ethernets.uplink.match.macaddress, '52:54:00:12:34:56');
 
-    const schema = await run('cloud-init', ['schema', '--config-file', join(seed.dir, 'user-data')], { allowFailure: true });
+    await writeFile(join(dir, 'cloud-config'), cloudConfigText);
+    const schema = await run('cloud-init', ['schema', '--config-file', join(dir, 'cloud-config')], { allowFailure: true });
     t.is(schema.exitCode, 0, schema.stdout + schema.stderr);
     const info = await run('xorriso', ['-indev', seed.iso, '-pvd_info'], { allowFailure: true });
     t.regex(info.stdout + info.stderr, /Volume Id\s*:\s*cidata/);
