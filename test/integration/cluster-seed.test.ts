@@ -76,6 +76,9 @@ testUnless(reason, 'a Kubernetes seed in a real guest: add-ons written intact an
         t.log(`serial log tail:\n${serial.split('\n').slice(-40).join('\n')}`);
       }
       t.true(done, 'cloud-init finished');
+      // Where a cluster seed's first boot spends its time: reported, not asserted (npm run bench has the targets).
+      const milestones = await sshRun(ssh, ['sh', '-c', 'for u in cloud-init-network.service ssh.service cloud-final.service; do printf "%s %s\\n" "$u" "$(systemctl show -p ActiveEnterTimestampMonotonic --value "$u")"; done'], { allowFailure: true });
+      t.log(`guest seconds since boot: ${milestones.stdout.trim().split('\n').map((l) => l.replace(/ (\d+)$/, (_m, us: string) => ` ${(Number(us) / 1e6).toFixed(1)} s`)).join(', ')}`);
 
       for (const addon of cluster.addons) {
         const r = await sshRun(ssh, ['sudo', 'sh', '-c', `sha256sum ${BOOTSTRAP_PATHS.dir}/${addon.file} | cut -d' ' -f1; stat -c %a ${BOOTSTRAP_PATHS.dir}/${addon.file}`]);
