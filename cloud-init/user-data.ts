@@ -167,9 +167,9 @@ export function planUserData(config: LabConfig, secrets: SeedSecrets, cluster?: 
       ...renderRegistryFiles(secrets.registries ?? []),
     ] as WriteFile[],
     // write_files runs before sysinit.target (cloud-init's network stage), so containerd and
-    // rsyslog start with their files in place: nothing is restarted. The lab's own services'
-    // files, which only runcmd's units read, come in the archive part (renderUserDataDocument). systemd loads a unit file
-    // written since boot when it is started, so no daemon-reload either.
+    // rsyslog start with their files in place: nothing is restarted. systemd loads a unit file
+    // written since boot when it is started, so no daemon-reload either. The lab's own services'
+    // files, which only runcmd's units read, come in the archive part (renderUserDataDocument).
     ...seedModules(opts),
     runcmd: [
       ['swapoff', '-a'],
@@ -195,6 +195,8 @@ export function renderUserData(config: LabConfig, secrets: SeedSecrets, cluster?
 
 const MIME_BOUNDARY = '==labsmith-seed==';
 const ARCHIVE_PART_NAME = '00-labsmith-files.sh';
+/** The line of unpack-seed-files.sh after which the archive's base64 follows. */
+const ARCHIVE_MARKER = '\n__SEED_FILES__\n';
 
 /**
  * The user-data document (pure). The cloud-config alone when there are no files; otherwise a
@@ -206,9 +208,11 @@ const ARCHIVE_PART_NAME = '00-labsmith-files.sh';
 export function renderUserDataDocument(ud: UserData): string {
   const cloudConfig = `#cloud-config\n${stringify(ud.cloudConfig, { lineWidth: 0 })}`;
   if (ud.files.length === 0) return cloudConfig;
-  const archive = gzipSync(renderTar(ud.files.map((f) => ({ path: f.path.replace(/^\//, ''), mode: parseInt(f.permissions, 8), content: Buffer.from(f.content) }))), { level: 9 });
-  const script = guestScript('unpackSeedFiles') + archive.toString('base64').replace(/.{1,76}/g, '$&\n');
   if (cloudConfig.includes(MIME_BOUNDARY)) throw new Error(`the cloud-config contains the MIME boundary ${MIME_BOUNDARY}`);
+  const archive = gzipSync(renderTar(ud.files.map((f) => ({ path: f.path.replace(/^\//, ''), mode: parseInt(f.permissions, 8), content: Buffer.from(f.content) }))), { level: 9 });
+  const unpack = guestScript('unpackSeedFiles');
+  if (!unpack.endsWith(ARCHIVE_MARKER)) throw new Error(`unpack-seed-files.sh must end with its marker line ${ARCHIVE_MARKER.trim()}`);
+  const script = unpack + archive.toString('base64').replace(/.{1,76}/g, '$&\n');
   const part = (type: string, name: string, body: string) =>
     [`--${MIME_BOUNDARY}`, `Content-Type: ${type}; charset="utf-8"`, 'MIME-Version: 1.0', `Content-Disposition: attachment; filename="${name}"`, '', body.endsWith('\n') ? body : `${body}\n`].join('\n');
   return [`Content-Type: multipart/mixed; boundary="${MIME_BOUNDARY}"`, 'MIME-Version: 1.0', '', part('text/cloud-config', 'cloud-config.yaml', cloudConfig) + part('text/x-shellscript', ARCHIVE_PART_NAME, script) + `--${MIME_BOUNDARY}--\n`].join('\n');
@@ -220,11 +224,10 @@ export function parseUserDataDocument(text: string): UserData {
   const parts = text.split(`--${MIME_BOUNDARY}`).slice(1, -1).map((p) => p.slice(p.indexOf('\n\n') + 2));
   const [cc, script] = parts;
   if (parts.length !== 2 || !cc || !script) throw new Error('user-data: expected a cloud-config part and an archive part');
-  const data = script.slice(script.indexOf('\n__SEED_FILES__\n') + '\n__SEED_FILES__\n'.length);
+  const data = script.slice(script.indexOf(ARCHIVE_MARKER) + ARCHIVE_MARKER.length);
   const files = readTarBuffer(gunzipSync(Buffer.from(data.replace(/\n/g, ''), 'base64'))).map((e) => ({ path: `/${e.path}`, content: e.content?.toString('utf8') ?? '', permissions: `0${(e.mode & 0o7777).toString(8)}` }));
   return { cloudConfig: parse(cc) as UserData['cloudConfig'], files };
 }
-
 
 export function renderMetaData(config: LabConfig, userData: string): string {
   // A new instance id whenever the user-data changes makes cloud-init apply it again.

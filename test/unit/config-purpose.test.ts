@@ -4,13 +4,12 @@
  * that create something.
  */
 import test from 'ava';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../../core/errors.ts';
 import { loadLabConfig, parseLabConfig } from '../../config/load.ts';
 import { validateHostFit, validateLabConfig } from '../../config/validate.ts';
-import { NEUTRAL_HOST } from '../helpers.ts';
+import { NEUTRAL_HOST, withTempDir } from '../helpers.ts';
 
 // What a host with a running NAT lab looks like to a non-root user: the lab's own bridge on
 // libvirt.subnet, ports below 1024 privileged.
@@ -44,11 +43,12 @@ test('meaning problems still stop every command (a port used twice is wrong what
 });
 
 test("loadLabConfig: purpose 'existing' skips the host checks that 'create' (the default) runs", async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'labsmith-purpose-'));
-  const file = join(dir, 'lab.yaml');
-  await writeFile(file, YAML);
-  const error = await t.throwsAsync(loadLabConfig(file, { host: HOST_WITH_RUNNING_LAB }));
-  t.true(error instanceof ConfigError);
-  const config = await loadLabConfig(file, { purpose: 'existing', host: HOST_WITH_RUNNING_LAB });
-  t.is(config.name, 'web');
+  await withTempDir(async (dir) => {
+    const file = join(dir, 'lab.yaml');
+    await writeFile(file, YAML);
+    const error = await t.throwsAsync(loadLabConfig(file, { host: HOST_WITH_RUNNING_LAB }));
+    t.true(error instanceof ConfigError);
+    const config = await loadLabConfig(file, { purpose: 'existing', host: HOST_WITH_RUNNING_LAB });
+    t.is(config.name, 'web');
+  });
 });
