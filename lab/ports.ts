@@ -1,6 +1,6 @@
 /** Host port checks before a lab starts. */
 import { createSocket } from 'node:dgram';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { LabError } from '../core/errors.ts';
 import { forwardProtocols, type Forward } from '../config/lab-config.ts';
 
@@ -25,19 +25,36 @@ export function probeUdpPort(address: string, port: number): Promise<string | un
   });
 }
 
-/** A port the kernel just handed out on loopback, for labs made by tests and benchmarks. */
+/**
+ * A distinct port for each name, each one the kernel just handed out on loopback, for labs made by
+ * tests and benchmarks. Every listener stays open until all are chosen: closed one at a time, the
+ * kernel may hand the same port out twice.
+ */
+export async function freePorts<Name extends string>(names: readonly Name[], address = '127.0.0.1'): Promise<Record<Name, number>> {
+  const servers = new Map<Name, Server>();
+  try {
+    for (const name of names) {
+      const server = createServer();
+      servers.set(name, server);
+      await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, address, resolve));
+    }
+    const ports = {} as Record<Name, number>;
+    for (const [name, server] of servers) ports[name] = (server.address() as AddressInfo).port;
+    return ports;
+  } finally {
+    await Promise.all([...servers.values()].map((server) => new Promise((resolve) => server.close(resolve))));
+  }
+}
+
+/** One port the kernel just handed out on loopback. */
 export async function freePort(address = '127.0.0.1'): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, address, resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  return (await freePorts(['port'], address)).port;
 }
 
 /** lab.yaml text for a throwaway lab whose forwards use free high ports; `forwards` adds more (name → YAML mapping). */
 export async function throwawayLabYaml(name: string, stateDir: string, extra = '', forwards: Record<string, string> = {}): Promise<string> {
   const lines = [`name: ${name}`, `stateDir: ${stateDir}`, 'network:', '  forwards:'];
-  for (const forward of ['http', 'https', 'ssh', 'apiserver']) lines.push(`    ${forward}: { host: ${await freePort()} }`);
+  for (const [forward, port] of Object.entries(await freePorts(['http', 'https', 'ssh', 'apiserver']))) lines.push(`    ${forward}: { host: ${port} }`);
   for (const [forward, mapping] of Object.entries(forwards)) lines.push(`    ${forward}: ${mapping}`);
   return `${lines.join('\n')}\n${extra}`;
 }

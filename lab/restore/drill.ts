@@ -29,7 +29,7 @@ import { labUp } from '../up.ts';
 import { writeServerSeed } from '../server/write-seed.ts';
 import { takeBackup } from '../backup/backup.ts';
 import { remoteForLab, remoteRun, type RemoteHost } from '../backup/remote.ts';
-import { freePort } from '../ports.ts';
+import { freePorts } from '../ports.ts';
 import { restoreBackup } from './restore.ts';
 import { renderRestoreSuiteLines, runRestoreSuite, targetHasKubernetes, type RestoreSuiteOutcome } from './restore-suite.ts';
 import { bootNewHardware, NEW_HARDWARE_FILES, stopNewHardware, type DiskBus, type NicModel } from './new-hardware.ts';
@@ -224,8 +224,8 @@ export async function bringUpNewHardware(opts: { config: LabConfig; imageDisk: s
   const seed = await writeServerSeed(serverConfig, join(hwDir, 'seed'), { configFile: '(drill)', signal });
   progress.end(true);
 
-  const sshPort = await freePort();
-  const ports = { http: await freePort(), https: await freePort() };
+  const { ssh: sshPort, http, https } = await freePorts(['ssh', 'http', 'https']);
+  const ports = { http, https };
   // The placeholder ingress listens on the forwards' guest ports, as on a lab.
   const forwards = [{ host: ports.http, guest: guestPort(config, 'http', 30080) }, { host: ports.https, guest: guestPort(config, 'https', 30443) }];
   progress.start(`Booting the new hardware (${spec.disk} disk on ${spec.diskBus}, ${spec.nicModel} NIC ${spec.macAddress}, ${spec.memory})`);

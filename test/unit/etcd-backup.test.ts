@@ -13,7 +13,7 @@ import { run } from '../../core/exec.ts';
 import { sleep } from '../../core/sleep.ts';
 import { ensureEtcdTools, parseEtcdVersion } from '../../lab/backup/etcd-tools.ts';
 import { parseEtcdManifest, readSnapshotStatus, renderSnapshotRestoreArgs, restoreSnapshot, saveSnapshotWithHostEtcdctl, type EtcdClientTls } from '../../lab/backup/etcd.ts';
-import { freePort } from '../../lab/ports.ts';
+import { freePorts } from '../../lab/ports.ts';
 import { missingCommand, testUnless, withTempDir } from '../helpers.ts';
 
 /** A kubeadm-shaped etcd manifest whose data volume is at `hostDataDir` (what kubeadm writes, with the host path moved). */
@@ -94,7 +94,7 @@ testUnless(reason, "etcd 3.5: snapshot save with client certs, status, restore w
   t.regex(tools.version, /^3\.(5|6)\./);
   await withTempDir(async (dir) => {
     const pki = await makePki(dir);
-    const [client, peer] = [await freePort(), await freePort()];
+    const { client, peer } = await freePorts(['client', 'peer']);
     const tls: EtcdClientTls = { endpoint: `https://127.0.0.1:${client}`, caCert: pki.ca, clientCert: pki.client.cert, clientKey: pki.client.key };
     const peerUrl = `http://127.0.0.1:${peer}`;
     const serve = (dataDir: string) => [

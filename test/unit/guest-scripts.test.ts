@@ -21,7 +21,7 @@ import { PLACEHOLDER_SERVER_HEADER, renderPlaceholderParams } from '../../cloud-
 import { renderSeedFiles, type SeedSecrets } from '../../cloud-init/user-data.ts';
 import { renderImportImagesParams } from '../../images/kubernetes/rootfs-files.ts';
 import { fillDefaults } from '../../config/defaults.ts';
-import { freePort } from '../../lab/ports.ts';
+import { freePorts } from '../../lab/ports.ts';
 import { ensureLabCa, issueServerCertificate } from '../../lab/secrets.ts';
 import { missingCommand, readSeedUserData, testUnless, withTempDir } from '../helpers.ts';
 
@@ -141,8 +141,7 @@ testUnless(missingCommand('python3', 'openssl'), 'the placeholder ingress answer
     await mkdir(creds, { mode: 0o700 });
     await writeFile(join(creds, 'tls.crt'), leaf.certPem);
     await writeFile(join(creds, 'tls.key'), leaf.keyPem, { mode: 0o600 });
-    const httpPort = await freePort();
-    const httpsPort = await freePort();
+    const { httpPort, httpsPort } = await freePorts(['httpPort', 'httpsPort']);
     const params = join(dir, 'placeholder-ingress.env');
     await writeFile(params, renderPlaceholderParams({ httpPort, httpsPort, listenAddress: '127.0.0.1', handshakeTimeout: 2 }));
     // systemd's LoadCredential hands the service $CREDENTIALS_DIRECTORY; here the test does.

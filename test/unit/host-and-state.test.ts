@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabError } from '../../core/errors.ts';
 import { parseIpAddrs, parseIpRoutes } from '../../config/host-facts.ts';
-import { ensurePortsFree, probePort, probeUdpPort } from '../../lab/ports.ts';
+import { ensurePortsFree, freePorts, probePort, probeUdpPort, throwawayLabYaml } from '../../lab/ports.ts';
 import { acquireLabLock, isProcessAlive } from '../../lab/state.ts';
 import { parseReleaseDate, readMirrorState } from '../../images/mirror.ts';
 import { ensureLayer, failedLogPath, isLayerComplete } from '../../images/layer-cache.ts';
@@ -61,6 +61,19 @@ test('a UDP host port in use (a bound UDP socket, no TCP listener) is named for 
     await new Promise<void>((r) => socket.close(() => r()));
   }
   t.is(await probeUdpPort('127.0.0.1', port), undefined, 'free again once the socket is closed');
+});
+
+test('free ports for a throwaway lab are distinct and free (a CI run once got one port for two forwards)', async (t) => {
+  const names = Array.from({ length: 64 }, (_, i) => `p${i}`);
+  for (let round = 0; round < 20; round++) {
+    const ports = Object.values(await freePorts(names));
+    t.is(new Set(ports).size, names.length);
+    for (const port of ports.slice(0, 4)) t.is(await probePort('127.0.0.1', port), undefined);
+  }
+  const yaml = await throwawayLabYaml('ports', '/tmp/unused');
+  const hostPorts = [...yaml.matchAll(/host: (\d+)/g)].map((m) => m[1]);
+  t.is(hostPorts.length, 4);
+  t.is(new Set(hostPorts).size, 4);
 });
 
 test('the lab lock refuses a second holder while the first lives, and takes over a dead one', async (t) => {
