@@ -8,7 +8,7 @@
 import { osOnlySourceAtMirrorHead } from '../../images/source.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { execa, execaSync } from 'execa';
 import { writeFile } from 'node:fs/promises';
@@ -32,19 +32,23 @@ function whyNot(): SkipReason | undefined {
   const bin = missingCommand('tofu') ? (missingCommand('terraform') ? undefined : 'terraform') : 'tofu';
   if (!bin) return 'neither tofu nor terraform is installed';
   const dir = mkdtempSync(join(tmpdir(), 'labsmith-libvirt-probe-'));
-  const config = parseLabConfig('name: probe\n', { isRoot: true, unprivilegedPortStart: 1024, routes: [], addresses: [], kvmDevice: false }, dir);
-  if (!config.ok) return 'probe config invalid';
-  const stack = synthesizeLibvirtStack(planLibvirtStack({ config: config.config, accel: 'tcg', baseImage: { path: '/x', hash: '0'.repeat(64) }, seed: { 'user-data': '', 'meta-data': '', 'network-config': '' }, firmware: { code: '/x', varsTemplate: '/x' } }), dir);
-  const init = execaSync(bin, [`-chdir=${stack.dir}`, 'init', '-input=false', '-no-color'], { reject: false, timeout: 120_000, env: { TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' } });
-  if (init.exitCode !== 0) {
-    const lines = `${init.stdout}\n${init.stderr}`.split('\n').map((l) => l.replace(/[│╷╵]/g, '').trim());
-    const line = lines.find((l) => /could not connect/.test(l)) ?? lines.find((l) => /Error:/.test(l));
-    const why = `the libvirt provider dmacvicar/libvirt 0.9.7 cannot be installed here (${line ?? `${bin} init exit ${init.exitCode}`})`;
-    // An unreachable registry (registry.terraform.io) is a fact of the world CI machines live in; any other init failure is not.
-    return line && /could not connect|no such host|dial tcp|timeout/i.test(line) ? worldFact(why) : why;
+  try {
+    const config = parseLabConfig('name: probe\n', { isRoot: true, unprivilegedPortStart: 1024, routes: [], addresses: [], kvmDevice: false }, dir);
+    if (!config.ok) return 'probe config invalid';
+    const stack = synthesizeLibvirtStack(planLibvirtStack({ config: config.config, accel: 'tcg', baseImage: { path: '/x', hash: '0'.repeat(64) }, seed: { 'user-data': '', 'meta-data': '', 'network-config': '' }, firmware: { code: '/x', varsTemplate: '/x' } }), dir);
+    const init = execaSync(bin, [`-chdir=${stack.dir}`, 'init', '-input=false', '-no-color'], { reject: false, timeout: 120_000, env: { TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' } });
+    if (init.exitCode !== 0) {
+      const lines = `${init.stdout}\n${init.stderr}`.split('\n').map((l) => l.replace(/[│╷╵]/g, '').trim());
+      const line = lines.find((l) => /could not connect/.test(l)) ?? lines.find((l) => /Error:/.test(l));
+      const why = `the libvirt provider dmacvicar/libvirt 0.9.7 cannot be installed here (${line ?? `${bin} init exit ${init.exitCode}`})`;
+      // An unreachable registry (registry.terraform.io) is a fact of the world CI machines live in; any other init failure is not.
+      return line && /could not connect|no such host|dial tcp|timeout/i.test(line) ? worldFact(why) : why;
+    }
+    const virsh = execaSync('virsh', ['-c', 'qemu:///system', 'version'], { reject: false, timeout: 15_000 });
+    return virsh.exitCode === 0 ? undefined : 'libvirtd is not reachable at qemu:///system';
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  const virsh = execaSync('virsh', ['-c', 'qemu:///system', 'version'], { reject: false, timeout: 15_000 });
-  return virsh.exitCode === 0 ? undefined : 'libvirtd is not reachable at qemu:///system';
 }
 
 /** One line, whatever terraform or virsh printed. */
