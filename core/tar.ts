@@ -41,8 +41,8 @@ export async function readTar(file: string, options: ReadTarOptions = {}): Promi
     for (;;) {
       const { bytesRead } = await fh.read(header, 0, 512, offset);
       if (bytesRead < 512 || header.every((b) => b === 0)) break;
-      const size = parseOctal(header.subarray(124, 136));
-      const typeflag = String.fromCharCode(header[156]!);
+      const fields = parseHeader(header);
+      const { size, typeflag } = fields;
       const dataStart = offset + 512;
       const next = dataStart + Math.ceil(size / 512) * 512;
       if (typeflag === 'L' || typeflag === 'K' || typeflag === 'x' || typeflag === 'g') {
@@ -54,19 +54,17 @@ export async function readTar(file: string, options: ReadTarOptions = {}): Promi
         offset = next;
         continue;
       }
-      const prefix = cString(header.subarray(345, 500));
-      const name = cString(header.subarray(0, 100));
-      const rawPath = pax.path ?? longName ?? (prefix ? `${prefix}/${name}` : name);
+      const rawPath = pax.path ?? longName ?? fields.path;
       const path = rawPath.replace(/^\.\//, '').replace(/\/$/, '');
       const entry: TarEntry = {
         path,
         type: entryType(typeflag),
         size: pax.size ? Number(pax.size) : size,
-        mode: parseOctal(header.subarray(100, 108)),
-        uid: parseOctal(header.subarray(108, 116)),
-        gid: parseOctal(header.subarray(116, 124)),
-        mtime: pax.mtime ? Math.floor(Number(pax.mtime)) : parseOctal(header.subarray(136, 148)),
-        linkTarget: pax.linkpath ?? longLink ?? cString(header.subarray(157, 257)),
+        mode: fields.mode,
+        uid: fields.uid,
+        gid: fields.gid,
+        mtime: pax.mtime ? Math.floor(Number(pax.mtime)) : fields.mtime,
+        linkTarget: pax.linkpath ?? longLink ?? fields.linkName,
       };
       if (entry.type === 'file' && (options.hashContents || options.readContent?.(path))) {
         const hash = createHash('sha256');
@@ -91,6 +89,22 @@ export async function readTar(file: string, options: ReadTarOptions = {}): Promi
     await fh.close();
   }
   return entries;
+}
+
+/** One ustar header block's fields (no GNU or pax extensions: the readers apply those). */
+function parseHeader(header: Buffer) {
+  const prefix = cString(header.subarray(345, 500));
+  const name = cString(header.subarray(0, 100));
+  return {
+    path: prefix ? `${prefix}/${name}` : name,
+    size: parseOctal(header.subarray(124, 136)),
+    typeflag: String.fromCharCode(header[156]!),
+    mode: parseOctal(header.subarray(100, 108)),
+    uid: parseOctal(header.subarray(108, 116)),
+    gid: parseOctal(header.subarray(116, 124)),
+    mtime: parseOctal(header.subarray(136, 148)),
+    linkName: cString(header.subarray(157, 257)),
+  };
 }
 
 function entryType(flag: string): TarEntryType {
@@ -189,13 +203,10 @@ export function readTarBuffer(archive: Buffer): TarWriteEntry[] {
   for (let offset = 0; offset + 512 <= archive.length; ) {
     const header = archive.subarray(offset, offset + 512);
     if (header.every((b) => b === 0)) break;
-    const size = parseOctal(header.subarray(124, 136));
-    const prefix = cString(header.subarray(345, 500));
-    const name = cString(header.subarray(0, 100));
-    const isDir = String.fromCharCode(header[156]!) === '5';
-    const path = (prefix ? `${prefix}/${name}` : name) + (isDir && !name.endsWith('/') ? '/' : '');
+    const { path, size, typeflag, mode } = parseHeader(header);
+    const isDir = typeflag === '5';
     const start = offset + 512;
-    entries.push({ path, mode: parseOctal(header.subarray(100, 108)), ...(isDir ? {} : { content: Buffer.from(archive.subarray(start, start + size)) }) });
+    entries.push({ path: path + (isDir && !path.endsWith('/') ? '/' : ''), mode, ...(isDir ? {} : { content: Buffer.from(archive.subarray(start, start + size)) }) });
     offset = start + Math.ceil(size / 512) * 512;
   }
   return entries;

@@ -65,13 +65,17 @@ export function renderDiskArgs(boot: QemuBoot, overlay: string, seedIso: string)
   return disks.flatMap((d) => ['-drive', `if=none,id=${d.id},${d.options}`, '-device', `nvme,serial=labsmith-${d.id},drive=${d.id}`]);
 }
 
+/** KVM with the host's CPU, or TCG: one thread per vCPU and a larger translation cache (the default, tens of MiB, is flushed and retranslated over and over during boot). */
+export function renderAccelArgs(accel: 'kvm' | 'tcg'): string[] {
+  return accel === 'tcg' ? ['-accel', `tcg,thread=multi,tb-size=${TCG_TB_SIZE_MIB}`, '-cpu', TCG_CPU] : ['-accel', 'kvm', '-cpu', 'host'];
+}
+
 export function renderQemuArgs(plan: QemuPlan): string[] {
   const netdev = ['user', 'id=net0', renderHostForwards(plan.hostAddress, plan.forwards)].filter(Boolean).join(',');
   return [
     '-name', `labsmith-${plan.name},process=labsmith-${plan.name}`,
     '-machine', 'q35',
-    // A larger translation cache: the default (tens of MiB) is flushed and retranslated over and over during boot.
-    ...(plan.accel === 'tcg' ? ['-accel', `tcg,thread=multi,tb-size=${TCG_TB_SIZE_MIB}`, '-cpu', TCG_CPU] : ['-accel', 'kvm', '-cpu', 'host']),
+    ...renderAccelArgs(plan.accel),
     '-smp', String(plan.cpus),
     '-m', `${plan.memoryMiB}M`,
     '-nodefaults',

@@ -11,7 +11,7 @@ import { LabError } from '../../core/errors.ts';
 import { run } from '../../core/exec.ts';
 import { sleep } from '../../core/sleep.ts';
 import { OVMF_CODE, OVMF_VARS } from '../drivers/qemu.ts';
-import { TCG_CPU, TCG_TB_SIZE_MIB } from '../drivers/qemu-args.ts';
+import { renderAccelArgs } from '../drivers/qemu-args.ts';
 import { isProcessAlive } from '../state.ts';
 
 export type DiskBus = 'virtio' | 'sata' | 'nvme';
@@ -49,7 +49,7 @@ export function renderNewHardwareQemuArgs(plan: NewHardwarePlan): string[] {
   return [
     '-name', `labsmith-${plan.name},process=labsmith-${plan.name}`,
     '-machine', 'q35',
-    ...(plan.accel === 'tcg' ? ['-accel', `tcg,thread=multi,tb-size=${TCG_TB_SIZE_MIB}`, '-cpu', TCG_CPU] : ['-accel', 'kvm', '-cpu', 'host']),
+    ...renderAccelArgs(plan.accel),
     '-smp', String(plan.cpus),
     '-m', `${plan.memoryMiB}M`,
     '-nodefaults',
