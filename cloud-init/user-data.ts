@@ -218,15 +218,27 @@ export function renderUserDataDocument(ud: UserData): string {
   return [`Content-Type: multipart/mixed; boundary="${MIME_BOUNDARY}"`, 'MIME-Version: 1.0', '', part('text/cloud-config', 'cloud-config.yaml', cloudConfig) + part('text/x-shellscript', ARCHIVE_PART_NAME, script) + `--${MIME_BOUNDARY}--\n`].join('\n');
 }
 
-/** renderUserDataDocument's inverse (pure): what a rendered seed configures and writes, for review and tests. */
-export function parseUserDataDocument(text: string): UserData {
-  if (text.startsWith('#cloud-config\n')) return { cloudConfig: parse(text) as UserData['cloudConfig'], files: [] };
+/** A user-data document's two halves as written: the cloud-config's text and the archive's files. */
+export interface UserDataParts {
+  cloudConfigText: string;
+  files: SeedFile[];
+}
+
+/** renderUserDataDocument's inverse, unparsed (pure): the cloud-config as cloud-init reads it, and the archive's files. */
+export function readUserDataParts(text: string): UserDataParts {
+  if (text.startsWith('#cloud-config\n')) return { cloudConfigText: text, files: [] };
   const parts = text.split(`--${MIME_BOUNDARY}`).slice(1, -1).map((p) => p.slice(p.indexOf('\n\n') + 2));
   const [cc, script] = parts;
   if (parts.length !== 2 || !cc || !script) throw new Error('user-data: expected a cloud-config part and an archive part');
   const data = script.slice(script.indexOf(ARCHIVE_MARKER) + ARCHIVE_MARKER.length);
   const files = readTarBuffer(gunzipSync(Buffer.from(data.replace(/\n/g, ''), 'base64'))).map((e) => ({ path: `/${e.path}`, content: e.content?.toString('utf8') ?? '', permissions: `0${(e.mode & 0o7777).toString(8)}` }));
-  return { cloudConfig: parse(cc) as UserData['cloudConfig'], files };
+  return { cloudConfigText: cc, files };
+}
+
+/** renderUserDataDocument's inverse (pure): what a rendered seed configures and writes, for review and tests. */
+export function parseUserDataDocument(text: string): UserData {
+  const { cloudConfigText, files } = readUserDataParts(text);
+  return { cloudConfig: parse(cloudConfigText) as UserData['cloudConfig'], files };
 }
 
 export function renderMetaData(config: LabConfig, userData: string): string {

@@ -7,8 +7,8 @@
  * workloads/ holds the user's workloads as they would be applied, and the apply plan.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { renderSeedFiles, type ClusterSeed, type SeedFiles, type SeedOptions, type SeedSecrets } from '../cloud-init/user-data.ts';
+import { dirname, join } from 'node:path';
+import { readUserDataParts, renderSeedFiles, type ClusterSeed, type SeedFiles, type SeedOptions, type SeedSecrets } from '../cloud-init/user-data.ts';
 import { renderAddonManifests, renderLabTlsManifest, UPSTREAM_MANIFEST_NAMES, type UpstreamTexts } from '../cloud-init/addons/bundle.ts';
 import { pauseImageOf } from '../cloud-init/cluster-seed.ts';
 import { apiServerSans } from '../cloud-init/addons/kubeconfig.ts';
@@ -111,7 +111,8 @@ async function renderWorkloads(config: LabConfig, dir: string, upstream: RenderC
 }
 
 /**
- * Writes seed/ (the three NoCloud files), the resolved config, the libvirt driver's Terraform
+ * Writes seed/ (the three NoCloud files), seed-parts/ (user-data's cloud-config, and under files/
+ * what its archive part writes in the guest, at the guest's paths), the resolved config, the libvirt driver's Terraform
  * JSON, and for a Kubernetes lab given its inputs, cluster/: the kubeadm config and add-ons the
  * seed carries compressed, as plain files to read.
  */
@@ -134,6 +135,18 @@ export async function renderLab(config: LabConfig, outDir: string, cluster?: Ren
   for (const [name, content] of Object.entries(rendered.seed)) {
     const path = join(outDir, 'seed', name);
     await writeFile(path, content);
+    written.push(path);
+  }
+  // user-data's halves as plain files to read and diff: its cloud-config, and the files its archive part writes.
+  const parts = readUserDataParts(rendered.seed['user-data']);
+  const partsDir = join(outDir, 'seed-parts');
+  await mkdir(partsDir, { recursive: true });
+  await writeFile(join(partsDir, 'cloud-config.yaml'), parts.cloudConfigText);
+  written.push(join(partsDir, 'cloud-config.yaml'));
+  for (const file of parts.files) {
+    const path = join(partsDir, 'files', file.path);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, file.content, { mode: parseInt(file.permissions, 8) });
     written.push(path);
   }
   // What --driver libvirt would apply (the base image path is known once the image is built).

@@ -7,7 +7,7 @@
 # $1: where to unpack (tests); the guest's / otherwise (scripts_user passes nothing).
 set -eu
 root="${1:-/}"
-sed '1,/^__SEED_FILES__$/d' "$0" | base64 -d | tar -xzf - -C "$root"
+sed '1,/^__SEED_FILES__$/d' "$0" | base64 -d | tar -xzmf - -C "$root"
 exit 0
 # shellcheck disable=SC2317 # the marker line: the archive follows it, nothing here runs
 __SEED_FILES__

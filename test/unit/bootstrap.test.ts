@@ -7,7 +7,7 @@
  * server on loopback; and lab:render's seed for Kubernetes and OS-only labs.
  */
 import test from 'ava';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../../core/exec.ts';
@@ -217,6 +217,24 @@ async function renderedUserData(dir: string, cfg: typeof config, cluster?: Param
   const { cc, files } = readSeedUserData(await readFile(join(dir, 'seed', 'user-data'), 'utf8'));
   return { files, runcmd: cc.runcmd as string[][] };
 }
+
+test('lab:render also writes user-data\'s halves to read: its cloud-config as cloud-init reads it, and each file its archive writes, at its guest path with its mode', async (t) => {
+  const { renderLab } = await import('../../lab/render.ts');
+  await withTempDir(async (dir) => {
+    const written = await renderLab(config, dir, { kubernetesVersion: 'v1.37.2', upstream: {}, lockedImages: LOCKED_IMAGES });
+    const { files, archived, cloudConfigText } = readSeedUserData(await readFile(join(dir, 'seed', 'user-data'), 'utf8'));
+    t.is(await readFile(join(dir, 'seed-parts', 'cloud-config.yaml'), 'utf8'), cloudConfigText);
+    t.true(archived.size > 3, 'a cluster seed archives the bootstrap, kubeadm config and add-ons');
+    t.deepEqual(written.filter((p) => p.includes('/seed-parts/files/')).length, archived.size, 'the cloud-config\'s own write_files stay in cloud-config.yaml');
+    for (const path of archived) {
+      const file = files[path]!;
+      const out = join(dir, 'seed-parts', 'files', path);
+      t.true(written.includes(out), out);
+      t.is(await readFile(out, 'utf8'), file.content, path);
+      t.is((await stat(out)).mode & 0o777, parseInt(file.permissions, 8) & 0o777, path);
+    }
+  });
+});
 
 test('lab:render gives a Kubernetes lab the seed it really receives: the bootstrap and add-ons, no placeholder ingress', async (t) => {
   await withTempDir(async (dir) => {

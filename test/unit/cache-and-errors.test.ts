@@ -83,7 +83,9 @@ test('lab:render writes the seed with named placeholders instead of secrets', as
     const parsed = parseLabConfig('name: web\n', NEUTRAL_HOST, '/state');
     if (!parsed.ok) return t.fail();
     const files = await renderLab(parsed.config, dir);
-    t.deepEqual(files.map((f) => f.slice(dir.length + 1)).sort(), ['lab.resolved.json', 'seed/meta-data', 'seed/network-config', 'seed/user-data', 'terraform/stacks/labsmith-web/cdk.tf.json']);
+    const relative = files.map((f) => f.slice(dir.length + 1));
+    t.deepEqual(relative.filter((f) => !f.startsWith('seed-parts/files/')).sort(), ['lab.resolved.json', 'seed-parts/cloud-config.yaml', 'seed/meta-data', 'seed/network-config', 'seed/user-data', 'terraform/stacks/labsmith-web/cdk.tf.json']);
+    t.true(relative.includes('seed-parts/files/etc/labsmith/bootstrap/kubeadm.yaml'), 'the archive\'s files, at their guest paths');
     const userData = await readFile(join(dir, 'seed/user-data'), 'utf8');
     t.regex(userData, /<per-lab user key, generated at lab:up>/);
     t.notRegex(userData, /BEGIN (EC |OPENSSH )?PRIVATE KEY/);

@@ -119,7 +119,7 @@ testUnless(noXorriso ?? needs, 'the seed ISO is labelled cidata, holds the three
   });
 });
 
-testUnless(noCloudInit ?? needs, "cloud-init's own user-data processing sees the cloud-config and the archive part, whose script unpacks every file with its mode", async (t) => {
+testUnless(noCloudInit ?? needs, "cloud-init's own user-data processing sees the cloud-config and the archive part, whose script unpacks every file with its mode and the time it was written", async (t) => {
   await withTempDir(async (dir) => {
     const seed = renderSeedFiles(config, await makeSecrets(dir));
     const { files, archived } = readSeedUserData(seed['user-data']);
@@ -146,7 +146,10 @@ testUnless(noCloudInit ?? needs, "cloud-init's own user-data processing sees the
     t.true(archived.size > 0);
     for (const path of archived) {
       t.is(await readFile(join(root, path), 'utf8'), files[path]!.content, path);
-      t.is(((await stat(join(root, path))).mode & 0o7777).toString(8).padStart(4, '0'), files[path]!.permissions, `${path} mode`);
+      const unpacked = await stat(join(root, path));
+      t.is((unpacked.mode & 0o7777).toString(8).padStart(4, '0'), files[path]!.permissions, `${path} mode`);
+      // As write_files would: the time it was written, not the archive's 1970.
+      t.true(Date.now() - unpacked.mtimeMs < 10 * 60_000, `${path} mtime ${unpacked.mtime.toISOString()}`);
     }
   });
 });
