@@ -107,15 +107,20 @@ export async function throwawayLabConfig(name: string, dir: string, extraYaml = 
   return parsed.config;
 }
 
-/** How many qemu processes have `dir` in their command line: a test's leak check after teardown. */
-export async function qemuProcessesUnder(dir: string): Promise<number> {
-  let n = 0;
+/** The processes whose command line contains every one of `fragments`. */
+export async function pidsWithCommandLine(...fragments: string[]): Promise<number[]> {
+  const pids: number[] = [];
   for (const pid of await readdir('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes('qemu-system') && cmd.includes(dir)) n++;
+    if (cmd && fragments.every((f) => cmd.includes(f))) pids.push(Number(pid));
   }
-  return n;
+  return pids;
+}
+
+/** How many qemu processes have `dir` in their command line: a test's leak check after teardown. */
+export async function qemuProcessesUnder(dir: string): Promise<number> {
+  return (await pidsWithCommandLine('qemu-system', dir)).length;
 }
 
 /** FIXTURE: a trixie image's inputs with made-up Release hashes and dates, for the pure planners. */

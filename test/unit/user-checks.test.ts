@@ -12,6 +12,7 @@ import https from 'node:https';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { run } from '../../core/exec.ts';
+import { sleep } from '../../core/sleep.ts';
 import { fillDefaults } from '../../config/defaults.ts';
 import type { LabConfigInput } from '../../config/schema.ts';
 import type { UserCheck } from '../../config/lab-config.ts';
@@ -25,7 +26,7 @@ import { NFT } from '../../lab/forwarding/nft-apply.ts';
 import { renderForwardRuleset } from '../../lab/forwarding/nft-rules.ts';
 import { freePort } from '../../lab/ports.ts';
 import { ensureLabCa, issueServerCertificate, type LabCa } from '../../lab/secrets.ts';
-import { missingCommand, notRoot, testUnless, withTempDir } from '../helpers.ts';
+import { missingCommand, notRoot, pidsWithCommandLine, testUnless, withTempDir } from '../helpers.ts';
 
 /** One attempt, a short budget: these servers answer at once or are wrong. */
 function check(c: Record<string, unknown>): ReturnType<typeof userCheck> {
@@ -202,7 +203,17 @@ test('tcp checks: an IMAP-style banner matches, a wrong banner and a closed port
 
 // --- smtp against Debian's exim, private config and spool ---
 
-async function startExim(dir: string, port: number, cert: { certPem: string; keyPem: string }): Promise<{ child: ChildProcess; spool: string; log: () => string }> {
+/**
+ * Stops exim's daemon and waits for the children it forked per connection (same command line):
+ * they outlive it, and one still writing its log would recreate the test's removed directory.
+ */
+async function stopExim(exim: { child: ChildProcess; config: string }): Promise<void> {
+  await stop(exim.child);
+  for (let i = 0; i < 100 && (await pidsWithCommandLine(exim.config)).length; i++) await sleep(100);
+  for (const pid of await pidsWithCommandLine(exim.config)) process.kill(pid, 'SIGKILL');
+}
+
+async function startExim(dir: string, port: number, cert: { certPem: string; keyPem: string }): Promise<{ child: ChildProcess; config: string; spool: string; log: () => string }> {
   const spool = join(dir, 'spool');
   await mkdir(join(dir, 'log'), { recursive: true });
   await mkdir(spool, { recursive: true });
@@ -247,7 +258,7 @@ discard:
   child.stderr!.on('data', (d) => (output += d));
   const log = () => output;
   await waitForPort(port, child, log);
-  return { child, spool, log };
+  return { child, config: join(dir, 'exim.conf'), spool, log };
 }
 
 testUnless(missingCommand('exim4', 'openssl'), 'smtp checks against exim: EHLO, STARTTLS verified against the lab CA and a message to a local recipient pass; an untrusted certificate, a wrong name and a refused recipient fail saying so', async (t) => {
@@ -281,9 +292,10 @@ testUnless(missingCommand('exim4', 'openssl'), 'smtp checks against exim: EHLO, 
       const s = await run('sh', ['-c', `${pass.reproduce} </dev/null`], { allowFailure: true });
       t.regex(s.stderr + s.stdout, /Verification: OK/);
     } finally {
-      await stop(exim.child);
+      await stopExim(exim);
     }
     t.is(exim.child.exitCode !== null || exim.child.signalCode !== null, true, 'exim stopped');
+    t.deepEqual(await pidsWithCommandLine(exim.config), [], 'no exim process of this test is left');
   });
 });
 
