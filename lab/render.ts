@@ -112,9 +112,9 @@ async function renderWorkloads(config: LabConfig, dir: string, upstream: RenderC
 
 /**
  * Writes seed/ (the three NoCloud files), seed-parts/ (user-data's cloud-config, and under files/
- * what its archive part writes in the guest, at the guest's paths), the resolved config, the libvirt driver's Terraform
- * JSON, and for a Kubernetes lab given its inputs, cluster/: the kubeadm config and add-ons the
- * seed carries compressed, as plain files to read.
+ * what its archive part writes in the guest, at the guest's paths), the resolved config, the
+ * libvirt driver's Terraform JSON, and for a Kubernetes lab given its inputs, cluster/: the kubeadm
+ * config and add-ons the seed carries compressed, as plain files to read.
  */
 export async function renderLab(config: LabConfig, outDir: string, cluster?: RenderCluster, warn: (message: string) => void = () => undefined): Promise<string[]> {
   const rendered = planRenderedLab(config, cluster);

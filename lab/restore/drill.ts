@@ -224,8 +224,7 @@ export async function bringUpNewHardware(opts: { config: LabConfig; imageDisk: s
   const seed = await writeServerSeed(serverConfig, join(hwDir, 'seed'), { configFile: '(drill)', signal });
   progress.end(true);
 
-  const { ssh: sshPort, http, https } = await freePorts(['ssh', 'http', 'https']);
-  const ports = { http, https };
+  const { ssh: sshPort, ...ports } = await freePorts(['ssh', 'http', 'https']);
   // The placeholder ingress listens on the forwards' guest ports, as on a lab.
   const forwards = [{ host: ports.http, guest: guestPort(config, 'http', 30080) }, { host: ports.https, guest: guestPort(config, 'https', 30443) }];
   progress.start(`Booting the new hardware (${spec.disk} disk on ${spec.diskBus}, ${spec.nicModel} NIC ${spec.macAddress}, ${spec.memory})`);

@@ -210,7 +210,13 @@ test('tcp checks: an IMAP-style banner matches, a wrong banner and a closed port
 async function stopExim(exim: { child: ChildProcess; config: string }): Promise<void> {
   await stop(exim.child);
   for (let i = 0; i < 100 && (await pidsWithCommandLine(exim.config)).length; i++) await sleep(100);
-  for (const pid of await pidsWithCommandLine(exim.config)) process.kill(pid, 'SIGKILL');
+  for (const pid of await pidsWithCommandLine(exim.config)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // exited since the scan
+    }
+  }
 }
 
 async function startExim(dir: string, port: number, cert: { certPem: string; keyPem: string }): Promise<{ child: ChildProcess; config: string; spool: string; log: () => string }> {
