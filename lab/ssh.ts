@@ -2,6 +2,7 @@
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { sha256 } from '../core/hash.ts';
 import { run, shellQuote, type RunOptions, type RunResult } from '../core/exec.ts';
 import { LAB_FILES } from '../core/paths.ts';
@@ -48,7 +49,28 @@ export function renderMultiplexArgs(controlPath: string): string[] {
   return ['-o', 'ControlMaster=auto', '-o', `ControlPath=${controlPath}`, '-o', 'ControlPersist=30', '-o', 'ServerAliveInterval=5', '-o', 'ServerAliveCountMax=3'];
 }
 
-export function renderSshArgs(target: SshTarget, opts: { connectTimeoutSeconds?: number; batch?: boolean; multiplex?: string; serverAliveSeconds?: number } = {}): string[] {
+/**
+ * While a VM boots: connect through ssh-banner-proxy.mjs, which reopens the TCP connection until
+ * sshd sends its banner (within budgetSeconds) and then relays that one connection. ssh's
+ * ConnectTimeout also bounds its wait for the banner through a proxy, so it is longer.
+ */
+export function renderBannerProxyArgs(budgetSeconds: number, nodePath = process.execPath): string[] {
+  const command = [nodePath, BANNER_PROXY_SCRIPT].map((w) => shellQuote(w).replaceAll('%', '%%')).join(' ');
+  return ['-o', `ProxyCommand=${command} %h %p ${budgetSeconds}`, '-o', `ConnectTimeout=${budgetSeconds + 10}`];
+}
+
+export const BANNER_PROXY_SCRIPT = fileURLToPath(new URL('./ssh-banner-proxy.mjs', import.meta.url));
+
+export interface SshArgsOptions {
+  connectTimeoutSeconds?: number;
+  batch?: boolean;
+  multiplex?: string;
+  serverAliveSeconds?: number;
+  /** Wait through ssh-banner-proxy.mjs up to this long for sshd to answer (a booting VM). */
+  bannerWaitSeconds?: number;
+}
+
+export function renderSshArgs(target: SshTarget, opts: SshArgsOptions = {}): string[] {
   const lab = 'stateDir' in target;
   const knownHosts = lab ? join(target.stateDir, LAB_FILES.knownHosts) : target.knownHostsFile;
   const alias = lab ? 'labsmith-lab' : target.hostKeyAlias;
@@ -61,7 +83,7 @@ export function renderSshArgs(target: SshTarget, opts: { connectTimeoutSeconds?:
     '-o', 'StrictHostKeyChecking=yes',
     ...(alias ? ['-o', `HostKeyAlias=${alias}`] : []),
     '-o', 'LogLevel=ERROR',
-    '-o', `ConnectTimeout=${opts.connectTimeoutSeconds ?? 10}`,
+    ...(opts.bannerWaitSeconds ? renderBannerProxyArgs(opts.bannerWaitSeconds) : ['-o', `ConnectTimeout=${opts.connectTimeoutSeconds ?? 10}`]),
     ...(opts.batch === false ? [] : ['-o', 'BatchMode=yes']),
     ...(opts.serverAliveSeconds ? ['-o', `ServerAliveInterval=${opts.serverAliveSeconds}`] : []),
     `${target.user}@${target.host}`,
@@ -71,8 +93,23 @@ export function renderSshArgs(target: SshTarget, opts: { connectTimeoutSeconds?:
 /** Runs a command in the guest. The remote command is passed as separate words, quoted for the remote shell. */
 export async function sshRun(target: SshTarget, remote: string[], options: RunOptions & { connectTimeoutSeconds?: number } = {}): Promise<RunResult> {
   await mkdir(SSH_CONTROL_DIR, { recursive: true, mode: 0o700 });
+  const { connectTimeoutSeconds, ...runOptions } = options;
   const multiplex = renderControlPath(target);
-  return run('ssh', [...renderSshArgs(target, { connectTimeoutSeconds: options.connectTimeoutSeconds, multiplex }), '--', ...remote.map(shellQuote)], options);
+  return run('ssh', [...renderSshArgs(target, { connectTimeoutSeconds, multiplex }), '--', ...remote.map(shellQuote)], runOptions);
+}
+
+/** How long one boot probe's connection waits for sshd's banner, reopening while the guest is silent. */
+export const BOOT_PROBE_BANNER_SECONDS = 20;
+
+/**
+ * `ssh true` while a machine boots, through the banner proxy; exit 0 once it answers. Once sshd
+ * answers, the key exchange can take seconds of a busy guest's CPU, and nothing cuts it short.
+ * With `shareConnection`, the login stays open as the master later sshRun calls use.
+ */
+export async function probeSshWhileBooting(target: SshTarget, opts: { signal?: AbortSignal; shareConnection?: boolean } = {}): Promise<RunResult> {
+  if (opts.shareConnection) await mkdir(SSH_CONTROL_DIR, { recursive: true, mode: 0o700 });
+  const args = renderSshArgs(target, { bannerWaitSeconds: BOOT_PROBE_BANNER_SECONDS, multiplex: opts.shareConnection ? renderControlPath(target) : undefined });
+  return run('ssh', [...args, '--', 'true'], { allowFailure: true, signal: opts.signal, timeoutMs: (BOOT_PROBE_BANNER_SECONDS + 25) * 1000 });
 }
 
 /** The known_hosts line for the lab's pinned host key. */

@@ -42,7 +42,7 @@ import { parseCloudInitStatus, renderCloudInitWaitScript } from './cloud-init-st
 import { ensurePortsFree } from './ports.ts';
 import { readRegistryMaterial } from './registries.ts';
 import { ensureLabCa, ensureSshKey, issueServerCertificate, labCaScope, placeholderCertificateSans, type LabCa, type SshKeyPair } from './secrets.ts';
-import { renderKnownHosts, renderSshArgs, sshRun, type SshTarget } from './ssh.ts';
+import { probeSshWhileBooting, renderKnownHosts, renderSshArgs, sshRun, type SshTarget } from './ssh.ts';
 import { acquireLabLock, readLabState, writeLabState, type LabState } from './state.ts';
 import { renderConfigChanged, diffConfig } from './existing.ts';
 import { KubeClient } from './kube/client.ts';
@@ -307,8 +307,6 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
   },
 ];
 
-const SSH_PROBE_CONNECT_SECONDS = 20;
-
 /** The guest answers SSH with its pinned host key; a VM that stopped fails at once with its console. */
 const SSH_ANSWERS: Requirement<UpContext> = {
   description: 'SSH answers',
@@ -321,11 +319,7 @@ const SSH_ANSWERS: Requirement<UpContext> = {
     if (!status.running) {
       throw new LabError(`the VM stopped while booting:\n${await tailFile(ctx.driver.consoleLog(ctx.config.stateDir, ctx.config.name))}`, 'the lines above are the end of its serial console; qemu\'s own messages are in qemu.log');
     }
-    // ssh's ConnectTimeout also bounds the key exchange. Once sshd listens, the exchange can take
-    // several seconds of the busy guest's emulated CPU: a short limit (it was 5 s) abandoned it
-    // and started over, paying again. Before the guest's NIC is up an attempt hangs rather than
-    // failing at once, so the limit is not much longer than that.
-    const r = await sshRun(need(ctx.ssh, 'ssh'), ['true'], { signal, allowFailure: true, connectTimeoutSeconds: SSH_PROBE_CONNECT_SECONDS, timeoutMs: (SSH_PROBE_CONNECT_SECONDS + 15) * 1000 });
+    const r = await probeSshWhileBooting(need(ctx.ssh, 'ssh'), { signal, shareConnection: true });
     return r.exitCode === 0 ? { ready: true } : { ready: false, detail: r.stderr.trim().split('\n').pop() || `ssh exit ${r.exitCode}` };
   },
 };

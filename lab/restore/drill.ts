@@ -30,6 +30,7 @@ import { writeServerSeed } from '../server/write-seed.ts';
 import { takeBackup } from '../backup/backup.ts';
 import { remoteForLab, remoteRun, type RemoteHost } from '../backup/remote.ts';
 import { freePorts } from '../ports.ts';
+import { probeSshWhileBooting } from '../ssh.ts';
 import { restoreBackup } from './restore.ts';
 import { renderRestoreSuiteLines, runRestoreSuite, targetHasKubernetes, type RestoreSuiteOutcome } from './restore-suite.ts';
 import { bootNewHardware, NEW_HARDWARE_FILES, stopNewHardware, type DiskBus, type NicModel } from './new-hardware.ts';
@@ -128,10 +129,10 @@ async function waitForSsh(remote: RemoteHost, machine: { pid: number; dir: strin
       const serial = await readFile(join(machine.dir, NEW_HARDWARE_FILES.serial), 'utf8').catch(() => '');
       throw new LabError(`the new hardware stopped while booting; end of its serial console:\n${serial.trimEnd().split('\n').slice(-15).join('\n')}`, 'see serial.log in the drill directory');
     }
-    const r = await remoteRun(remote, ['true'], { allowFailure: true, signal, timeoutMs: 20_000 });
+    const r = await probeSshWhileBooting(remote, { signal });
     if (r.exitCode === 0) return;
     last = r.stderr.trim().split('\n').pop() ?? '';
-    await sleep(3000, signal);
+    await sleep(1000, signal);
   }
   throw new LabError(`the new hardware gave no SSH within ${Math.round(budgetMs / 1000)}s (last: ${last})`, 'see serial.log in the drill directory');
 }

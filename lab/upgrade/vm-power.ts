@@ -7,6 +7,7 @@ import { LabError } from '../../core/errors.ts';
 import { sleep } from '../../core/sleep.ts';
 import type { LabDriver } from '../drivers/driver.ts';
 import { remoteRun, type RemoteHost } from '../backup/remote.ts';
+import { probeSshWhileBooting } from '../ssh.ts';
 import { writeLabState, type LabState } from '../state.ts';
 
 export interface PowerResult { durationMs: number }
@@ -44,10 +45,10 @@ export async function startLabVmAgain(opts: { driver: LabDriver; state: LabState
     if (!(await driver.status(state, opts.stateDir)).running) {
       throw new LabError('the lab VM stopped while booting again', `see ${driver.consoleLog(opts.stateDir, state.name)}`);
     }
-    const r = await remoteRun(opts.remote, ['true'], { allowFailure: true, signal: opts.signal, timeoutMs: 20_000 });
+    const r = await probeSshWhileBooting(opts.remote, { signal: opts.signal });
     if (r.exitCode === 0) return { state, durationMs: Date.now() - started };
     last = r.stderr.trim().split('\n').pop() ?? '';
     if (Date.now() - started > budgetMs) throw new LabError(`the lab VM gave no SSH within ${Math.round(budgetMs / 1000)}s of its restart (last: ${last})`, `see ${driver.consoleLog(opts.stateDir, state.name)}`);
-    await sleep(2000, opts.signal);
+    await sleep(1000, opts.signal);
   }
 }
