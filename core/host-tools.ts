@@ -13,7 +13,8 @@ export interface HostTool {
 export const HOST_TOOLS: HostTool[] = [
   { command: 'qemu-system-x86_64', aptPackage: 'qemu-system-x86', purpose: 'boots labs' },
   { command: 'qemu-img', aptPackage: 'qemu-utils', purpose: 'overlay disks' },
-  { command: 'qemu-io', aptPackage: 'qemu-utils', purpose: "writes a lab overlay's grown partition table" },
+  { command: 'qemu-io', aptPackage: 'qemu-utils', purpose: "writes a lab overlay's grown partition table and kernel options" },
+  { command: 'grub-editenv', aptPackage: 'grub-common', purpose: "checks the GRUB environment block and grub.cfg files against GRUB's own tools (tests)" },
   { command: '/usr/share/OVMF/OVMF_CODE_4M.fd', aptPackage: 'ovmf', purpose: 'UEFI firmware for labs' },
   { command: 'mmdebstrap', aptPackage: 'mmdebstrap', purpose: 'builds the OS layers' },
   { command: 'sgdisk', aptPackage: 'gdisk', purpose: 'partition tables (tools layer has its own)' },

@@ -24,3 +24,12 @@ export function formatSize(bytes: number): string {
   if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
   return `${(bytes / 1024).toFixed(1)} KiB`;
 }
+
+/** The median and range of repeated measurements (pure); an even count's median is the mean of the middle two. */
+export function summarizeRuns(values: readonly number[]): { median: number; min: number; max: number } {
+  if (values.length === 0) throw new Error('no measurements to summarize');
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { median, min: sorted[0]!, max: sorted.at(-1)! };
+}

@@ -5,14 +5,14 @@
  * from that layer's hash), so changing any flag rebuilds the disk.
  */
 import { IMAGE_FILES } from '../core/paths.ts';
-import { renderEspGrubConfig } from './boot-files.ts';
+import { GRUB_ENV_FILE, renderEspGrubConfig, renderGrubEnvBlock } from './boot-files.ts';
 
 export const ESP_SIZE_MIB = 64;
 
 /** GRUB modules built into the EFI binary (no module loading from disk). */
 export const GRUB_MODULES = [
   'part_gpt', 'fat', 'ext2', 'normal', 'linux', 'search', 'search_fs_uuid', 'configfile',
-  'echo', 'gzio', 'all_video', 'efi_gop', 'test', 'serial', 'terminal', 'sleep',
+  'echo', 'gzio', 'all_video', 'efi_gop', 'test', 'serial', 'terminal', 'sleep', 'loadenv',
 ] as const;
 
 /** Where the disk build's private work directory appears inside the tools chroot (bind-mounted per command). */
@@ -94,6 +94,8 @@ export function planDiskCommands(ids: DiskIds, layout: DiskLayout): DiskCommands
       { run: ['mkdir', '-p', w('esp/EFI/BOOT')] },
       { run: ['grub-mkimage', '-O', 'x86_64-efi', '-p', '/EFI/BOOT', '-o', w('esp/EFI/BOOT/BOOTX64.EFI'), ...GRUB_MODULES] },
       { write: 'esp/EFI/BOOT/grub.cfg', content: renderEspGrubConfig(ids.rootUuid) },
+      // Empty: the image's own command line. A machine's (or a lab's) kernel options go there.
+      { write: `esp/${GRUB_ENV_FILE}`, content: renderGrubEnvBlock({}) },
       { run: ['find', w('esp'), '-exec', 'touch', '-h', '-d', `@${epoch}`, '{}', '+'] },
       { run: ['mkfs.vfat', '-F', '32', '-n', 'ESP', '-i', ids.espVolumeId, '-C', w('esp.img'), String(layout.espSizeMiB * 1024)] },
       { run: ['mcopy', '-s', '-p', '-m', '-i', w('esp.img'), w('esp/EFI'), '::/'] },

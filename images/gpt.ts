@@ -33,15 +33,19 @@ function headerCrc(header: Buffer, size: number): number {
   return crc32(copy);
 }
 
-/**
- * The writes that grow the last partition of the table in `head` (the image's first 34 sectors)
- * to a disk of `diskBytes`; undefined when the disk is no larger or has no GPT. Throws on a damaged
- * GPT or one without a protective MBR.
- */
-export function planGrownGpt(head: Buffer, diskBytes: number): GrownGpt | undefined {
+interface GptHead {
+  header: Buffer;
+  headerSize: number;
+  /** A copy of the entry array. */
+  entries: Buffer;
+  count: number;
+  entrySize: number;
+}
+
+/** The primary header and entry array of `head` (the disk's first 34 sectors), checksums checked; undefined without a GPT. */
+function readGptHead(head: Buffer): GptHead | undefined {
   if (head.length < GPT_HEAD_SECTORS * SECTOR_BYTES) throw new Error(`the partition table needs the disk's first ${GPT_HEAD_SECTORS} sectors, got ${head.length} bytes`);
   const header = head.subarray(SECTOR_BYTES, 2 * SECTOR_BYTES);
-  // A disk without a partition table (a blank test disk) has nothing to grow.
   if (header.toString('latin1', 0, 8) !== SIGNATURE) return undefined;
   const headerSize = header.readUInt32LE(12);
   if (headerSize < 92 || headerSize > SECTOR_BYTES) throw new Error(`GPT header size ${headerSize} is invalid`);
@@ -52,6 +56,36 @@ export function planGrownGpt(head: Buffer, diskBytes: number): GrownGpt | undefi
   if (entriesLba !== 2 || count * entrySize !== ENTRY_ARRAY_SECTORS * SECTOR_BYTES) throw new Error(`unexpected GPT entry array (LBA ${entriesLba}, ${count} × ${entrySize} bytes)`);
   const entries = Buffer.from(head.subarray(2 * SECTOR_BYTES, GPT_HEAD_SECTORS * SECTOR_BYTES));
   if (header.readUInt32LE(88) !== crc32(entries)) throw new Error("the GPT partition entries' checksum does not match");
+  return { header, headerSize, entries, count, entrySize };
+}
+
+/** The EFI system partition's type GUID as GPT stores it (the first three fields little-endian). */
+const ESP_TYPE_GUID = Buffer.from('28732ac11ff8d211ba4b00a0c93ec93b', 'hex');
+
+/** Where the EFI system partition lies, in bytes; undefined without a GPT or an ESP (pure). */
+export function findEspExtent(head: Buffer): { offset: number; bytes: number } | undefined {
+  const gpt = readGptHead(head);
+  if (!gpt) return undefined;
+  for (let i = 0; i < gpt.count; i++) {
+    const entry = gpt.entries.subarray(i * gpt.entrySize, (i + 1) * gpt.entrySize);
+    if (!entry.subarray(0, 16).equals(ESP_TYPE_GUID)) continue;
+    const first = Number(entry.readBigUInt64LE(32));
+    const last = Number(entry.readBigUInt64LE(40));
+    return { offset: first * SECTOR_BYTES, bytes: (last - first + 1) * SECTOR_BYTES };
+  }
+  return undefined;
+}
+
+/**
+ * The writes that grow the last partition of the table in `head` (the image's first 34 sectors)
+ * to a disk of `diskBytes`; undefined when the disk is no larger or has no GPT. Throws on a damaged
+ * GPT or one without a protective MBR.
+ */
+export function planGrownGpt(head: Buffer, diskBytes: number): GrownGpt | undefined {
+  // A disk without a partition table (a blank test disk) has nothing to grow.
+  const gpt = readGptHead(head);
+  if (!gpt) return undefined;
+  const { header, headerSize, entries, count, entrySize } = gpt;
 
   const oldLastUsable = Number(header.readBigUInt64LE(48));
   const sectors = Math.floor(diskBytes / SECTOR_BYTES);

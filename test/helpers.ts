@@ -1,6 +1,6 @@
 /** Shared test helpers: temp dirs, host facts, and skips that say why. */
 import test, { type ExecutionContext } from 'ava';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { existsSync } from 'node:fs';
@@ -12,6 +12,9 @@ import { parseLabConfig } from '../config/load.ts';
 import type { LabConfig } from '../config/lab-config.ts';
 import { throwawayLabYaml } from '../lab/ports.ts';
 import type { ImageInputs } from '../images/recipe.ts';
+import { renderSgdiskArgs } from '../images/disk-plan.ts';
+import { renderGrubEnvBlock } from '../images/boot-files.ts';
+import { run } from '../core/exec.ts';
 import { parseUserDataDocument, renderUserDataDocument } from '../cloud-init/user-data.ts';
 
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
@@ -144,4 +147,37 @@ export function readSeedUserData(userData: string) {
   const files: Record<string, { path: string; content: string; permissions: string; append?: boolean }> = {};
   for (const f of [...ud.cloudConfig.write_files, ...ud.files]) files[f.path] = f;
   return { cc: ud.cloudConfig as any, files, archived: new Set(ud.files.map((f) => f.path)), cloudConfigText: renderUserDataDocument({ cloudConfig: ud.cloudConfig, files: [] }) };
+}
+
+export const IMAGE_LIKE_DISK_IDS = { diskGuid: '11111111-2222-4333-8444-555555555555', espPartGuid: '22222222-3333-4444-8555-666666666666', rootPartGuid: '33333333-4444-4555-8666-777777777777' };
+/** The ESP's place and size on imageLikeDisk, in MiB. */
+export const IMAGE_LIKE_ESP_MIB = { start: 1, size: 8 };
+
+/** A 100 MiB disk partitioned as the image is (sgdisk with the disk plan's arguments): an 8 MiB ESP at 1 MiB, root after it. */
+export async function imageLikeDisk(file: string): Promise<void> {
+  await writeFile(file, '');
+  await truncate(file, 100 * 2 ** 20);
+  await run('sgdisk', renderSgdiskArgs(IMAGE_LIKE_DISK_IDS, { espStartMiB: IMAGE_LIKE_ESP_MIB.start, espSizeMiB: IMAGE_LIKE_ESP_MIB.size, rootStartMiB: 9, rootSizeMiB: 90, totalMiB: 100 }, file));
+}
+
+/**
+ * A qcow2 base image shaped as the disk layer makes it: imageLikeDisk's table and an ESP (FAT) with
+ * `espFiles` under EFI/BOOT (by default the image's empty GRUB environment block).
+ */
+export async function imageLikeBaseImage(dir: string, espFiles: Record<string, string | Buffer> = { grubenv: renderGrubEnvBlock({}) }): Promise<string> {
+  const env = { MTOOLS_SKIP_CHECK: '1' };
+  const esp = join(dir, 'esp.img');
+  await run('mkfs.vfat', ['-C', esp, String(IMAGE_LIKE_ESP_MIB.size * 1024)]);
+  await run('mmd', ['-i', esp, '::/EFI', '::/EFI/BOOT'], { env });
+  const staged = await mkdtemp(join(dir, 'esp-files-'));
+  for (const [name, content] of Object.entries(espFiles)) await writeFile(join(staged, name), content);
+  await run('mcopy', ['-i', esp, ...Object.keys(espFiles).map((name) => join(staged, name)), '::/EFI/BOOT/'], { env });
+  const raw = join(dir, 'disk.raw');
+  await imageLikeDisk(raw);
+  await run('dd', [`if=${esp}`, `of=${raw}`, 'bs=1M', `seek=${IMAGE_LIKE_ESP_MIB.start}`, 'conv=notrunc', 'status=none']);
+  const base = join(dir, 'base.qcow2');
+  await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, base]);
+  await rm(raw);
+  await rm(esp);
+  return base;
 }

@@ -14,6 +14,8 @@ import { isProcessAlive, type LabState } from '../state.ts';
 import type { LabDriver, VmStartRequest, VmStatus } from './driver.ts';
 import { renderQemuArgs } from './qemu-args.ts';
 import { growRootPartition } from './grow-root.ts';
+import { writeKernelOptions } from './kernel-options.ts';
+import { LAB_KERNEL_OPTIONS } from '../../images/boot-files.ts';
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
@@ -37,6 +39,8 @@ export class QemuDriver implements LabDriver {
     step.onUndo('VM disk overlay', () => rm(overlay, { force: true }));
     await growRootPartition({ baseImage: request.baseImage, overlay, diskBytes: parseSize(config.vm.disk)!, workDir: dir, signal: step.signal });
     if (!request.directBoot) {
+      // GRUB passes them on: the same lab options as a direct boot's command line.
+      await writeKernelOptions({ baseImage: request.baseImage, overlay, options: LAB_KERNEL_OPTIONS, workDir: dir, signal: step.signal });
       await copyFile(OVMF_VARS, vars);
       step.onUndo('UEFI variables', () => rm(vars, { force: true }));
     }

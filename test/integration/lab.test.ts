@@ -16,6 +16,8 @@ import { labDown } from '../../lab/down.ts';
 import { probePort } from '../../lab/ports.ts';
 import { labStatus } from '../../lab/status.ts';
 import { labUp } from '../../lab/up.ts';
+import { sshRun } from '../../lab/ssh.ts';
+import { KERNEL_CMDLINE, LAB_KERNEL_OPTIONS } from '../../images/boot-files.ts';
 import { runAcceptanceSuite } from '../../lab/acceptance/suite.ts';
 import { filesOpenToOthers } from '../file-modes.ts';
 import { missingCommand, notRoot, qemuProcessesUnder, testUnless, throwawayLabConfig, withTempDir } from '../helpers.ts';
@@ -58,6 +60,12 @@ testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, l
       // An OS-only lab: the host checks and the user's checks pass, and every cluster check says plainly that there is no cluster.
       const ctx = await acceptanceContextForLab(config, driver);
       await startGuestDnsResponder(ctx.ssh!);
+      // Booted by OVMF and the disk's GRUB, which added the lab's options from the overlay's ESP.
+      const cmdline = (await sshRun(ctx.ssh!, ['cat', '/proc/cmdline'])).stdout.trim();
+      t.regex(cmdline, /^BOOT_IMAGE=\/vmlinuz root=UUID=\S+ /, cmdline);
+      t.true(cmdline.endsWith(` ${KERNEL_CMDLINE} ${LAB_KERNEL_OPTIONS}`), cmdline);
+      const modules = (await sshRun(ctx.ssh!, ['cat', '/proc/modules'])).stdout;
+      t.deepEqual(modules.split('\n').map((l) => l.split(' ')[0]).filter((m) => ['ahci', 'kvm', 'kvm_amd', 'kvm_intel'].includes(m!)), [], 'the blacklisted modules are not loaded');
       const suite = await runAcceptanceSuite({ ctx, name: config.name, reportDir: join(dir, 'report'), userChecks: config.checks });
       const { host, cluster, user: own } = suiteChecks(ctx, config.checks);
       t.is(own.length, 7);

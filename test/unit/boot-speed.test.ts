@@ -3,6 +3,7 @@
  * cloud-init, the seed's short module lists, and the boot chain's arguments. The figures
  * themselves are in `npm run bench`.
  */
+import { summarizeRuns } from '../../core/units.ts';
 import test from 'ava';
 import { parse as parseToml } from 'smol-toml';
 import { existsSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { GUEST_PATHS } from '../../core/paths.ts';
 import { CONTAINERD_CERTS_DIR } from '../../cloud-init/containerd-config.ts';
 import { renderSeedFiles, seedModules, SYSTEM_CA_BUNDLE } from '../../cloud-init/user-data.ts';
 import { parseLabConfig } from '../../config/load.ts';
-import { CLOUD_INIT_SKIPPED_MODULE, INITRAMFS_NO_HWDB_HOOK, KERNEL_CMDLINE, renderEarlyRootfsFiles, KUBERNETES_MODULES, MASKED_GENERATORS, MASKED_UNITS, renderConfigureHook, renderKernelCommandLine, renderDirectBootCommandLine, renderLateRootfsFiles, SOCKET_ACTIVATED_UNITS, SSHD_CONFIG_FILE } from '../../images/boot-files.ts';
+import { CLOUD_INIT_SKIPPED_MODULE, INITRAMFS_NO_HWDB_HOOK, KERNEL_CMDLINE, KERNEL_OPTIONS_VARIABLE, LAB_KERNEL_OPTIONS, renderEarlyRootfsFiles, KUBERNETES_MODULES, MASKED_GENERATORS, MASKED_UNITS, renderConfigureHook, renderKernelCommandLine, renderDirectBootCommandLine, renderLateRootfsFiles, SOCKET_ACTIVATED_UNITS, SSHD_CONFIG_FILE } from '../../images/boot-files.ts';
 import { renderKubernetesRootfsFiles } from '../../images/kubernetes/rootfs-files.ts';
 import type { KubernetesLayerInputs } from '../../images/recipe.ts';
 import { renderQemuArgs, type QemuPlan } from '../../lab/drivers/qemu-args.ts';
@@ -111,12 +112,15 @@ test('GRUB boots at once with a quiet kernel and one serial console', (t) => {
   t.true(KERNEL_CMDLINE.split(' ').includes('panic=10'), 'a kernel panic reboots the machine instead of hanging it');
   t.is(KERNEL_CMDLINE.split(' ').filter((w) => w.startsWith('console=ttyS')).length, 1);
   t.true(grub.includes(KERNEL_CMDLINE));
-  t.true(grub.includes(`linux /vmlinuz ${renderKernelCommandLine('11111111-2222-4333-8444-555555555555')}\n`));
-  // A lab's direct kernel boot passes GRUB's options, with root by partition GUID (no initramfs).
-  // q35's SATA controller and the KVM modules for TCG's advertised SVM are not loaded; no crypto self-tests.
+  // The ESP's environment block (empty in the image) adds a machine's own options; a lab's go there.
+  t.true(grub.includes(`linux /vmlinuz ${renderKernelCommandLine('11111111-2222-4333-8444-555555555555')} $${KERNEL_OPTIONS_VARIABLE}\n`));
+  // A lab's options, by either path: no root fsck (and no systemd unit to skip it), q35's SATA
+  // controller and the KVM modules for TCG's advertised SVM not loaded, no crypto self-tests.
+  t.deepEqual(LAB_KERNEL_OPTIONS.split(' '), ['fsck.mode=skip', 'systemd.mask=systemd-fsck-root.service', 'modprobe.blacklist=ahci,kvm_amd,kvm_intel', 'cryptomgr.notests=1']);
+  // A direct kernel boot passes them with GRUB's options, root by partition GUID (no initramfs).
   t.is(
     renderDirectBootCommandLine('aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee'),
-    `root=PARTUUID=aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee rootfstype=ext4 rootwait=30 systemd.mask=systemd-fsck-root.service modprobe.blacklist=ahci,kvm_amd,kvm_intel cryptomgr.notests=1 ${KERNEL_CMDLINE}`,
+    `root=PARTUUID=aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee rootfstype=ext4 rootwait=30 ${LAB_KERNEL_OPTIONS} ${KERNEL_CMDLINE}`,
   );
   t.false(grub.includes('cryptomgr') || grub.includes('modprobe.blacklist'), "a user's server keeps its modules and self-tests");
 });
@@ -225,4 +229,11 @@ test('the disk layer copies the kernel and initramfs the root filesystem\'s /vml
   });
   const disk = planDiskCommands({ rootUuid: 'u', espVolumeId: '1A2B3C4D', diskGuid: 'g', espPartGuid: 'e', rootPartGuid: 'r', sourceDateEpoch: 1 }, planDiskLayout(0));
   t.true(disk.outputs.includes('vmlinuz') && disk.outputs.includes('initrd.img'), 'beside the disk, in its layer (and its SHA256SUMS)');
+});
+
+test("bench's repeated boots: the median and range of the runs", (t) => {
+  t.deepEqual(summarizeRuns([44.1, 37.6, 40.8]), { median: 40.8, min: 37.6, max: 44.1 });
+  t.deepEqual(summarizeRuns([41, 46, 44, 37]), { median: 42.5, min: 37, max: 46 });
+  t.deepEqual(summarizeRuns([36.3]), { median: 36.3, min: 36.3, max: 36.3 });
+  t.throws(() => summarizeRuns([]), { message: /no measurements/ });
 });

@@ -1,20 +1,11 @@
-import { open, readFile, truncate, writeFile } from 'node:fs/promises';
+import { open, readFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../../core/exec.ts';
-import { renderSgdiskArgs } from '../../images/disk-plan.ts';
 import { GPT_HEAD_SECTORS, planGrownGpt, SECTOR_BYTES } from '../../images/gpt.ts';
 import { growRootPartition } from '../../lab/drivers/grow-root.ts';
-import { missingCommand, testUnless, withTempDir } from '../helpers.ts';
+import { IMAGE_LIKE_DISK_IDS as IDS, imageLikeDisk, missingCommand, testUnless, withTempDir } from '../helpers.ts';
 
 const MiB = 2 ** 20;
-const IDS = { diskGuid: '11111111-2222-4333-8444-555555555555', espPartGuid: '22222222-3333-4444-8555-666666666666', rootPartGuid: '33333333-4444-4555-8666-777777777777' };
-
-/** A disk partitioned as the image is (sgdisk with the disk plan's arguments), at a small size. */
-async function imageLikeDisk(file: string): Promise<void> {
-  await writeFile(file, '');
-  await truncate(file, 100 * MiB);
-  await run('sgdisk', renderSgdiskArgs(IDS, { espStartMiB: 1, espSizeMiB: 8, rootStartMiB: 9, rootSizeMiB: 90, totalMiB: 100 }, file));
-}
 
 async function head(file: string): Promise<Buffer> {
   const fd = await open(file, 'r');

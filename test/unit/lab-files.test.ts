@@ -9,7 +9,6 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { run } from '../../core/exec.ts';
 import { LAB_FILES } from '../../core/paths.ts';
 import { Progress } from '../../core/progress.ts';
 import type { StepContext } from '../../core/steps.ts';
@@ -21,7 +20,7 @@ import { isOurQemu, QemuDriver } from '../../lab/drivers/qemu.ts';
 import { throwawayLabYaml } from '../../lab/ports.ts';
 import { isProcessAlive } from '../../lab/state.ts';
 import { filesOpenToOthers } from '../file-modes.ts';
-import { missingCommand, NEUTRAL_HOST, testUnless, withTempDir } from '../helpers.ts';
+import { imageLikeBaseImage, missingCommand, NEUTRAL_HOST, testUnless, withTempDir } from '../helpers.ts';
 
 const SECRET_USER_DATA = '#cloud-config\nssh_keys:\n  ed25519_private: |\n    -----BEGIN OPENSSH PRIVATE KEY-----\n    fixture\n';
 
@@ -52,7 +51,7 @@ testUnless(missingCommand('terraform') && missingCommand('tofu') ? 'neither terr
   });
 });
 
-const noQemu = missingCommand('qemu-system-x86_64', 'qemu-img');
+const noQemu = missingCommand('qemu-system-x86_64', 'qemu-img', 'qemu-io', 'sgdisk', 'mkfs.vfat', 'mmd', 'mcopy');
 
 async function vmRequest(dir: string, yamlExtra = '') {
   const stateDir = join(dir, 'labs,a=b', 'state');
@@ -60,8 +59,8 @@ async function vmRequest(dir: string, yamlExtra = '') {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const parsed = parseLabConfig(await throwawayLabYaml('comma', stateDir, `vm: { memory: 2GiB }\n${yamlExtra}`), undefined, dir);
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
-  const base = join(dir, 'base.qcow2');
-  await run('qemu-img', ['create', '-q', '-f', 'qcow2', base, '1G']);
+  // The driver finds the ESP's GRUB environment block to write the lab's kernel options into.
+  const base = await imageLikeBaseImage(dir);
   const seedIso = join(stateDir, LAB_FILES.seed);
   await writeFile(seedIso, Buffer.alloc(64 * 1024));
   const undos: (() => Promise<void>)[] = [];

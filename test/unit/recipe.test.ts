@@ -109,7 +109,7 @@ test('fstab and GRUB name the filesystems by their fixed ids', (t) => {
   t.regex(files['boot/grub/grub.cfg']!.content, /linux \/vmlinuz root=UUID=11111111-2222-4333-8444-555555555555 ro console=tty0 console=ttyS0,115200n8/);
   t.is(files['etc/hostname']!.content, 'localhost\n');
   t.is(fatUuid('1A2B3C4D'), '1A2B-3C4D');
-  t.regex(renderEspGrubConfig('u-u-i-d'), /search --no-floppy --fs-uuid --set=root u-u-i-d\nset prefix=\(\$root\)\/boot\/grub\nconfigfile/);
+  t.regex(renderEspGrubConfig('u-u-i-d'), /\nsearch --no-floppy --fs-uuid --set=root u-u-i-d\nset prefix=\(\$root\)\/boot\/grub\nconfigfile/);
 });
 
 test('the Kubernetes layer sits on the same OS inputs, changes with any locked package or image, and is what the disk is made from', (t) => {
