@@ -64,6 +64,10 @@ testUnless(reason, 'lab:up boots the image, the checks pass, test:e2e reports, l
       const cmdline = (await sshRun(ctx.ssh!, ['cat', '/proc/cmdline'])).stdout.trim();
       t.regex(cmdline, /^BOOT_IMAGE=\/vmlinuz root=UUID=\S+ /, cmdline);
       t.true(cmdline.endsWith(` ${KERNEL_CMDLINE} ${LAB_KERNEL_OPTIONS}`), cmdline);
+      t.regex((await sshRun(ctx.ssh!, ['findmnt', '-no', 'OPTIONS', '/'])).stdout, /^rw,.*errors=remount-ro/, 'root read-write from the start, with fstab\'s error policy');
+      // The image's drop-in reaches the unit Debian's cloud-init ships (a renamed unit would leave it inert).
+      const unit = (await sshRun(ctx.ssh!, ['systemctl', 'show', '-p', 'CPUWeight', '-p', 'LoadState', 'cloud-init-main.service'])).stdout;
+      t.deepEqual(unit.trim().split('\n').sort(), ['CPUWeight=500', 'LoadState=loaded'], unit);
       const modules = (await sshRun(ctx.ssh!, ['cat', '/proc/modules'])).stdout;
       t.deepEqual(modules.split('\n').map((l) => l.split(' ')[0]).filter((m) => ['ahci', 'kvm', 'kvm_amd', 'kvm_intel'].includes(m!)), [], 'the blacklisted modules are not loaded');
       const suite = await runAcceptanceSuite({ ctx, name: config.name, reportDir: join(dir, 'report'), userChecks: config.checks });

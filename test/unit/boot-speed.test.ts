@@ -114,14 +114,21 @@ test('GRUB boots at once with a quiet kernel and one serial console', (t) => {
   t.true(grub.includes(KERNEL_CMDLINE));
   // The ESP's environment block (empty in the image) adds a machine's own options; a lab's go there.
   t.true(grub.includes(`linux /vmlinuz ${renderKernelCommandLine('11111111-2222-4333-8444-555555555555')} $${KERNEL_OPTIONS_VARIABLE}\n`));
-  // A lab's options, by either path: no root fsck (and no systemd unit to skip it), q35's SATA
-  // controller and the KVM modules for TCG's advertised SVM not loaded, no crypto self-tests.
-  t.deepEqual(LAB_KERNEL_OPTIONS.split(' '), ['fsck.mode=skip', 'systemd.mask=systemd-fsck-root.service', 'modprobe.blacklist=ahci,kvm_amd,kvm_intel', 'cryptomgr.notests=1']);
-  // A direct kernel boot passes them with GRUB's options, root by partition GUID (no initramfs).
+  // A lab's options, by either path: root read-write from the start (no remount before cloud-init),
+  // no root fsck (and no systemd unit to skip it), q35's SATA controller and the KVM modules for
+  // TCG's advertised SVM not loaded, no crypto self-tests.
+  t.deepEqual(LAB_KERNEL_OPTIONS.split(' '), [
+    'rw', 'rootflags=errors=remount-ro', 'systemd.mask=systemd-remount-fs.service',
+    'fsck.mode=skip', 'systemd.mask=systemd-fsck-root.service', 'modprobe.blacklist=ahci,kvm_amd,kvm_intel', 'cryptomgr.notests=1',
+  ]);
+  t.is(late['etc/fstab']!.content.split('\n')[0], 'UUID=11111111-2222-4333-8444-555555555555 / ext4 defaults,errors=remount-ro 0 1', "rootflags are fstab's");
+  // A direct kernel boot passes them after GRUB's options (the last of ro and rw wins), root by
+  // partition GUID (no initramfs).
   t.is(
     renderDirectBootCommandLine('aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee'),
-    `root=PARTUUID=aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee rootfstype=ext4 rootwait=30 ${LAB_KERNEL_OPTIONS} ${KERNEL_CMDLINE}`,
+    `root=PARTUUID=aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee rootfstype=ext4 rootwait=30 ${KERNEL_CMDLINE} ${LAB_KERNEL_OPTIONS}`,
   );
+  t.true(KERNEL_CMDLINE.startsWith('ro '), "a server's root is checked, then remounted read-write by systemd");
   t.false(grub.includes('cryptomgr') || grub.includes('modprobe.blacklist'), "a user's server keeps its modules and self-tests");
 });
 
@@ -208,6 +215,10 @@ testUnless(missingCommand('shellcheck'), 'the initramfs leaves out udev\'s hardw
 
 test('sshd starts once: the unit\'s separate configuration test is dropped', (t) => {
   t.is(late['etc/systemd/system/ssh.service.d/10-labsmith.conf']!.content, '[Service]\nExecStartPre=\nCPUWeight=500\n');
+});
+
+test("cloud-init's one process is first to the CPU at boot (a drop-in for the unit Debian's cloud-init ships)", (t) => {
+  t.is(late['etc/systemd/system/cloud-init-main.service.d/10-labsmith.conf']!.content, '[Service]\nCPUWeight=500\n');
 });
 
 test('the disk layer copies the kernel and initramfs the root filesystem\'s /vmlinuz and /initrd.img name (what GRUB loads)', async (t) => {
