@@ -216,7 +216,7 @@ export const LAB_UP_STEPS: Step<UpContext>[] = [
       const direct = config.vm.boot === 'direct' && driver.capabilities.directKernelBoot;
       if (config.vm.boot === 'direct' && !direct) ctx.progress.info(`the ${driver.name} driver boots the image by UEFI (vm.boot: direct is for the qemu driver)`);
       const directBoot = direct ? { kernel: image.kernel, cmdline: renderDirectBootCommandLine(image.plan.rootPartGuid) } : undefined;
-      const started = await driver.up({ config, accel, baseImage: image.disk, imageHash: image.plan.disk.hash, seedIso: need(ctx.seedIso, 'seed'), seed: need(ctx.seed, 'seed'), directBoot }, step);
+      const started = await driver.up({ config, accel, baseImage: image.disk, imageHash: image.plan.disk.hash, seedIso: need(ctx.seedIso, 'seed'), seed: need(ctx.seed, 'seed'), directBoot, cacheDir: ctx.cacheDir ?? cacheRoot() }, step);
       ctx.state = { ...planned, ...started, complete: true };
       await writeLabState(config.stateDir, ctx.state);
       await restrictToOwner(config.stateDir);

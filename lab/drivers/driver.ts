@@ -26,6 +26,8 @@ export interface VmStartRequest {
   seed: SeedFiles;
   /** Set for `vm.boot: direct` on a driver that can: the disk's own kernel, initramfs and command line. */
   directBoot?: { kernel: string; cmdline: string };
+  /** Where the driver may keep what it derives from the host once (the firmware's warmed variables); none: derive nothing. */
+  cacheDir?: string;
 }
 
 export interface VmStatus {

@@ -15,6 +15,7 @@ import type { LabDriver, VmStartRequest, VmStatus } from './driver.ts';
 import { renderQemuArgs } from './qemu-args.ts';
 import { growRootPartition } from './grow-root.ts';
 import { writeKernelOptions } from './kernel-options.ts';
+import { uefiVarsForLab } from './uefi-vars.ts';
 import { LAB_KERNEL_OPTIONS } from '../../images/boot-files.ts';
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
@@ -38,18 +39,20 @@ export class QemuDriver implements LabDriver {
     });
     step.onUndo('VM disk overlay', () => rm(overlay, { force: true }));
     await growRootPartition({ baseImage: request.baseImage, overlay, diskBytes: parseSize(config.vm.disk)!, workDir: dir, signal: step.signal });
+    const machine = { accel: request.accel, cpus: config.vm.cpus, memoryMiB: Math.floor(parseSize(config.vm.memory)! / 2 ** 20) };
     if (!request.directBoot) {
       // GRUB passes them on: the same lab options as a direct boot's command line.
       await writeKernelOptions({ baseImage: request.baseImage, overlay, options: LAB_KERNEL_OPTIONS, workDir: dir, signal: step.signal });
-      await copyFile(OVMF_VARS, vars);
+      const template = request.cacheDir
+        ? await uefiVarsForLab({ cacheDir: request.cacheDir, firmwareCode: OVMF_CODE, varsTemplate: OVMF_VARS, machine, signal: step.signal })
+        : OVMF_VARS;
+      await copyFile(template, vars);
       step.onUndo('UEFI variables', () => rm(vars, { force: true }));
     }
 
     const args = renderQemuArgs({
       name: config.name,
-      accel: request.accel,
-      cpus: config.vm.cpus,
-      memoryMiB: Math.floor(parseSize(config.vm.memory)! / 2 ** 20),
+      ...machine,
       overlay,
       seedIso: request.seedIso,
       boot: request.directBoot ? { kind: 'direct', ...request.directBoot } : { kind: 'uefi', firmwareCode: OVMF_CODE, firmwareVars: vars },
