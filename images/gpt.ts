@@ -14,14 +14,14 @@ export const GPT_HEAD_SECTORS = 34;
 const ENTRY_ARRAY_SECTORS = 32;
 const SIGNATURE = 'EFI PART';
 
-export interface GptWrite {
+export interface DiskWrite {
   /** Byte offset on the disk. */
   offset: number;
   data: Buffer;
 }
 
 export interface GrownGpt {
-  writes: GptWrite[];
+  writes: DiskWrite[];
   /** 1-based number of the partition that grew, and its new last sector. */
   partition: number;
   lastLba: number;

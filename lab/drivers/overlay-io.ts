@@ -7,12 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { LabError } from '../../core/errors.ts';
 import { run } from '../../core/exec.ts';
-
-export interface DiskWrite {
-  /** Byte offset on the disk. */
-  offset: number;
-  data: Buffer;
-}
+import type { DiskWrite } from '../../images/gpt.ts';
 
 /** The largest block size (≤ 1 MiB) both numbers are multiples of: qemu-img dd copies a block per request. */
 function blockSizeFor(offset: number, length: number): number {
